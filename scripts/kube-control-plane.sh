@@ -1,0 +1,249 @@
+#!/usr/bin/env bash
+# A real, local Kubernetes control plane (etcd + kube-apiserver, no nodes) for Mayday's tests
+# and for `npm run local`.
+#
+#   scripts/kube-control-plane.sh install                 make sure the binaries exist
+#   scripts/kube-control-plane.sh start  [RUN_DIR]        start etcd + kube-apiserver on free loopback ports
+#   scripts/kube-control-plane.sh stop   [RUN_DIR]        stop both
+#   scripts/kube-control-plane.sh status [RUN_DIR]
+#   scripts/kube-control-plane.sh stop-apiserver  RUN_DIR  (fault tests: etcd keeps the data)
+#   scripts/kube-control-plane.sh start-apiserver RUN_DIR  (same port, same credentials)
+#
+# Binaries: $KUBEBUILDER_ASSETS/{etcd,kube-apiserver} when KUBEBUILDER_ASSETS is set (the envtest
+# convention, e.g. from setup-envtest on any OS). Otherwise etcd comes from Debian's etcd-server
+# package and kube-apiserver is built once from Debian's `kubernetes` source package (1.20, with
+# its complete vendor/ tree) with Debian's Go, into $MAYDAY_CACHE_DIR (default ~/.cache/mayday).
+# The build takes about 10 minutes on 2 cores and needs root for apt-get (or sudo).
+#
+# RUN_DIR (default $MAYDAY_CACHE_DIR/run) receives: kubeconfig (admin token, CA), env (ports,
+# tokens, pids, sourceable), logs, etcd data, certificates.
+set -euo pipefail
+
+ACTION=${1:-start}
+CACHE=${MAYDAY_CACHE_DIR:-$HOME/.cache/mayday}
+mkdir -p "$CACHE"
+CACHE=$(cd "$CACHE" && pwd)
+RUN=${2:-$CACHE/run}
+BUILD_BIN=$CACHE/k8s/bin
+export DEBIAN_FRONTEND=noninteractive
+
+log() { echo "[control-plane $(date -u +%H:%M:%S)] $*" >&2; }
+die() { log "$*"; exit 1; }
+now() { date +%s%N; }
+secs() { local d=$(( $(now) - $1 )); printf '%d.%01d' $((d / 1000000000)) $(( (d / 100000000) % 10 )); }
+
+SUDO=
+if [ "$(id -u)" != 0 ]; then SUDO=$(command -v sudo || true); fi
+APT_UPDATED=0
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"
+  elif [ -n "$SUDO" ]; then "$SUDO" -n "$@"
+  else die "need root (or sudo) to run: $* ; or set KUBEBUILDER_ASSETS to a folder with etcd and kube-apiserver"
+  fi
+}
+apt_install() {
+  local missing=() p
+  for p in "$@"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  command -v apt-get >/dev/null || die "apt-get not found: install ${missing[*]} by hand, or set KUBEBUILDER_ASSETS"
+  if [ "$APT_UPDATED" = 0 ]; then as_root apt-get update -qq; APT_UPDATED=1; fi
+  log "apt-get install ${missing[*]}"
+  as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# deb-src entries are not enabled on Debian images: copy the binary sources as source ones.
+ensure_deb_src() {
+  if apt-get indextargets --format '$(TARGET_OF)' 2>/dev/null | grep -qx deb-src; then return 0; fi
+  local f n=0
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [ -f "$f" ] || continue
+    case "$f" in *-deb-src.sources) continue ;; esac
+    grep -qE '^Types:.*\bdeb\b' "$f" || continue
+    sed -E 's/^Types:.*/Types: deb-src/' "$f" | as_root tee "${f%.sources}-deb-src.sources" >/dev/null; n=$((n + 1))
+  done
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+    [ -f "$f" ] || continue
+    case "$f" in *-deb-src.list) continue ;; esac
+    if grep -qE '^deb[[:space:]]' "$f"; then
+      sed -nE 's/^deb([[:space:]])/deb-src\1/p' "$f" | as_root tee "/etc/apt/sources.list.d/$(basename "${f%.list}")-deb-src.list" >/dev/null
+      n=$((n + 1))
+    fi
+  done
+  [ "$n" -gt 0 ] || die "no apt source entries to copy as deb-src"
+  log "enabled deb-src ($n file(s))"
+  as_root apt-get update -qq; APT_UPDATED=1
+}
+
+# The vendored modern-go/reflect2 1.0.1 crashes the API server when built with Go >= 1.18
+# (SIGSEGV on the first YAML or pretty-JSON answer); Debian's 1.0.2 package has the fix.
+replace_reflect2() {
+  local pkgdir dst=vendor/github.com/modern-go/reflect2
+  pkgdir=$(dpkg -L golang-github-modern-go-reflect2-dev | awk '/\/github\.com\/modern-go\/reflect2$/ && !f { print; f = 1 }')
+  [ -f "$pkgdir/go_above_118.go" ] || die "golang-github-modern-go-reflect2-dev has no Go 1.18 fix"
+  find "$dst" -mindepth 1 -maxdepth 1 ! -name LICENSE -exec rm -rf {} +
+  find "$pkgdir" -maxdepth 1 -type f -name '*.go' ! -name '*_test.go' -exec cp -t "$dst" {} +
+}
+
+build_apiserver() {
+  local t0 src work
+  t0=$(now)
+  ensure_deb_src
+  apt_install golang-go make rsync dpkg-dev golang-github-modern-go-reflect2-dev
+  work=$CACHE/k8s/src
+  rm -rf "$work"; mkdir -p "$work"
+  log "fetching Debian's kubernetes source package"
+  (cd "$work" && apt-get source -qq kubernetes >"$CACHE/k8s/source.log" 2>&1) || { tail -n 20 "$CACHE/k8s/source.log"; die "apt-get source kubernetes failed"; }
+  src=$(ls -d "$work"/kubernetes-*/ | head -n1)
+  [ -f "$src/vendor/modules.txt" ] || die "no vendor/ tree in $src"
+  cd "$src"
+  [ -f vendor/github.com/modern-go/reflect2/go_above_118.go ] || replace_reflect2
+  log "building kube-apiserver (GOPATH mode, as debian/rules does; ~10 min on 2 cores)"
+  env -u GOFLAGS -u GO111MODULE -u GOPATH -u GOCACHE -u GOROOT -u GOBIN CGO_ENABLED=0 \
+    make WHAT="cmd/kube-apiserver" >"$CACHE/k8s/build.log" 2>&1 \
+    || { tail -n 40 "$CACHE/k8s/build.log"; die "build failed, see $CACHE/k8s/build.log"; }
+  mkdir -p "$BUILD_BIN"
+  install -m 0755 _output/bin/kube-apiserver "$BUILD_BIN/.kube-apiserver.tmp"
+  mv -f "$BUILD_BIN/.kube-apiserver.tmp" "$BUILD_BIN/kube-apiserver"
+  cd "$CACHE"
+  rm -rf "$work"
+  log "built $("$BUILD_BIN/kube-apiserver" --version) in $(secs "$t0") s"
+}
+
+# Sets ETCD_BIN and APISERVER_BIN, installing or building what is missing.
+install() {
+  if [ -n "${KUBEBUILDER_ASSETS:-}" ]; then
+    ETCD_BIN=$KUBEBUILDER_ASSETS/etcd
+    APISERVER_BIN=$KUBEBUILDER_ASSETS/kube-apiserver
+    [ -x "$ETCD_BIN" ] && [ -x "$APISERVER_BIN" ] || die "KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS lacks etcd or kube-apiserver"
+    return 0
+  fi
+  apt_install etcd-server openssl curl
+  ETCD_BIN=$(command -v etcd) || die "etcd not found after installing etcd-server"
+  APISERVER_BIN=$BUILD_BIN/kube-apiserver
+  if [ ! -x "$APISERVER_BIN" ]; then
+    mkdir -p "$CACHE/k8s"
+    exec 8>"$CACHE/k8s/.build.lock"
+    flock 8
+    [ -x "$APISERVER_BIN" ] || build_apiserver
+    flock -u 8
+  fi
+}
+
+pid_alive() { [ -f "$RUN/$1.pid" ] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null; }
+stop_one() {
+  local p i
+  [ -f "$RUN/$1.pid" ] || return 0
+  p=$(cat "$RUN/$1.pid")
+  if kill -0 "$p" 2>/dev/null; then
+    kill "$p" 2>/dev/null || true
+    for i in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$p" 2>/dev/null || true
+  fi
+  rm -f "$RUN/$1.pid"
+}
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+free_port() { local p; while :; do p=$(( 20000 + RANDOM % 30000 )); port_busy "$p" || { echo "$p"; return; }; done; }
+ready() { [ "$(curl -sk --max-time 2 "https://127.0.0.1:$1/readyz" 2>/dev/null)" = ok ]; }
+
+start_apiserver() {
+  # shellcheck disable=SC1091
+  . "$RUN/env"
+  local extra=() minor i t
+  minor=$("$APISERVER_BIN" --version | sed -nE 's/.*v1\.([0-9]+).*/\1/p')
+  # --insecure-port was removed in 1.24; before that it must be turned off explicitly.
+  if [ -n "$minor" ] && [ "$minor" -lt 24 ]; then extra+=(--insecure-port=0); fi
+  t=$(now)
+  setsid "$APISERVER_BIN" \
+    --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
+    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 \
+    --secure-port="$API_PORT" "${extra[@]}" --cert-dir="$RUN/certs" \
+    --token-auth-file="$RUN/tokens.csv" --authorization-mode=RBAC \
+    --service-account-key-file="$RUN/sa.pub" --service-account-signing-key-file="$RUN/sa.key" \
+    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+    --service-cluster-ip-range=10.0.0.0/24 --endpoint-reconciler-type=none \
+    >>"$RUN/apiserver.log" 2>&1 </dev/null 8>&- 9>&- &
+  echo $! >"$RUN/apiserver.pid"
+  for i in $(seq 1 $(( ${READY_TIMEOUT:-120} * 5 ))); do
+    ready "$API_PORT" && break
+    pid_alive apiserver || { tail -n 30 "$RUN/apiserver.log"; die "kube-apiserver exited"; }
+    sleep 0.2
+  done
+  ready "$API_PORT" || { tail -n 30 "$RUN/apiserver.log"; die "kube-apiserver not ready"; }
+  log "kube-apiserver ready on https://127.0.0.1:$API_PORT after $(secs "$t") s"
+}
+
+start() {
+  local t0 etcd_port peer_port api_port admin limited i
+  t0=$(now)
+  if pid_alive apiserver && pid_alive etcd && [ -f "$RUN/env" ]; then
+    api_port=$(sed -n 's/^API_PORT=//p' "$RUN/env")
+    if ready "$api_port"; then log "already running on https://127.0.0.1:$api_port"; return 0; fi
+  fi
+  stop_one apiserver; stop_one etcd
+  mkdir -p "$RUN/certs"
+  rm -rf "$RUN/etcd-data" "$RUN/certs"/*
+  mkdir -p "$RUN/etcd-data"; chmod 700 "$RUN" "$RUN/etcd-data"
+  [ -f "$RUN/sa.key" ] || openssl genrsa -out "$RUN/sa.key" 2048 2>/dev/null
+  openssl rsa -in "$RUN/sa.key" -pubout -out "$RUN/sa.pub" 2>/dev/null
+  admin=$(openssl rand -hex 24); limited=$(openssl rand -hex 24)
+  ( umask 077; printf '%s,admin,uid-admin,"system:masters"\n%s,limited,uid-limited\n' "$admin" "$limited" >"$RUN/tokens.csv" )
+
+  etcd_port=$(free_port); peer_port=$(free_port); api_port=$(free_port)
+  setsid "$ETCD_BIN" --name mayday --data-dir "$RUN/etcd-data" \
+    --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
+    --listen-peer-urls "http://127.0.0.1:$peer_port" --initial-advertise-peer-urls "http://127.0.0.1:$peer_port" \
+    --initial-cluster "mayday=http://127.0.0.1:$peer_port" --unsafe-no-fsync \
+    >"$RUN/etcd.log" 2>&1 </dev/null 8>&- 9>&- &
+  echo $! >"$RUN/etcd.pid"
+  for i in $(seq 1 100); do curl -sf --max-time 1 "http://127.0.0.1:$etcd_port/health" >/dev/null 2>&1 && break; sleep 0.1; done
+  curl -sf --max-time 1 "http://127.0.0.1:$etcd_port/health" >/dev/null || { tail -n 20 "$RUN/etcd.log"; die "etcd not healthy"; }
+
+  cat >"$RUN/env" <<ENV
+API_PORT=$api_port
+ETCD_PORT=$etcd_port
+API_SERVER=https://127.0.0.1:$api_port
+KUBECONFIG=$RUN/kubeconfig
+ADMIN_TOKEN=$admin
+LIMITED_TOKEN=$limited
+ENV
+  chmod 600 "$RUN/env"
+  start_apiserver
+
+  cat >"$RUN/kubeconfig.tmp" <<KUBECONFIG
+apiVersion: v1
+kind: Config
+clusters:
+- name: mayday-local
+  cluster:
+    server: https://127.0.0.1:$api_port
+    certificate-authority-data: $(base64 -w0 "$RUN/certs/apiserver.crt")
+users:
+- name: admin
+  user:
+    token: $admin
+- name: limited
+  user:
+    token: $limited
+contexts:
+- name: mayday-local
+  context: {cluster: mayday-local, user: admin}
+- name: mayday-local-limited
+  context: {cluster: mayday-local, user: limited}
+current-context: mayday-local
+KUBECONFIG
+  chmod 600 "$RUN/kubeconfig.tmp"; mv -f "$RUN/kubeconfig.tmp" "$RUN/kubeconfig"
+  log "control plane up in $(secs "$t0") s; KUBECONFIG=$RUN/kubeconfig"
+}
+
+case "$ACTION" in
+  install) install; echo "etcd: $ETCD_BIN"; echo "kube-apiserver: $APISERVER_BIN" ;;
+  start) install; mkdir -p "$RUN"; RUN=$(cd "$RUN" && pwd); start ;;
+  stop) stop_one apiserver; stop_one etcd ;;
+  stop-apiserver) stop_one apiserver ;;
+  start-apiserver) install; pid_alive apiserver || start_apiserver ;;
+  status)
+    for c in etcd apiserver; do
+      if pid_alive "$c"; then echo "$c running (pid $(cat "$RUN/$c.pid"))"; else echo "$c not running"; fi
+    done ;;
+  *) echo "usage: $0 install|start|stop|status|stop-apiserver|start-apiserver [RUN_DIR]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,54 @@
+import { Logger, type LogLevel as NestLogLevel } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { NextFunction, Request, Response } from 'express';
+import { AppModule, type AppOptions } from './app.module';
+import { MaydayConfig, type LogLevel } from './config/mayday-config';
+
+const NEST_LEVELS: Record<LogLevel, NestLogLevel[]> = {
+  silent: [],
+  fatal: ['fatal'],
+  error: ['fatal', 'error'],
+  warn: ['fatal', 'error', 'warn'],
+  info: ['fatal', 'error', 'warn', 'log'],
+  debug: ['fatal', 'error', 'warn', 'log', 'debug'],
+  trace: ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'],
+};
+
+/** The configured application, not yet listening; main.ts and the e2e tests both start it this way. */
+export async function createApp(options: AppOptions = {}): Promise<NestExpressApplication> {
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(options), {
+    bodyParser: false,
+    bufferLogs: true,
+    // Throw start-up errors (bad configuration) to the caller instead of aborting the process.
+    abortOnError: false,
+  });
+  const config = app.get(MaydayConfig);
+  app.useLogger(NEST_LEVELS[config.logLevel]);
+  app.flushLogs();
+  app.useBodyParser('json', { limit: config.webhook.maxBodyBytes });
+  app.use(bodyParserErrors);
+  app.enableShutdownHooks();
+  return app;
+}
+
+/** Turns body-parser's failures (bad JSON, too large) into the same JSON error shape as the rest. */
+function bodyParserErrors(error: unknown, _request: Request, response: Response, next: NextFunction): void {
+  const failure = error as { status?: number; type?: string; message?: string };
+  if (!failure || typeof failure.status !== 'number') return next(error);
+  const message =
+    failure.type === 'entity.too.large'
+      ? 'request body is larger than WEBHOOK_MAX_BODY_BYTES'
+      : failure.type === 'entity.parse.failed'
+        ? `body is not valid JSON: ${failure.message}`
+        : (failure.message ?? 'bad request');
+  response.status(failure.status).json({ statusCode: failure.status, error: 'Bad Request', message });
+}
+
+export async function startApp(options: AppOptions = {}): Promise<NestExpressApplication> {
+  const app = await createApp(options);
+  const config = app.get(MaydayConfig);
+  await app.listen(config.port, config.host);
+  new Logger('Mayday').log(`listening on http://${config.host}:${config.port} (webhook: POST /webhooks/superposition)`);
+  return app;
+}

@@ -1,0 +1,77 @@
+import { ArgumentsHost, Catch, HttpException, HttpStatus, Logger, type ExceptionFilter } from '@nestjs/common';
+import type { Response } from 'express';
+import { ContextError } from '../experiments/context';
+import { VariantConfigError } from '../experiments/variant-config';
+import { KubeApiError, KubeInvalidError, KubeNotFoundError } from '../kubernetes/kube-errors';
+import {
+  SuperpositionBadResponseError,
+  SuperpositionError,
+  SuperpositionRejectedError,
+  SuperpositionServerError,
+} from '../superposition/superposition-errors';
+import { UnprocessableEventError } from './errors';
+import { PayloadValidationError } from './validation';
+
+export interface HttpErrorBody {
+  statusCode: number;
+  error: string;
+  message: string;
+  problems?: string[];
+}
+
+/**
+ * The one place domain errors become HTTP answers. 4xx: the event itself is at fault and a retry
+ * will not help. 502/503: Kubernetes or Superposition failed, so Superposition should retry.
+ */
+export function httpErrorFor(error: unknown): HttpErrorBody {
+  if (error instanceof HttpException) {
+    const response = error.getResponse();
+    const message =
+      typeof response === 'string'
+        ? response
+        : Array.isArray((response as { message?: unknown }).message)
+          ? ((response as { message: string[] }).message).join('; ')
+          : String((response as { message?: unknown }).message ?? error.message);
+    return body(error.getStatus(), message);
+  }
+  if (error instanceof PayloadValidationError) return { ...body(400, error.message), problems: error.problems };
+  if (error instanceof UnprocessableEventError || error instanceof VariantConfigError || error instanceof ContextError) {
+    return body(422, error.message);
+  }
+  if (error instanceof SuperpositionRejectedError) return body(422, error.message);
+  if (error instanceof SuperpositionServerError || error instanceof SuperpositionBadResponseError) {
+    return body(502, error.message);
+  }
+  if (error instanceof SuperpositionError) return body(503, error.message);
+  if (error instanceof KubeNotFoundError && error.detailsKind === 'namespaces') {
+    return body(422, `namespace does not exist: ${error.message}`);
+  }
+  if (error instanceof KubeInvalidError) return body(422, `Kubernetes refused an object: ${error.message}`);
+  if (error instanceof KubeApiError) {
+    return body(error.transient || error.statusCode === 0 ? 503 : 502, `Kubernetes API: ${error.message}`);
+  }
+  return body(500, 'internal error');
+}
+
+function body(statusCode: number, message: string): HttpErrorBody {
+  const error = (HttpStatus[statusCode] ?? 'ERROR')
+    .toLowerCase()
+    .split('_')
+    .map((word) => word.charAt(0).toUpperCase() + word.slice(1))
+    .join(' ');
+  return { statusCode, error, message };
+}
+
+@Catch()
+export class HttpErrorFilter implements ExceptionFilter {
+  private readonly logger = new Logger('HttpError');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const response = host.switchToHttp().getResponse<Response>();
+    const answer = httpErrorFor(exception);
+    if (answer.statusCode >= 500) {
+      this.logger.error(answer.statusCode === 500 ? exception : answer.message);
+    }
+    response.status(answer.statusCode).json(answer);
+  }
+}

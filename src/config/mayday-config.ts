@@ -1,0 +1,213 @@
+import { existsSync } from 'node:fs';
+import { delimiter } from 'node:path';
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export const TRAFFIC_PROVIDERS = ['nginx', 'gateway-api'] as const;
+export type TrafficProviderName = (typeof TRAFFIC_PROVIDERS)[number];
+
+/** How Mayday reaches the Kubernetes API: the standard kubeconfig chain, or an explicit server and token. */
+export type KubernetesConnection =
+  | { mode: 'default'; kubeconfig?: string }
+  | { mode: 'token'; server: string; token: string; caFile?: string; skipTlsVerify: boolean };
+
+/**
+ * Everything Mayday reads from its environment, parsed and validated once at start-up.
+ * Used as the injection token for the configuration (see config.module.ts).
+ */
+export abstract class MaydayConfig {
+  abstract readonly port: number;
+  abstract readonly host: string;
+  abstract readonly logLevel: LogLevel;
+  abstract readonly kubernetes: KubernetesConnection;
+  abstract readonly superposition: {
+    /** Base URL without a trailing slash; undefined when Mayday runs on payload overrides alone. */
+    readonly url?: string;
+    readonly token?: string;
+    readonly orgId?: string;
+    readonly timeoutMs: number;
+  };
+  abstract readonly webhook: {
+    readonly token?: string;
+    readonly maxBodyBytes: number;
+    readonly allowedNamespaces: readonly string[];
+    readonly allowedWorkspaces: readonly string[];
+    /** Time an event may spend retrying transient Kubernetes faults before Mayday answers 503. */
+    readonly retryBudgetMs: number;
+  };
+  abstract readonly routing: {
+    readonly defaultNamespace: string;
+    readonly namespaceDimension: string;
+    readonly ingressClass: string;
+    readonly hostTemplate: string;
+    readonly provider: TrafficProviderName;
+    readonly gatewayName?: string;
+    readonly gatewayNamespace?: string;
+  };
+  abstract readonly safety: {
+    readonly readinessGate: boolean;
+    readonly maxRestarts: number;
+    readonly resyncIntervalSeconds: number;
+  };
+}
+
+export class ConfigValidationError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigValidationError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const HOST_PLACEHOLDERS = new Set(['service', 'namespace']);
+
+/**
+ * Reads and validates Mayday's configuration from an environment map. Collects every problem
+ * before failing so an operator fixes them in one go; each message names its variable.
+ */
+export function loadMaydayConfig(env: Env): MaydayConfig {
+  const problems: string[] = [];
+  const read = new EnvReader(env, problems);
+
+  const port = read.integer('PORT', 8090, 0, 65535);
+  const host = read.string('HOST') ?? '0.0.0.0';
+  const logLevel = read.oneOf('LOG_LEVEL', LOG_LEVELS, 'info');
+
+  const server = read.url('K8S_API_SERVER', ['http:', 'https:']);
+  const token = read.string('K8S_TOKEN');
+  const caFile = read.string('K8S_CA_FILE');
+  const skipTlsVerify = read.boolean('K8S_INSECURE_SKIP_TLS_VERIFY', false);
+  const kubeconfig = read.string('KUBECONFIG');
+  for (const file of kubeconfig?.split(delimiter).filter((path) => path) ?? []) {
+    if (!existsSync(file)) problems.push(`KUBECONFIG: no such file "${file}"`);
+  }
+  let kubernetes: KubernetesConnection = { mode: 'default', kubeconfig };
+  if (server) {
+    if (!token) problems.push('K8S_TOKEN is required when K8S_API_SERVER is set');
+    if (caFile && !existsSync(caFile)) problems.push(`K8S_CA_FILE: no such file "${caFile}"`);
+    if (server.startsWith('http:') && !skipTlsVerify) {
+      problems.push('K8S_API_SERVER: an http:// server needs K8S_INSECURE_SKIP_TLS_VERIFY=true');
+    }
+    kubernetes = { mode: 'token', server, token: token ?? '', caFile, skipTlsVerify };
+  } else if (token || caFile) {
+    problems.push(`${token ? 'K8S_TOKEN' : 'K8S_CA_FILE'} is set but K8S_API_SERVER is not`);
+  }
+
+  const superpositionUrl = read.url('SUPERPOSITION_URL', ['http:', 'https:'])?.replace(/\/+$/, '');
+  const superposition = {
+    url: superpositionUrl,
+    token: read.string('SUPERPOSITION_TOKEN'),
+    orgId: read.string('SUPERPOSITION_ORG_ID'),
+    timeoutMs: read.integer('SUPERPOSITION_TIMEOUT_MS', 3000, 100, 60000),
+  };
+
+  const webhook = {
+    token: read.string('WEBHOOK_TOKEN'),
+    maxBodyBytes: read.integer('WEBHOOK_MAX_BODY_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
+    allowedNamespaces: read.list('ALLOWED_NAMESPACES'),
+    allowedWorkspaces: read.list('ALLOWED_WORKSPACES'),
+    retryBudgetMs: read.integer('KUBE_RETRY_BUDGET_MS', 6000, 0, 60000),
+  };
+
+  const defaultNamespace = read.string('DEFAULT_NAMESPACE') ?? 'default';
+  if (!DNS_LABEL.test(defaultNamespace) || defaultNamespace.length > 63) {
+    problems.push(`DEFAULT_NAMESPACE: "${defaultNamespace}" is not a valid Kubernetes namespace name`);
+  }
+  const hostTemplate = read.string('INGRESS_HOST_TEMPLATE') ?? '{service}.{namespace}';
+  for (const [, placeholder] of hostTemplate.matchAll(/\{([^}]*)\}/g)) {
+    if (!HOST_PLACEHOLDERS.has(placeholder)) {
+      problems.push(`INGRESS_HOST_TEMPLATE: unknown placeholder {${placeholder}} (use {service} and {namespace})`);
+    }
+  }
+  const provider = read.oneOf('TRAFFIC_PROVIDER', TRAFFIC_PROVIDERS, 'nginx');
+  const gatewayName = read.string('GATEWAY_NAME');
+  const gatewayNamespace = read.string('GATEWAY_NAMESPACE');
+  if (provider === 'gateway-api' && !gatewayName) {
+    problems.push('GATEWAY_NAME is required when TRAFFIC_PROVIDER=gateway-api');
+  }
+  const routing = {
+    defaultNamespace,
+    namespaceDimension: read.string('NAMESPACE_DIMENSION') ?? 'namespace',
+    ingressClass: read.string('INGRESS_CLASS') ?? 'nginx',
+    hostTemplate,
+    provider,
+    gatewayName,
+    gatewayNamespace,
+  };
+
+  const safety = {
+    readinessGate: read.boolean('CANARY_READINESS_GATE', true),
+    maxRestarts: read.integer('CANARY_MAX_RESTARTS', 3, 0, 1000),
+    resyncIntervalSeconds: read.integer('RESYNC_INTERVAL_SECONDS', 60, 0, 86400),
+  };
+
+  if (problems.length > 0) throw new ConfigValidationError(problems);
+  return { port, host, logLevel, kubernetes, superposition, webhook, routing, safety };
+}
+
+/** Small typed accessors over the raw environment; each records a problem instead of throwing. */
+class EnvReader {
+  constructor(
+    private readonly env: Env,
+    private readonly problems: string[],
+  ) {}
+
+  /** A set, non-blank value, trimmed; blank counts as unset (as `.env` files leave `NAME=`). */
+  string(name: string): string | undefined {
+    const value = this.env[name]?.trim();
+    return value ? value : undefined;
+  }
+
+  integer(name: string, fallback: number, min: number, max: number): number {
+    const raw = this.string(name);
+    if (raw === undefined) return fallback;
+    const value = Number(raw);
+    if (!/^-?\d+$/.test(raw) || value < min || value > max) {
+      this.problems.push(`${name} must be an integer from ${min} to ${max} (got "${raw}")`);
+      return fallback;
+    }
+    return value;
+  }
+
+  boolean(name: string, fallback: boolean): boolean {
+    const raw = this.string(name)?.toLowerCase();
+    if (raw === undefined) return fallback;
+    if (['true', '1', 'yes', 'on'].includes(raw)) return true;
+    if (['false', '0', 'no', 'off'].includes(raw)) return false;
+    this.problems.push(`${name} must be true or false (got "${raw}")`);
+    return fallback;
+  }
+
+  oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T {
+    const raw = this.string(name);
+    if (raw === undefined) return fallback;
+    if ((allowed as readonly string[]).includes(raw)) return raw as T;
+    this.problems.push(`${name} must be one of ${allowed.join(', ')} (got "${raw}")`);
+    return fallback;
+  }
+
+  url(name: string, protocols: string[]): string | undefined {
+    const raw = this.string(name);
+    if (raw === undefined) return undefined;
+    try {
+      const url = new URL(raw);
+      if (!protocols.includes(url.protocol)) throw new Error('protocol');
+      return raw;
+    } catch {
+      this.problems.push(`${name} must be an ${protocols.map((p) => p.replace(':', '')).join(' or ')} URL (got "${raw}")`);
+      return undefined;
+    }
+  }
+
+  list(name: string): string[] {
+    const raw = this.string(name);
+    if (raw === undefined) return [];
+    return raw
+      .split(',')
+      .map((item) => item.trim())
+      .filter((item) => item.length > 0);
+  }
+}

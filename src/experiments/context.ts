@@ -1,0 +1,64 @@
+/**
+ * Superposition experiment contexts come in two forms (CONTRACT.md §1): a flat map of dimension to
+ * value (current servers) or JSON-logic (servers older than v0.97), e.g.
+ * `{"and":[{"==":[{"var":"namespace"},"mumbai"]}]}`. Both are reduced to the flat map here.
+ */
+export type Dimensions = Record<string, unknown>;
+
+export class ContextError extends Error {}
+
+export function contextDimensions(context: Record<string, unknown>): Dimensions {
+  if (!isJsonLogic(context)) return { ...context };
+  const dimensions: Dimensions = {};
+  collectEqualities(context, dimensions);
+  return dimensions;
+}
+
+/**
+ * The namespace the experiment deploys into: the context's `dimension`, else the default.
+ * A value that is not a string is an error rather than a silent fallback.
+ */
+export function namespaceOf(dimensions: Dimensions, dimension: string, fallback: string): string {
+  const value = dimensions[dimension];
+  if (value === undefined || value === null || value === '') return fallback;
+  if (typeof value !== 'string') {
+    throw new ContextError(`context dimension "${dimension}" must be a string (got ${JSON.stringify(value)})`);
+  }
+  return value;
+}
+
+const LOGIC_OPERATORS = new Set(['and', '==', 'or', 'in', '!', '!=', '<', '>', '<=', '>=', 'var']);
+
+function isJsonLogic(context: Record<string, unknown>): boolean {
+  const keys = Object.keys(context);
+  return keys.length === 1 && LOGIC_OPERATORS.has(keys[0]) && typeof context[keys[0]] === 'object';
+}
+
+/** Walks `and` nodes and records every `{"==": [{"var": name}, value]}` (either operand order). */
+function collectEqualities(node: unknown, into: Dimensions): void {
+  if (!node || typeof node !== 'object') return;
+  const record = node as Record<string, unknown>;
+  if (Array.isArray(record.and)) {
+    for (const child of record.and) collectEqualities(child, into);
+    return;
+  }
+  const operands = record['=='];
+  if (Array.isArray(operands) && operands.length === 2) {
+    const [left, right] = operands;
+    const name = varName(left) ?? varName(right);
+    const value = varName(left) !== undefined ? right : left;
+    if (name !== undefined && varName(value) === undefined) into[name] = value;
+    return;
+  }
+  throw new ContextError(
+    `unsupported JSON-logic context ${JSON.stringify(node).slice(0, 200)}: only "and" of "==" comparisons is understood`,
+  );
+}
+
+function varName(operand: unknown): string | undefined {
+  if (operand && typeof operand === 'object' && !Array.isArray(operand)) {
+    const name = (operand as Record<string, unknown>).var;
+    if (typeof name === 'string') return name;
+  }
+  return undefined;
+}

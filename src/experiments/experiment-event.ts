@@ -1,0 +1,23 @@
+import type { ObjectAction } from '../kubernetes/object-diff';
+import type { WebhookEventName } from '../webhooks/dto/webhook-event.dto';
+import type { ExperimentDto } from './dto/experiment.dto';
+
+/** One validated experiment event, whatever it came through (webhook or resync). */
+export interface ExperimentEvent {
+  event: WebhookEventName;
+  /** The Superposition workspace id: the service being released. */
+  workspace: string;
+  organisationId?: string;
+  experiment: ExperimentDto;
+}
+
+/** What handling one event did; the webhook's 200 answer. */
+export interface EventOutcome {
+  result: 'applied' | 'ignored';
+  reason: string;
+  event: WebhookEventName;
+  experimentId: string;
+  status: ExperimentDto['status'];
+  namespace?: string;
+  actions: ObjectAction[];
+}

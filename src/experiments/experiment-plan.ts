@@ -1,0 +1,129 @@
+import { UnprocessableEventError } from '../common/errors';
+import type { MaydayConfig } from '../config/mayday-config';
+import type { WebhookEventName } from '../webhooks/dto/webhook-event.dto';
+import { contextDimensions, namespaceOf, type Dimensions } from './context';
+import type { ExperimentDto, VariantDto } from './dto/experiment.dto';
+
+/**
+ * What one experiment state asks of the cluster (CONTRACT.md §3):
+ * - `ignore`: nothing changes (CREATED, or an event that only edits the experiment);
+ * - `rollout`: main path present, each experimental variant deployed with its canary weight
+ *   (INPROGRESS: traffic_percentage; PAUSED: 0);
+ * - `promote`: the experimental winner becomes the stable, everything else of the experiment goes;
+ * - `rollback`: every canary object goes and the main path is left as it is.
+ */
+export type PlanKind = 'ignore' | 'rollout' | 'promote' | 'rollback';
+
+export interface ExperimentPlan {
+  kind: PlanKind;
+  /** Why this plan, in words for the response and the log. */
+  reason: string;
+  experimentId: string;
+  /** The Superposition workspace id: the service. */
+  service: string;
+  namespace: string;
+  host: string;
+  dimensions: Dimensions;
+  control: VariantDto;
+  experimental: VariantDto[];
+  /** The weight every experimental variant gets (rollout only). */
+  canaryWeight: number;
+  winner?: VariantDto;
+}
+
+export interface PlanSettings {
+  routing: MaydayConfig['routing'];
+  /** How many experimental variants the traffic provider can split (ingress-nginx: 1). */
+  maxCanaries: number;
+}
+
+const IGNORED_EVENTS: ReadonlySet<WebhookEventName> = new Set(['ExperimentCreated', 'ExperimentUpdated']);
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+/** The desired state for one experiment event, as a pure function of the event and the settings. */
+export function planExperiment(
+  event: WebhookEventName,
+  service: string,
+  experiment: ExperimentDto,
+  settings: PlanSettings,
+): ExperimentPlan {
+  const dimensions = contextDimensions(experiment.context);
+  const namespace = namespaceOf(dimensions, settings.routing.namespaceDimension, settings.routing.defaultNamespace);
+  if (namespace.length > 63 || !DNS_LABEL.test(namespace)) {
+    throw new UnprocessableEventError(
+      `namespace "${namespace}" (context dimension "${settings.routing.namespaceDimension}") is not a valid Kubernetes namespace name`,
+    );
+  }
+  const control = experiment.variants.find((variant) => variant.variant_type === 'CONTROL')!;
+  const experimental = experiment.variants.filter((variant) => variant.variant_type === 'EXPERIMENTAL');
+  const base = {
+    experimentId: experiment.id,
+    service,
+    namespace,
+    host: hostFor(settings.routing.hostTemplate, service, namespace),
+    dimensions,
+    control,
+    experimental,
+    canaryWeight: 0,
+  };
+
+  if (IGNORED_EVENTS.has(event)) {
+    return { ...base, kind: 'ignore', reason: `${event} changes nothing in the cluster` };
+  }
+  switch (experiment.status) {
+    case 'CREATED':
+      return { ...base, kind: 'ignore', reason: 'the experiment is CREATED: nothing runs yet' };
+    case 'INPROGRESS':
+    case 'PAUSED': {
+      checkSplit(experimental.length, experiment.traffic_percentage, settings.maxCanaries);
+      const canaryWeight = experiment.status === 'PAUSED' ? 0 : experiment.traffic_percentage;
+      const reason =
+        experiment.status === 'PAUSED'
+          ? 'the experiment is PAUSED: canaries stay deployed at weight 0'
+          : `the experiment is INPROGRESS: each experimental variant gets ${canaryWeight}% of traffic`;
+      return { ...base, kind: 'rollout', canaryWeight, reason };
+    }
+    case 'CONCLUDED': {
+      const winner = experiment.variants.find((variant) => variant.id === experiment.chosen_variant);
+      if (!winner) {
+        throw new UnprocessableEventError(
+          experiment.chosen_variant
+            ? `payload.chosen_variant "${experiment.chosen_variant}" is not one of the experiment's variants`
+            : 'payload.chosen_variant is required when the experiment is CONCLUDED',
+        );
+      }
+      if (winner.variant_type === 'CONTROL') {
+        return { ...base, kind: 'rollback', winner, reason: `CONTROL "${winner.id}" won: canaries are removed` };
+      }
+      return { ...base, kind: 'promote', winner, reason: `"${winner.id}" won: it is promoted to stable` };
+    }
+    case 'DISCARDED':
+      return { ...base, kind: 'rollback', reason: 'the experiment is DISCARDED: canaries are removed' };
+  }
+}
+
+/** `INGRESS_HOST_TEMPLATE` filled in, each part made host-safe (lower case, invalid characters to `-`). */
+export function hostFor(template: string, service: string, namespace: string): string {
+  const hostPart = (value: string) => value.toLowerCase().replace(/[^a-z0-9.-]/g, '-');
+  const host = template.replaceAll('{service}', hostPart(service)).replaceAll('{namespace}', hostPart(namespace));
+  if (host.length > 253 || !DNS_SUBDOMAIN.test(host)) {
+    throw new UnprocessableEventError(`host "${host}" made from INGRESS_HOST_TEMPLATE is not a valid DNS name`);
+  }
+  return host;
+}
+
+function checkSplit(canaries: number, trafficPercentage: number, maxCanaries: number): void {
+  if (canaries > maxCanaries) {
+    throw new UnprocessableEventError(
+      maxCanaries === 1
+        ? `ingress-nginx honours one canary Ingress per host and path, so it cannot split traffic over ${canaries} experimental variants; use TRAFFIC_PROVIDER=gateway-api for A/B/n experiments`
+        : `the traffic provider splits traffic over at most ${maxCanaries} experimental variants; this experiment has ${canaries}`,
+    );
+  }
+  if (canaries * trafficPercentage > 100) {
+    throw new UnprocessableEventError(
+      `${canaries} experimental variants at ${trafficPercentage}% each exceed 100% of traffic`,
+    );
+  }
+}

@@ -1,0 +1,309 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { KubernetesObject, V1Deployment, V1Service } from '@kubernetes/client-node';
+import { ForeignObjectError, UnprocessableEventError } from '../common/errors';
+import { MaydayConfig } from '../config/mayday-config';
+import { KubeResourcesService, type ObjectRef } from '../kubernetes/kube-resources.service';
+import { actionFor, isSubset, type ObjectAction } from '../kubernetes/object-diff';
+import {
+  APP_LABEL,
+  EXPERIMENT_LABEL,
+  isManagedByMayday,
+  ownedSelector,
+  ROLE_LABEL,
+  VARIANT_LABEL,
+} from '../naming/labels';
+import { canaryServiceName, deploymentName, labelValue, mainServiceName, SERVICE_PORT } from '../naming/names';
+import type { SuperpositionScope } from '../superposition/superposition.client';
+import { TRAFFIC_ROUTER, type RouteChange, type RouteScope, type TrafficRouter } from '../traffic/traffic-router';
+import type { VariantDto } from './dto/experiment.dto';
+import type { EventOutcome, ExperimentEvent } from './experiment-event';
+import { planExperiment, type ExperimentPlan } from './experiment-plan';
+import { canaryService, mainService, variantDeployment, type VariantIdentity } from './manifests';
+import { VariantConfigResolver } from './variant-config.resolver';
+
+/** The objects of one service (workspace) in one namespace that the plan needs to see. */
+interface Observed {
+  /** The main Service `{service}`, Mayday's or not. */
+  mainService?: V1Service;
+  /** Mayday's Deployments and Services of this workspace in this namespace. */
+  deployments: V1Deployment[];
+  services: V1Service[];
+}
+
+/**
+ * Drives the experiment lifecycle (CONTRACT.md §3): computes the desired state from the
+ * experiment's status, reads what is there, checks everything that could refuse the event, and
+ * only then writes, in an order that never leaves a route pointing at nothing.
+ */
+@Injectable()
+export class ExperimentService {
+  constructor(
+    private readonly kube: KubeResourcesService,
+    private readonly resolver: VariantConfigResolver,
+    private readonly config: MaydayConfig,
+    @Inject(TRAFFIC_ROUTER) private readonly router: TrafficRouter,
+  ) {}
+
+  /** The plan for an event, without touching anything (also used to check scope before handling). */
+  plan(event: ExperimentEvent): ExperimentPlan {
+    return planExperiment(event.event, event.workspace, event.experiment, {
+      routing: this.config.routing,
+      maxCanaries: this.router.maxCanaries,
+    });
+  }
+
+  async handle(event: ExperimentEvent): Promise<EventOutcome> {
+    const plan = this.plan(event);
+    const outcome = {
+      event: event.event,
+      experimentId: event.experiment.id,
+      status: event.experiment.status,
+      namespace: plan.namespace,
+      reason: plan.reason,
+    };
+    if (plan.kind === 'ignore') return { ...outcome, result: 'ignored', actions: [] };
+    const superposition = this.superpositionScope(event);
+    const actions =
+      plan.kind === 'rollout'
+        ? await this.rollout(plan, superposition)
+        : plan.kind === 'promote'
+          ? await this.promote(plan, superposition)
+          : await this.rollback(plan);
+    return { ...outcome, result: 'applied', actions };
+  }
+
+  /** INPROGRESS / PAUSED: main path present, every experimental variant deployed at the canary weight. */
+  private async rollout(plan: ExperimentPlan, superposition: () => SuperpositionScope): Promise<ObjectAction[]> {
+    const observed = await this.observe(plan);
+    this.refuseConcurrentExperiment(plan, observed);
+
+    const needsMainPath = observed.mainService === undefined;
+    const variants = needsMainPath ? [plan.control, ...plan.experimental] : plan.experimental;
+    const settings = new Map(
+      await Promise.all(
+        variants.map(
+          async (variant) =>
+            [variant.id, await this.resolver.settingsFor(superposition(), plan.dimensions, variant)] as const,
+        ),
+      ),
+    );
+
+    const desired: KubernetesObject[] = [];
+    let newMainService: V1Service | undefined;
+    if (needsMainPath) {
+      const control = settings.get(plan.control.id)!;
+      newMainService = mainService(this.identity(plan, plan.control), control.port);
+      desired.push(variantDeployment(this.identity(plan, plan.control), control, 'stable'), newMainService);
+    }
+    for (const variant of plan.experimental) {
+      const variantSettings = settings.get(variant.id)!;
+      desired.push(variantDeployment(this.identity(plan, variant), variantSettings, 'canary'));
+      desired.push(canaryService(this.identity(plan, variant), variantSettings.port));
+    }
+    const live = await Promise.all(desired.map((object) => this.liveOrRefuse(object, observed)));
+
+    const scope = this.routeScope(plan, observed.mainService ?? newMainService, needsMainPath ? plan.control.id : undefined);
+    const canaries = plan.experimental.map((variant) => ({
+      variantId: variant.id,
+      serviceName: canaryServiceName(plan.service, variant.id),
+      weight: plan.canaryWeight,
+    }));
+    const routes = await this.router.planRoutes(scope, canaries);
+
+    // Every check has passed: from here on, write. Workloads and Services before the routes to them.
+    const actions = await Promise.all(desired.map((object, index) => this.write(object, live[index])));
+    actions.push(...(await this.applyRouteChange(routes)));
+    const desiredNames = new Set(desired.map((object) => object.metadata?.name));
+    const stale = [...observed.services, ...observed.deployments].filter(
+      (object) => this.isCanaryOf(object, plan) && !desiredNames.has(object.metadata?.name),
+    );
+    actions.push(...(await this.removeAll(stale)));
+    return actions;
+  }
+
+  /**
+   * CONCLUDED with an experimental winner, in this order: the winner is the stable Deployment; the
+   * main Service selects its pods; the main route carries everything; canary routes, canary
+   * Services, losing and formerly stable Deployments (Mayday's only) go.
+   */
+  private async promote(plan: ExperimentPlan, superposition: () => SuperpositionScope): Promise<ObjectAction[]> {
+    const winner = plan.winner!;
+    const winnerIdentity = this.identity(plan, winner);
+    const observed = await this.observe(plan);
+    const winnerName = deploymentName(plan.service, winner.id);
+    const winnerLive = observed.deployments.find((deployment) => deployment.metadata?.name === winnerName);
+
+    // A winner whose Deployment never arrived (its Started event was lost) is deployed from its config.
+    let winnerToCreate: V1Deployment | undefined;
+    if (!winnerLive) {
+      const settings = await this.resolver.settingsFor(superposition(), plan.dimensions, winner);
+      winnerToCreate = variantDeployment(winnerIdentity, settings, 'stable');
+      await this.liveOrRefuse(winnerToCreate, observed);
+    }
+    const winnerDeployment = (winnerLive ?? winnerToCreate)!;
+    const targetPort = containerPortOf(winnerDeployment);
+    const winnerSelector = { [APP_LABEL]: winnerName };
+    const desiredMain = mainService(winnerIdentity, targetPort);
+    const mainForRoutes = observed.mainService ?? desiredMain;
+    const routes = await this.router.planRoutes(this.routeScope(plan, mainForRoutes, winner.id), []);
+
+    const actions: ObjectAction[] = [];
+    if (winnerToCreate) {
+      actions.push(await this.write(winnerToCreate));
+    } else if (winnerLive!.metadata?.labels?.[ROLE_LABEL] !== 'stable') {
+      await this.kube.mergeLabels(refOf(winnerLive!), { [ROLE_LABEL]: 'stable' });
+      actions.push(actionFor(winnerLive!, 'updated'));
+    }
+
+    const liveMain = observed.mainService;
+    if (!liveMain || isManagedByMayday(liveMain)) {
+      actions.push(await this.write(desiredMain, liveMain));
+    } else if (!sameSelector(liveMain.spec?.selector, winnerSelector)) {
+      const patched = await this.kube.replaceServiceSelector(plan.namespace, liveMain.metadata!.name!, winnerSelector);
+      if (!sameSelector(patched.spec?.selector, winnerSelector)) {
+        throw new UnprocessableEventError(
+          `Service ${plan.namespace}/${liveMain.metadata?.name} still selects ${JSON.stringify(patched.spec?.selector)} after the switch to ${winnerName}`,
+        );
+      }
+      actions.push(actionFor(liveMain, 'updated'));
+    } else {
+      actions.push(actionFor(liveMain, 'unchanged'));
+    }
+
+    actions.push(...(await this.applyRouteChange(routes)));
+    actions.push(...(await this.removeAll(observed.services.filter((service) => this.isCanaryOf(service, plan)))));
+    const retired = observed.deployments.filter(
+      (deployment) =>
+        deployment.metadata?.name !== winnerName &&
+        (this.isCanaryOf(deployment, plan) || deployment.metadata?.labels?.[ROLE_LABEL] === 'stable'),
+    );
+    actions.push(...(await this.removeAll(retired)));
+    return actions;
+  }
+
+  /** DISCARDED, or CONTROL won: canary routes, Services and Deployments go; the main path stays as it is. */
+  private async rollback(plan: ExperimentPlan): Promise<ObjectAction[]> {
+    const observed = await this.observe(plan);
+    const scope = this.routeScope(plan, observed.mainService, undefined);
+    const routes = await this.router.planFinalize(scope);
+    const actions = await this.applyRouteChange(routes);
+    actions.push(...(await this.removeAll(observed.services.filter((service) => this.isCanaryOf(service, plan)))));
+    actions.push(...(await this.removeAll(observed.deployments.filter((deployment) => this.isCanaryOf(deployment, plan)))));
+    return actions;
+  }
+
+  private async observe(plan: ExperimentPlan): Promise<Observed> {
+    const selector = ownedSelector({ workspace: plan.service });
+    const [mainServiceLive, deployments, services] = await Promise.all([
+      this.kube.read<V1Service>(serviceRef(plan.namespace, mainServiceName(plan.service))),
+      this.kube.list<V1Deployment>('apps/v1', 'Deployment', plan.namespace, selector),
+      this.kube.list<V1Service>('v1', 'Service', plan.namespace, selector),
+    ]);
+    return { mainService: mainServiceLive, deployments, services };
+  }
+
+  /** ingress-nginx and a single main route cannot serve two experiments on one service at once. */
+  private refuseConcurrentExperiment(plan: ExperimentPlan, observed: Observed): void {
+    const other = observed.deployments.find(
+      (deployment) =>
+        deployment.metadata?.labels?.[ROLE_LABEL] === 'canary' &&
+        deployment.metadata?.labels?.[EXPERIMENT_LABEL] !== labelValue(plan.experimentId),
+    );
+    if (other) {
+      throw new UnprocessableEventError(
+        `experiment ${other.metadata?.labels?.[EXPERIMENT_LABEL]} still runs a canary for service "${plan.service}" in namespace ${plan.namespace} ` +
+          `(Deployment ${other.metadata?.name}); conclude or discard it first`,
+      );
+    }
+  }
+
+  /** The live object for a desired one: Mayday's own from the lists, else looked up by name and refused if foreign. */
+  private async liveOrRefuse(desired: KubernetesObject, observed: Observed): Promise<KubernetesObject | undefined> {
+    const name = desired.metadata!.name!;
+    const owned = desired.kind === 'Deployment' ? observed.deployments : observed.services;
+    const mine = owned.find((object) => object.metadata?.name === name);
+    if (mine) return mine;
+    const live =
+      desired.kind === 'Service' && name === observed.mainService?.metadata?.name
+        ? observed.mainService
+        : await this.kube.read(refOf(desired));
+    if (live) throw new ForeignObjectError(desired.kind!, desired.metadata!.namespace!, name);
+    return undefined;
+  }
+
+  private async write(desired: KubernetesObject, live?: KubernetesObject): Promise<ObjectAction> {
+    if (live && isSubset(desired, live)) return actionFor(desired, 'unchanged');
+    await this.kube.apply(desired);
+    return actionFor(desired, live ? 'updated' : 'created');
+  }
+
+  private async applyRouteChange(change: RouteChange): Promise<ObjectAction[]> {
+    const actions: ObjectAction[] = [];
+    for (const { desired, live } of change.writes) actions.push(await this.write(desired, live));
+    actions.push(...(await this.removeAll(change.deletes)));
+    return actions;
+  }
+
+  /** Deletes the listed objects (all Mayday's own, each guarded by its uid); already-gone ones are skipped. */
+  private async removeAll(objects: KubernetesObject[]): Promise<ObjectAction[]> {
+    const deleted = await Promise.all(
+      objects.map(async (object) => ((await this.kube.delete(refOf(object), { uid: object.metadata?.uid })) ? object : undefined)),
+    );
+    return deleted.filter((object) => object !== undefined).map((object) => actionFor(object, 'deleted'));
+  }
+
+  private isCanaryOf(object: KubernetesObject, plan: ExperimentPlan): boolean {
+    const labels = object.metadata?.labels ?? {};
+    return isManagedByMayday(object) && labels[ROLE_LABEL] === 'canary' && labels[EXPERIMENT_LABEL] === labelValue(plan.experimentId);
+  }
+
+  private identity(plan: ExperimentPlan, variant: VariantDto): VariantIdentity {
+    return { namespace: plan.namespace, service: plan.service, experimentId: plan.experimentId, variantId: variant.id };
+  }
+
+  private routeScope(plan: ExperimentPlan, main: V1Service | undefined, stableVariantId: string | undefined): RouteScope {
+    return {
+      namespace: plan.namespace,
+      service: plan.service,
+      experimentId: plan.experimentId,
+      host: plan.host,
+      mainServiceName: mainServiceName(plan.service),
+      mainServicePort: main?.spec?.ports?.[0]?.port ?? SERVICE_PORT,
+      stableVariantId: stableVariantId ?? main?.metadata?.labels?.[VARIANT_LABEL] ?? plan.control.id,
+    };
+  }
+
+  private superpositionScope(event: ExperimentEvent): () => SuperpositionScope {
+    return () => {
+      const orgId = this.config.superposition.orgId ?? event.organisationId;
+      if (!orgId) {
+        throw new UnprocessableEventError(
+          'event_info.organisation_id is missing and SUPERPOSITION_ORG_ID is not set: cannot resolve the variant configs',
+        );
+      }
+      return { orgId, workspace: event.workspace };
+    };
+  }
+}
+
+function refOf(object: KubernetesObject): ObjectRef {
+  return {
+    apiVersion: object.apiVersion!,
+    kind: object.kind!,
+    namespace: object.metadata!.namespace!,
+    name: object.metadata!.name!,
+  };
+}
+
+function serviceRef(namespace: string, name: string): ObjectRef {
+  return { apiVersion: 'v1', kind: 'Service', namespace, name };
+}
+
+function containerPortOf(deployment: V1Deployment): number {
+  return deployment.spec?.template?.spec?.containers?.[0]?.ports?.[0]?.containerPort ?? SERVICE_PORT;
+}
+
+function sameSelector(a: Record<string, string> | undefined, b: Record<string, string>): boolean {
+  const keys = Object.keys(a ?? {});
+  return keys.length === Object.keys(b).length && keys.every((key) => a![key] === b[key]);
+}

@@ -1,0 +1,13 @@
+import { Module } from '@nestjs/common';
+import { KubernetesModule } from '../kubernetes/kubernetes.module';
+import { SuperpositionModule } from '../superposition/superposition.module';
+import { TrafficModule } from '../traffic/traffic.module';
+import { ExperimentService } from './experiment.service';
+import { VariantConfigResolver } from './variant-config.resolver';
+
+@Module({
+  imports: [KubernetesModule, SuperpositionModule, TrafficModule],
+  providers: [ExperimentService, VariantConfigResolver],
+  exports: [ExperimentService],
+})
+export class ExperimentsModule {}

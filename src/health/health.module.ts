@@ -1,0 +1,14 @@
+import { Module } from '@nestjs/common';
+import { TerminusModule } from '@nestjs/terminus';
+import { KubernetesModule } from '../kubernetes/kubernetes.module';
+import { SuperpositionModule } from '../superposition/superposition.module';
+import { TrafficModule } from '../traffic/traffic.module';
+import { DependenciesHealth } from './dependencies.health';
+import { HealthController } from './health.controller';
+
+@Module({
+  imports: [TerminusModule.forRoot({ logger: false }), KubernetesModule, SuperpositionModule, TrafficModule],
+  controllers: [HealthController],
+  providers: [DependenciesHealth],
+})
+export class HealthModule {}

@@ -1,0 +1,144 @@
+import { Injectable } from '@nestjs/common';
+import { PatchStrategy, type KubernetesObject, type V1Service } from '@kubernetes/client-node';
+import { KubeClients } from './kube-client';
+import { KubeNotFoundError, toKubeError } from './kube-errors';
+
+export const FIELD_MANAGER = 'mayday';
+
+/** What identifies one object: enough to build its URL. */
+export interface ObjectRef {
+  apiVersion: string;
+  kind: string;
+  namespace: string;
+  name: string;
+}
+
+export interface DeleteOptions {
+  /** Delete only if the live object still has this uid (it is the one we listed, not a replacement). */
+  uid?: string;
+}
+
+/**
+ * The only place Mayday talks to the Kubernetes API. Writes are server-side apply under the
+ * field manager `mayday`; every failure comes out as a KubeApiError subclass.
+ */
+@Injectable()
+export class KubeResourcesService {
+  constructor(private readonly clients: KubeClients) {}
+
+  /** Server-side apply; `force` takes over fields another manager holds (Mayday's own objects only). */
+  async apply<T extends KubernetesObject>(object: T, options: { force?: boolean; dryRun?: boolean } = {}): Promise<T> {
+    return this.call(() =>
+      this.clients.objects.patch<T>(
+        object,
+        undefined,
+        options.dryRun ? 'All' : undefined,
+        FIELD_MANAGER,
+        options.force ?? true,
+        PatchStrategy.ServerSideApply,
+      ),
+    );
+  }
+
+  /** The live object, or undefined when there is none. */
+  async read<T extends KubernetesObject>(ref: ObjectRef): Promise<T | undefined> {
+    try {
+      return await this.call(() =>
+        this.clients.objects.read<T>({
+          apiVersion: ref.apiVersion,
+          kind: ref.kind,
+          metadata: { name: ref.name, namespace: ref.namespace },
+        }),
+      );
+    } catch (error) {
+      if (error instanceof KubeNotFoundError) return undefined;
+      throw error;
+    }
+  }
+
+  /** Objects of one kind in a namespace, optionally filtered by a label selector (`a=b,c=d`). */
+  async list<T extends KubernetesObject>(
+    apiVersion: string,
+    kind: string,
+    namespace: string,
+    labelSelector?: string,
+  ): Promise<T[]> {
+    const list = await this.call(() =>
+      this.clients.objects.list<T>(
+        apiVersion,
+        kind,
+        namespace,
+        undefined,
+        undefined,
+        undefined,
+        undefined,
+        labelSelector,
+      ),
+    );
+    return list.items.map((item) => ({ ...item, apiVersion, kind }));
+  }
+
+  /** Deletes an object; an absent object is not an error. Returns whether something was deleted. */
+  async delete(ref: ObjectRef, options: DeleteOptions = {}): Promise<boolean> {
+    try {
+      await this.call(() =>
+        this.clients.objects.delete(
+          { apiVersion: ref.apiVersion, kind: ref.kind, metadata: { name: ref.name, namespace: ref.namespace } },
+          undefined,
+          undefined,
+          undefined,
+          undefined,
+          'Background',
+          options.uid ? { preconditions: { uid: options.uid } } : undefined,
+        ),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof KubeNotFoundError) return false;
+      throw error;
+    }
+  }
+
+  /** Sets labels on an object with a JSON merge patch, leaving its spec and its field owners alone. */
+  async mergeLabels(ref: ObjectRef, labels: Record<string, string>): Promise<void> {
+    await this.call(() =>
+      this.clients.objects.patch(
+        { apiVersion: ref.apiVersion, kind: ref.kind, metadata: { name: ref.name, namespace: ref.namespace, labels } },
+        undefined,
+        undefined,
+        FIELD_MANAGER,
+        undefined,
+        PatchStrategy.MergePatch,
+      ),
+    );
+  }
+
+  /**
+   * Replaces a Service's whole selector with a JSON patch. Server-side apply would merge our keys
+   * into a selector other managers own and select nothing (CONTRACT.md §3).
+   */
+  async replaceServiceSelector(namespace: string, name: string, selector: Record<string, string>): Promise<V1Service> {
+    return this.call(() =>
+      this.clients.core.patchNamespacedService({
+        namespace,
+        name,
+        fieldManager: FIELD_MANAGER,
+        body: [{ op: 'replace', path: '/spec/selector', value: selector }],
+      }),
+    );
+  }
+
+  /** Whether the API server answers at all (used by /health/ready). */
+  async serverVersion(): Promise<string> {
+    const info = await this.call(() => this.clients.version.getCode());
+    return info.gitVersion;
+  }
+
+  private async call<T>(request: () => Promise<T>): Promise<T> {
+    try {
+      return await request();
+    } catch (error) {
+      throw toKubeError(error);
+    }
+  }
+}

@@ -1,0 +1,70 @@
+import { createHash } from 'node:crypto';
+
+/** The port every Service Mayday makes listens on (CONTRACT.md §3), whatever the container port. */
+export const SERVICE_PORT = 80;
+
+/** Longest name (and label value) Kubernetes takes for the objects Mayday makes. */
+export const MAX_NAME_LENGTH = 63;
+const HASH_LENGTH = 8;
+
+const DNS_1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS_1035_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
+const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+
+export type NameRule = 'dns1123' | 'dns1035';
+
+/**
+ * A valid Kubernetes name for `raw`. Valid input comes back unchanged (so the seed's names hold);
+ * anything else is lower-cased, invalid characters become `-`, and a hash of the raw input is
+ * appended, shortening the readable part to fit 63 characters. The hash makes two different
+ * inputs land on different names even when they sanitise alike (`A_b` and `a-b`).
+ */
+export function kubeName(raw: string, rule: NameRule = 'dns1123'): string {
+  const valid = rule === 'dns1035' ? DNS_1035_LABEL : DNS_1123_LABEL;
+  if (raw.length <= MAX_NAME_LENGTH && valid.test(raw)) return raw;
+  let readable = raw.toLowerCase().replace(/[^a-z0-9-]/g, '-');
+  if (rule === 'dns1035') readable = readable.replace(/^[^a-z]+/, '');
+  const name = withHash(readable, raw, (text) => text.replace(/^-+|-+$/g, ''));
+  // A DNS-1035 name must start with a letter; only a bare hash can still start with a digit here.
+  return rule === 'dns1035' && !/^[a-z]/.test(name) ? `x${name}` : name;
+}
+
+/** A valid label value for `raw` (63 characters, alphanumeric ends, `-_.` inside), by the same rules. */
+export function labelValue(raw: string): string {
+  if (raw.length <= MAX_NAME_LENGTH && LABEL_VALUE.test(raw)) return raw;
+  const readable = raw.replace(/[^A-Za-z0-9_.-]/g, '-');
+  return withHash(readable, raw, (text) => text.replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, ''));
+}
+
+export function shortHash(raw: string): string {
+  return createHash('sha256').update(raw, 'utf8').digest('hex').slice(0, HASH_LENGTH);
+}
+
+function withHash(readable: string, raw: string, trimEnds: (text: string) => string): string {
+  const hash = shortHash(raw);
+  const room = MAX_NAME_LENGTH - HASH_LENGTH - 1;
+  const head = trimEnds(readable.slice(0, room));
+  return head ? `${head}-${hash}` : hash;
+}
+
+/** The names CONTRACT.md §3 gives, per service (workspace) and variant. */
+export function deploymentName(service: string, variantId: string): string {
+  return kubeName(`${service}-dep-${variantId}`);
+}
+
+export function canaryServiceName(service: string, variantId: string): string {
+  return kubeName(`${service}-service-${variantId}`, 'dns1035');
+}
+
+export function canaryIngressName(service: string, variantId: string): string {
+  return kubeName(`${service}-ingress-${variantId}`);
+}
+
+/** The main Service, main Ingress and HTTPRoute are all named after the service itself. */
+export function mainServiceName(service: string): string {
+  return kubeName(service, 'dns1035');
+}
+
+export function mainRouteName(service: string): string {
+  return kubeName(service);
+}

@@ -1,0 +1,20 @@
+/** Superposition failures, by what the caller should do about them. */
+export class SuperpositionError extends Error {
+  constructor(
+    message: string,
+    /** HTTP status Superposition answered, or 0 when it did not answer. */
+    readonly statusCode: number,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** No answer: connection refused, DNS, timeout. Worth retrying. */
+export class SuperpositionUnreachableError extends SuperpositionError {}
+/** A 4xx: the request itself is wrong (unknown workspace, bad context). Retrying will not help. */
+export class SuperpositionRejectedError extends SuperpositionError {}
+/** A 5xx: Superposition is failing. Worth retrying. */
+export class SuperpositionServerError extends SuperpositionError {}
+/** A 2xx whose body is not what the contract promises (not JSON, not an object). */
+export class SuperpositionBadResponseError extends SuperpositionError {}

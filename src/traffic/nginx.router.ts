@@ -1,0 +1,108 @@
+import type { V1Ingress } from '@kubernetes/client-node';
+import { UnprocessableEventError, ForeignObjectError } from '../common/errors';
+import { KubeResourcesService } from '../kubernetes/kube-resources.service';
+import { EXPERIMENT_LABEL, isManagedByMayday, ownedSelector, VARIANT_LABEL } from '../naming/labels';
+import { labelValue } from '../naming/names';
+import {
+  canaryIngress,
+  canaryWeightOf,
+  isCanaryIngress,
+  mainIngress,
+  servesHostRoot,
+} from './nginx-ingress';
+import type { CanaryRoute, RouteChange, RouteScope, TrafficRouter } from './traffic-router';
+
+const INGRESS_API = 'networking.k8s.io/v1';
+
+/**
+ * ingress-nginx: a main Ingress for the host and one canary Ingress carrying the weight.
+ * ingress-nginx honours a single canary per host and path, so one experimental variant at most.
+ */
+export class NginxRouter implements TrafficRouter {
+  readonly provider = 'nginx' as const;
+  readonly maxCanaries = 1;
+
+  constructor(
+    private readonly kube: KubeResourcesService,
+    private readonly ingressClass: string,
+  ) {}
+
+  async planRoutes(scope: RouteScope, canaries: CanaryRoute[]): Promise<RouteChange> {
+    const ingresses = await this.kube.list<V1Ingress>(INGRESS_API, 'Ingress', scope.namespace);
+    const byName = new Map(ingresses.map((ingress) => [ingress.metadata?.name, ingress]));
+    const writes: RouteChange['writes'] = [];
+
+    const main = mainIngress(scope, this.ingressClass);
+    const liveMain = byName.get(main.metadata!.name);
+    const servedElsewhere = ingresses.some(
+      (ingress) =>
+        ingress !== liveMain && !isCanaryIngress(ingress) && servesHostRoot(ingress, scope.host, this.ingressClass),
+    );
+    if (liveMain && isManagedByMayday(liveMain)) {
+      writes.push({ desired: main, live: liveMain });
+    } else if (!servedElsewhere) {
+      if (liveMain) throw new ForeignObjectError('Ingress', scope.namespace, main.metadata!.name!);
+      writes.push({ desired: main });
+    }
+
+    const desiredCanaries = canaries.map((canary) => canaryIngress(scope, canary, this.ingressClass));
+    const desiredNames = new Set(desiredCanaries.map((ingress) => ingress.metadata!.name));
+    for (const ingress of ingresses) {
+      const sameExperiment = ingress.metadata?.labels?.[EXPERIMENT_LABEL] === labelValue(scope.experimentId);
+      const holdsHost = isCanaryIngress(ingress) && servesHostRoot(ingress, scope.host, this.ingressClass);
+      if (holdsHost && !(isManagedByMayday(ingress) && sameExperiment)) {
+        const owner = isManagedByMayday(ingress)
+          ? `experiment ${ingress.metadata?.labels?.[EXPERIMENT_LABEL]}`
+          : 'someone other than Mayday';
+        throw new UnprocessableEventError(
+          `ingress-nginx honours one canary Ingress per host and path, and Ingress ${scope.namespace}/${ingress.metadata?.name} ` +
+            `(${owner}) already holds the canary for ${scope.host}/`,
+        );
+      }
+    }
+    for (const desired of desiredCanaries) {
+      const live = byName.get(desired.metadata!.name);
+      if (live && !isManagedByMayday(live)) throw new ForeignObjectError('Ingress', scope.namespace, desired.metadata!.name!);
+      writes.push({ desired, live });
+    }
+    const deletes = ingresses.filter(
+      (ingress) =>
+        isOurCanary(ingress, scope.experimentId) && !desiredNames.has(ingress.metadata?.name),
+    );
+    return { writes, deletes };
+  }
+
+  async planFinalize(scope: RouteScope): Promise<RouteChange> {
+    return { writes: [], deletes: await this.listCanaries(scope) };
+  }
+
+  async getRoutes(scope: RouteScope): Promise<CanaryRoute[]> {
+    const canaries = await this.listCanaries(scope);
+    return canaries.map((ingress) => ({
+      variantId: ingress.metadata?.labels?.[VARIANT_LABEL] ?? '',
+      serviceName: ingress.spec?.rules?.[0]?.http?.paths?.[0]?.backend?.service?.name ?? '',
+      weight: canaryWeightOf(ingress),
+    }));
+  }
+
+  async checkApi(): Promise<void> {
+    // networking.k8s.io/v1 Ingress is part of every Kubernetes >= 1.19: nothing more to check.
+  }
+
+  private listCanaries(scope: RouteScope): Promise<V1Ingress[]> {
+    return this.kube.list<V1Ingress>(
+      INGRESS_API,
+      'Ingress',
+      scope.namespace,
+      ownedSelector({ workspace: scope.service, experimentId: scope.experimentId, role: 'canary' }),
+    );
+  }
+}
+
+function isOurCanary(ingress: V1Ingress, experimentId: string): boolean {
+  return (
+    isManagedByMayday(ingress) &&
+    isCanaryIngress(ingress) &&
+    ingress.metadata?.labels?.[EXPERIMENT_LABEL] === labelValue(experimentId)
+  );
+}

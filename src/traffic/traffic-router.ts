@@ -1,0 +1,50 @@
+import type { KubernetesObject } from '@kubernetes/client-node';
+import type { TrafficProviderName } from '../config/mayday-config';
+
+/** Where one experiment's traffic is routed: one service (workspace) on one host in one namespace. */
+export interface RouteScope {
+  namespace: string;
+  /** The Superposition workspace id, i.e. the service. */
+  service: string;
+  experimentId: string;
+  host: string;
+  /** The main Service that carries the stable traffic, and the port routes send to. */
+  mainServiceName: string;
+  mainServicePort: number;
+  /** The variant the main Service currently serves, for the labels of a main route Mayday creates. */
+  stableVariantId: string;
+}
+
+/** One experimental variant's share of the traffic, in percent of all requests. */
+export interface CanaryRoute {
+  variantId: string;
+  serviceName: string;
+  weight: number;
+}
+
+/** Route objects to write (with what is live now, to skip unchanged ones) and to delete, in order. */
+export interface RouteChange {
+  writes: { desired: KubernetesObject; live?: KubernetesObject }[];
+  deletes: KubernetesObject[];
+}
+
+/**
+ * One implementation per traffic provider, the way Flagger's routers are built. Planning reads
+ * the cluster and throws (ForeignObjectError, UnprocessableEventError) before anything is
+ * written; the caller writes the returned change in order.
+ */
+export interface TrafficRouter {
+  readonly provider: TrafficProviderName;
+  /** How many experimental variants one route can split traffic over. */
+  readonly maxCanaries: number;
+  /** The main path reaches the main Service (unless something else already routes it) and each canary gets its weight. */
+  planRoutes(scope: RouteScope, canaries: CanaryRoute[]): Promise<RouteChange>;
+  /** Every request back to the main Service; this experiment's canary routes removed. */
+  planFinalize(scope: RouteScope): Promise<RouteChange>;
+  /** The canary weights as the cluster has them now. */
+  getRoutes(scope: RouteScope): Promise<CanaryRoute[]>;
+  /** A check for /health/ready that the provider's API exists on the server. */
+  checkApi(): Promise<void>;
+}
+
+export const TRAFFIC_ROUTER = Symbol('TrafficRouter');

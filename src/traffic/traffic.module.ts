@@ -1,0 +1,27 @@
+import { Module } from '@nestjs/common';
+import { MaydayConfig } from '../config/mayday-config';
+import { KubernetesModule } from '../kubernetes/kubernetes.module';
+import { KubeResourcesService } from '../kubernetes/kube-resources.service';
+import { NginxRouter } from './nginx.router';
+import { TRAFFIC_ROUTER, type TrafficRouter } from './traffic-router';
+
+/** Provides the TrafficRouter for TRAFFIC_PROVIDER; nothing outside this module knows which one it is. */
+@Module({
+  imports: [KubernetesModule],
+  providers: [
+    {
+      provide: TRAFFIC_ROUTER,
+      inject: [MaydayConfig, KubeResourcesService],
+      useFactory: (config: MaydayConfig, kube: KubeResourcesService): TrafficRouter => {
+        switch (config.routing.provider) {
+          case 'nginx':
+            return new NginxRouter(kube, config.routing.ingressClass);
+          default:
+            throw new Error(`TRAFFIC_PROVIDER ${config.routing.provider} is not implemented`);
+        }
+      },
+    },
+  ],
+  exports: [TRAFFIC_ROUTER],
+})
+export class TrafficModule {}

@@ -1,0 +1,48 @@
+import { Type } from 'class-transformer';
+import { IsDefined, IsIn, IsNotEmpty, IsObject, IsOptional, IsString, MaxLength, ValidateNested } from 'class-validator';
+
+export const EXPERIMENT_EVENTS = [
+  'ExperimentCreated',
+  'ExperimentStarted',
+  'ExperimentInprogress',
+  'ExperimentUpdated',
+  'ExperimentConcluded',
+  'ExperimentDiscarded',
+  'ExperimentPaused',
+] as const;
+export const WEBHOOK_EVENTS = [...EXPERIMENT_EVENTS, 'ConfigChanged'] as const;
+export type WebhookEventName = (typeof WEBHOOK_EVENTS)[number];
+
+export class EventInfoDto {
+  @IsIn(WEBHOOK_EVENTS)
+  webhook_event: WebhookEventName;
+
+  @IsString()
+  @IsNotEmpty()
+  @MaxLength(253)
+  workspace_id: string;
+
+  @IsOptional()
+  @IsString()
+  @IsNotEmpty()
+  organisation_id?: string;
+
+  /** chrono's display form ("2026-08-20 07:37:40.123456789 UTC"), not ISO 8601: kept as text. */
+  @IsOptional()
+  @IsString()
+  time?: string;
+}
+
+/** The envelope of every Superposition webhook (CONTRACT.md §1). */
+export class WebhookEnvelopeDto {
+  @IsDefined()
+  @IsObject()
+  @ValidateNested()
+  @Type(() => EventInfoDto)
+  event_info: EventInfoDto;
+
+  /** An experiment for Experiment* events, a config for ConfigChanged: checked per event later. */
+  @IsDefined()
+  @IsObject()
+  payload: Record<string, unknown>;
+}

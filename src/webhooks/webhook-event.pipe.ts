@@ -1,0 +1,47 @@
+import { Injectable, type PipeTransform } from '@nestjs/common';
+import { PayloadValidationError, validatePlain } from '../common/validation';
+import { ExperimentDto, variantProblems } from '../experiments/dto/experiment.dto';
+import type { ExperimentEvent } from '../experiments/experiment-event';
+import { WebhookEnvelopeDto, type WebhookEventName } from './dto/webhook-event.dto';
+
+/** A validated webhook: an experiment event, or a ConfigChanged that Mayday acknowledges and ignores. */
+export type ParsedWebhook =
+  | { kind: 'experiment'; event: ExperimentEvent }
+  | { kind: 'config'; event: WebhookEventName; workspace: string };
+
+/**
+ * Validates the envelope, then the payload as an experiment for every Experiment* event. A bad
+ * body throws PayloadValidationError (HTTP 400) naming the field; nothing else happens.
+ */
+@Injectable()
+export class WebhookEventPipe implements PipeTransform<unknown, ParsedWebhook> {
+  transform(body: unknown): ParsedWebhook {
+    return parseWebhook(body);
+  }
+}
+
+export function parseWebhook(body: unknown): ParsedWebhook {
+  const envelope = validatePlain(WebhookEnvelopeDto, body, '');
+  const info = envelope.event_info;
+  if (info.webhook_event === 'ConfigChanged') {
+    return { kind: 'config', event: info.webhook_event, workspace: info.workspace_id };
+  }
+  const experiment = parseExperiment(envelope.payload, 'payload');
+  return {
+    kind: 'experiment',
+    event: {
+      event: info.webhook_event,
+      workspace: info.workspace_id,
+      organisationId: info.organisation_id,
+      experiment,
+    },
+  };
+}
+
+/** An experiment object (webhook payload or Superposition's GET /experiments/{id} answer), validated. */
+export function parseExperiment(plain: unknown, path: string): ExperimentDto {
+  const experiment = validatePlain(ExperimentDto, plain, path);
+  const problems = variantProblems(experiment, path);
+  if (problems.length > 0) throw new PayloadValidationError(problems);
+  return experiment;
+}

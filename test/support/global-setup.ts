@@ -1,0 +1,19 @@
+import type { TestProject } from 'vitest/node';
+import { startControlPlane, stopControlPlane, type ControlPlane } from './control-plane';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    controlPlane: ControlPlane;
+  }
+}
+
+/** Starts one real kube-apiserver (with etcd) for the e2e run and stops it afterwards. */
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const started = Date.now();
+  const plane = await startControlPlane();
+  process.stderr.write(`[e2e] kube-apiserver ready at ${plane.apiServer} in ${Date.now() - started} ms\n`);
+  project.provide('controlPlane', plane);
+  return async () => {
+    await stopControlPlane(plane);
+  };
+}
