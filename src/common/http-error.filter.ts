@@ -68,6 +68,12 @@ export class HttpErrorFilter implements ExceptionFilter {
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const response = host.switchToHttp().getResponse<Response>();
+    if (exception instanceof HttpException) {
+      // Nest's own and terminus' answers (e.g. /health/ready's 503 naming the failing check) as they are.
+      const body = exception.getResponse();
+      response.status(exception.getStatus()).json(typeof body === 'string' ? httpErrorFor(exception) : body);
+      return;
+    }
     const answer = httpErrorFor(exception);
     if (answer.statusCode >= 500) {
       this.logger.error(answer.statusCode === 500 ? exception : answer.message);

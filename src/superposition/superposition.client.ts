@@ -100,11 +100,11 @@ export class SuperpositionClient {
         signal: AbortSignal.timeout(this.config.superposition.timeoutMs),
       });
     } catch (error) {
-      const cause = error as Error & { cause?: { code?: string } };
+      const failure = error as Error & { cause?: { code?: string; message?: string } };
       const reason =
-        cause.name === 'TimeoutError'
+        failure.name === 'TimeoutError'
           ? `no answer within ${this.config.superposition.timeoutMs} ms`
-          : (cause.cause?.code ?? cause.message);
+          : (failure.cause?.code ?? failure.cause?.message ?? failure.message);
       throw new SuperpositionUnreachableError(`Superposition unreachable at ${url}: ${reason}`, 0);
     }
   }
