@@ -19,13 +19,13 @@ const NEST_LEVELS: Record<LogLevel, NestLogLevel[]> = {
 export async function createApp(options: AppOptions = {}): Promise<NestExpressApplication> {
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(options), {
     bodyParser: false,
-    bufferLogs: true,
-    // Throw start-up errors (bad configuration) to the caller instead of aborting the process.
+    // Start-up errors (a bad configuration) go to the caller, which prints them once, instead of
+    // being logged with a stack trace and aborting the process. LOG_LEVEL applies once it is read.
+    logger: false,
     abortOnError: false,
   });
   const config = app.get(MaydayConfig);
   app.useLogger(NEST_LEVELS[config.logLevel]);
-  app.flushLogs();
   app.useBodyParser('json', { limit: config.webhook.maxBodyBytes });
   app.use(bodyParserErrors);
   app.enableShutdownHooks();

@@ -130,6 +130,6 @@ describe('the stand-in follows Superposition matching rules', () => {
   it('requires the organisation and workspace headers', async () => {
     const answer = await fetch(`${standIn.url}/config/resolve`, { method: 'POST', body: '{"context":{}}' });
     expect(answer.status).toBe(400);
-    expect((await answer.json()).message).toContain('x-org-id');
+    expect(((await answer.json()) as { message: string }).message).toContain('x-org-id');
   });
 });

@@ -1,0 +1,169 @@
+#!/usr/bin/env node
+// `npm run local`: a working Mayday on this machine with nothing else to install.
+// Starts the local control plane (etcd + kube-apiserver, built once from Debian packages by
+// scripts/kube-control-plane.sh), creates the demo namespace `mumbai`, then runs the production
+// build (dist/main.js) against it. Ctrl-C stops everything.
+//
+//   --smoke   start, deliver one demo experiment (start, then conclude), check the cluster, stop;
+//             exits non-zero on any failure (used by the e2e suite).
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const cacheDir = process.env.MAYDAY_CACHE_DIR ?? join(homedir(), '.cache', 'mayday');
+const runDir = process.env.MAYDAY_LOCAL_RUN_DIR ?? join(cacheDir, 'local');
+const smoke = process.argv.includes('--smoke');
+const port = process.env.PORT ?? (smoke ? '18090' : '8090');
+const script = join(root, 'scripts', 'kube-control-plane.sh');
+const started = Date.now();
+
+function controlPlane(action) {
+  const result = spawnSync('bash', [script, action, runDir], { stdio: ['ignore', 'ignore', 'inherit'], env: process.env });
+  if (result.status !== 0) throw new Error(`kube-control-plane.sh ${action} failed (exit ${result.status})`);
+}
+
+function readEnv() {
+  return Object.fromEntries(
+    readFileSync(join(runDir, 'env'), 'utf8')
+      .split('\n')
+      .filter((line) => line.includes('='))
+      .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
+  );
+}
+
+function kubectl(kubeconfig, ...args) {
+  return spawnSync('kubectl', ['--kubeconfig', kubeconfig, ...args], { encoding: 'utf8' });
+}
+
+async function waitReady(url, child) {
+  for (let attempt = 0; attempt < 150; attempt++) {
+    if (child.exitCode !== null) throw new Error(`Mayday exited with ${child.exitCode}`);
+    try {
+      const answer = await fetch(`${url}/health/ready`);
+      if (answer.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error('Mayday did not become ready within 15 s');
+}
+
+async function createNamespace(apiServer, token, name) {
+  // The API server's certificate is self-signed; the CA is in the kubeconfig. Use kubectl when present.
+  const result = spawnSync('kubectl', ['--kubeconfig', join(runDir, 'kubeconfig'), 'create', 'namespace', name], { encoding: 'utf8' });
+  if (result.error) return; // no kubectl: the demo namespace is optional
+  if (result.status !== 0 && !/AlreadyExists/.test(result.stderr)) process.stderr.write(result.stderr);
+}
+
+async function smokeTest(url, kubeconfig) {
+  const id = '7350102648234549248';
+  const experiment = (status, extra = {}) => ({
+    id,
+    name: 'nginx-1-27',
+    status,
+    traffic_percentage: 10,
+    context: { namespace: 'mumbai' },
+    variants: [
+      { id: `${id}-control`, variant_type: 'CONTROL', overrides: { 'container.image': 'nginx:1.25' } },
+      { id: `${id}-test1`, variant_type: 'EXPERIMENTAL', overrides: { 'container.image': 'nginx:1.27' } },
+    ],
+    chosen_variant: null,
+    last_modified: new Date().toISOString(),
+    ...extra,
+  });
+  const send = async (event, payload) => {
+    const answer = await fetch(`${url}/webhooks/superposition`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ event_info: { webhook_event: event, workspace_id: 'nginxservice', organisation_id: 'localorg' }, payload }),
+    });
+    const body = await answer.json();
+    if (answer.status !== 200) throw new Error(`${event} answered ${answer.status}: ${JSON.stringify(body)}`);
+    return body;
+  };
+  await send('ExperimentStarted', experiment('INPROGRESS'));
+  const weight = kubectl(kubeconfig, '-n', 'mumbai', 'get', 'ingress', `nginxservice-ingress-${id}-test1`, '-o', "jsonpath={.metadata.annotations.nginx\\.ingress\\.kubernetes\\.io/canary-weight}");
+  if (weight.status === 0 && weight.stdout !== '10') throw new Error(`canary weight is "${weight.stdout}", expected "10"`);
+  await send('ExperimentConcluded', experiment('CONCLUDED', { chosen_variant: `${id}-test1` }));
+  const selector = kubectl(kubeconfig, '-n', 'mumbai', 'get', 'service', 'nginxservice', '-o', 'jsonpath={.spec.selector.app}');
+  if (selector.status === 0 && selector.stdout !== `nginxservice-dep-${id}-test1`) {
+    throw new Error(`main Service selects "${selector.stdout}" after promotion`);
+  }
+  console.log('smoke: start and conclude of a demo experiment converged');
+}
+
+async function main() {
+  if (!existsSync(join(root, 'dist', 'main.js'))) throw new Error('dist/main.js is missing: run `npm run build` first');
+  controlPlane('start');
+  const env = readEnv();
+  const kubeconfig = env.KUBECONFIG;
+  await createNamespace(env.API_SERVER, env.ADMIN_TOKEN, 'mumbai');
+  const controlPlaneSeconds = ((Date.now() - started) / 1000).toFixed(1);
+
+  const mayday = spawn(process.execPath, [join(root, 'dist', 'main.js')], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+    env: {
+      ...process.env,
+      KUBECONFIG: kubeconfig,
+      PORT: port,
+      HOST: process.env.HOST ?? '127.0.0.1',
+      // The local control plane has no nodes: no pod ever becomes ready, so the readiness gate would hold every canary at 0.
+      CANARY_READINESS_GATE: process.env.CANARY_READINESS_GATE ?? 'false',
+    },
+  });
+  let stopping = false;
+  const stop = (code) => {
+    if (stopping) return;
+    stopping = true;
+    mayday.kill('SIGTERM');
+    const done = () => {
+      controlPlane('stop');
+      process.exit(code);
+    };
+    if (mayday.exitCode !== null) done();
+    else mayday.once('exit', done);
+  };
+  process.on('SIGINT', () => stop(0));
+  process.on('SIGTERM', () => stop(0));
+  mayday.on('exit', (code) => {
+    if (!stopping) {
+      console.error(`Mayday exited with ${code}`);
+      stop(1);
+    }
+  });
+
+  const url = `http://127.0.0.1:${port}`;
+  await waitReady(url, mayday);
+  console.log(`
+Mayday is running (control plane up in ${controlPlaneSeconds} s, ready in ${((Date.now() - started) / 1000).toFixed(1)} s in all)
+  webhook URL:   ${url}/webhooks/superposition   (POST; /hi also works)
+  health:        ${url}/health/ready
+  kubeconfig:    ${kubeconfig}
+  look with:     kubectl --kubeconfig ${kubeconfig} -n mumbai get deploy,svc,ingress
+  note:          CANARY_READINESS_GATE=${process.env.CANARY_READINESS_GATE ?? 'false'} (no nodes here, so no pod is ever ready)
+  Superposition: ${process.env.SUPERPOSITION_URL ?? 'not set: each variant\'s payload overrides are its config'}
+Ctrl-C stops Mayday and the control plane.
+`);
+  if (smoke) {
+    try {
+      await smokeTest(url, kubeconfig);
+      stop(0);
+    } catch (error) {
+      console.error(`smoke failed: ${error.message}`);
+      stop(1);
+    }
+  }
+}
+
+main().catch((error) => {
+  console.error(`npm run local: ${error.message}`);
+  try {
+    controlPlane('stop');
+  } finally {
+    process.exit(1);
+  }
+});

@@ -1,0 +1,42 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { closedPort } from '../support/ports';
+
+const root = resolve(__dirname, '../..');
+
+describe('the README commands', () => {
+  it('`npm run local -- --smoke` builds, starts the control plane and the production build, and converges a demo experiment', async () => {
+    const runDir = mkdtempSync(join(tmpdir(), 'mayday-local-'));
+    try {
+      const result = spawnSync('npm', ['run', 'local', '--', '--smoke'], {
+        cwd: root,
+        encoding: 'utf8',
+        env: { ...process.env, MAYDAY_LOCAL_RUN_DIR: runDir, PORT: String(await closedPort()), LOG_LEVEL: 'warn' },
+        timeout: 240_000,
+      });
+      const output = `${result.stdout}\n${result.stderr}`;
+      expect(result.status, output).toBe(0);
+      expect(output).toContain('webhook URL:');
+      expect(output).toContain(`kubeconfig:    ${runDir}/kubeconfig`);
+      expect(output).toContain('smoke: start and conclude of a demo experiment converged');
+    } finally {
+      spawnSync('bash', [join(root, 'scripts/kube-control-plane.sh'), 'stop', runDir]);
+      rmSync(runDir, { recursive: true, force: true });
+    }
+  }, 300_000);
+
+  it('the built dist/main.js refuses a bad environment with a message naming the variable', () => {
+    const result = spawnSync(process.execPath, [join(root, 'dist/main.js')], {
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH, PORT: 'eighty', TRAFFIC_PROVIDER: 'istio' },
+      timeout: 30_000,
+    });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain('PORT must be an integer');
+    expect(result.stderr).toContain('TRAFFIC_PROVIDER must be one of nginx, gateway-api');
+    expect(result.stderr).not.toContain('    at ');
+  });
+});
