@@ -15,3 +15,11 @@ export class ForeignObjectError extends UnprocessableEventError {
     super(`${kind} ${namespace}/${name} exists and was not made by Mayday; it is never overwritten`);
   }
 }
+
+/** The event is for a namespace or workspace this Mayday may not act on (HTTP 403). */
+export class ForbiddenScopeError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ForbiddenScopeError';
+  }
+}

@@ -9,7 +9,7 @@ import {
   SuperpositionRejectedError,
   SuperpositionServerError,
 } from '../superposition/superposition-errors';
-import { UnprocessableEventError } from './errors';
+import { ForbiddenScopeError, UnprocessableEventError } from './errors';
 import { PayloadValidationError } from './validation';
 
 export interface HttpErrorBody {
@@ -34,6 +34,7 @@ export function httpErrorFor(error: unknown): HttpErrorBody {
           : String((response as { message?: unknown }).message ?? error.message);
     return body(error.getStatus(), message);
   }
+  if (error instanceof ForbiddenScopeError) return body(403, error.message);
   if (error instanceof PayloadValidationError) return { ...body(400, error.message), problems: error.problems };
   if (error instanceof UnprocessableEventError || error instanceof VariantConfigError || error instanceof ContextError) {
     return body(422, error.message);

@@ -49,7 +49,7 @@ function findHostileShape(value: unknown, path: string, depth = 0): string | und
   if (depth > MAX_DEPTH) return `${path || 'body'} is nested deeper than ${MAX_DEPTH} levels`;
   if (Array.isArray(value)) {
     for (let index = 0; index < value.length; index++) {
-      const found = findHostileShape(value[index], `${path}[${index}]`, depth + 1);
+      const found = findHostileShape(value[index], `${path}.${index}`, depth + 1);
       if (found) return found;
     }
     return undefined;

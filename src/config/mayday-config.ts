@@ -88,7 +88,7 @@ export function loadMaydayConfig(env: Env): MaydayConfig {
   if (server) {
     if (!token) problems.push('K8S_TOKEN is required when K8S_API_SERVER is set');
     if (caFile && !existsSync(caFile)) problems.push(`K8S_CA_FILE: no such file "${caFile}"`);
-    if (server.startsWith('http:') && !skipTlsVerify) {
+    if (new URL(server).protocol === 'http:' && !skipTlsVerify) {
       problems.push('K8S_API_SERVER: an http:// server needs K8S_INSECURE_SKIP_TLS_VERIFY=true');
     }
     kubernetes = { mode: 'token', server, token: token ?? '', caFile, skipTlsVerify };

@@ -36,7 +36,9 @@ function isJsonLogic(context: Record<string, unknown>): boolean {
 
 /** Walks `and` nodes and records every `{"==": [{"var": name}, value]}` (either operand order). */
 function collectEqualities(node: unknown, into: Dimensions): void {
-  if (!node || typeof node !== 'object') return;
+  if (!node || typeof node !== 'object' || Array.isArray(node)) {
+    throw new ContextError(`unsupported JSON-logic context: ${JSON.stringify(node)} is not a comparison`);
+  }
   const record = node as Record<string, unknown>;
   if (Array.isArray(record.and)) {
     for (const child of record.and) collectEqualities(child, into);
@@ -45,10 +47,13 @@ function collectEqualities(node: unknown, into: Dimensions): void {
   const operands = record['=='];
   if (Array.isArray(operands) && operands.length === 2) {
     const [left, right] = operands;
-    const name = varName(left) ?? varName(right);
-    const value = varName(left) !== undefined ? right : left;
-    if (name !== undefined && varName(value) === undefined) into[name] = value;
-    return;
+    const leftName = varName(left);
+    const rightName = varName(right);
+    // Exactly one side names a dimension, the other is its value; anything else is not a context.
+    if ((leftName === undefined) !== (rightName === undefined)) {
+      into[(leftName ?? rightName)!] = leftName === undefined ? left : right;
+      return;
+    }
   }
   throw new ContextError(
     `unsupported JSON-logic context ${JSON.stringify(node).slice(0, 200)}: only "and" of "==" comparisons is understood`,

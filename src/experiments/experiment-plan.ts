@@ -107,7 +107,7 @@ export function planExperiment(
 export function hostFor(template: string, service: string, namespace: string): string {
   const hostPart = (value: string) => value.toLowerCase().replace(/[^a-z0-9.-]/g, '-');
   const host = template.replaceAll('{service}', hostPart(service)).replaceAll('{namespace}', hostPart(namespace));
-  if (host.length > 253 || !DNS_SUBDOMAIN.test(host)) {
+  if (host.length > 253 || !DNS_SUBDOMAIN.test(host) || host.split('.').some((label) => label.length > 63)) {
     throw new UnprocessableEventError(`host "${host}" made from INGRESS_HOST_TEMPLATE is not a valid DNS name`);
   }
   return host;

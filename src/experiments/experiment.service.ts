@@ -16,7 +16,7 @@ import { canaryServiceName, deploymentName, labelValue, mainServiceName, SERVICE
 import type { SuperpositionScope } from '../superposition/superposition.client';
 import { TRAFFIC_ROUTER, type RouteChange, type RouteScope, type TrafficRouter } from '../traffic/traffic-router';
 import type { VariantDto } from './dto/experiment.dto';
-import type { EventOutcome, ExperimentEvent } from './experiment-event';
+import type { ExperimentEvent } from './experiment-event';
 import { planExperiment, type ExperimentPlan } from './experiment-plan';
 import { canaryService, mainService, variantDeployment, type VariantIdentity } from './manifests';
 import { VariantConfigResolver } from './variant-config.resolver';
@@ -52,24 +52,19 @@ export class ExperimentService {
     });
   }
 
-  async handle(event: ExperimentEvent): Promise<EventOutcome> {
-    const plan = this.plan(event);
-    const outcome = {
-      event: event.event,
-      experimentId: event.experiment.id,
-      status: event.experiment.status,
-      namespace: plan.namespace,
-      reason: plan.reason,
-    };
-    if (plan.kind === 'ignore') return { ...outcome, result: 'ignored', actions: [] };
+  /** Converges the cluster to a plan that is not `ignore`; returns what was done to which object. */
+  async execute(plan: ExperimentPlan, event: ExperimentEvent): Promise<ObjectAction[]> {
     const superposition = this.superpositionScope(event);
-    const actions =
-      plan.kind === 'rollout'
-        ? await this.rollout(plan, superposition)
-        : plan.kind === 'promote'
-          ? await this.promote(plan, superposition)
-          : await this.rollback(plan);
-    return { ...outcome, result: 'applied', actions };
+    switch (plan.kind) {
+      case 'rollout':
+        return this.rollout(plan, superposition);
+      case 'promote':
+        return this.promote(plan, superposition);
+      case 'rollback':
+        return this.rollback(plan);
+      case 'ignore':
+        return [];
+    }
   }
 
   /** INPROGRESS / PAUSED: main path present, every experimental variant deployed at the canary weight. */

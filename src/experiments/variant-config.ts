@@ -43,7 +43,7 @@ export function applyOverrides(
   const config: Record<string, unknown> = { ...resolved };
   const overriddenKeys: string[] = [];
   for (const [key, value] of Object.entries(overrides)) {
-    if (key in resolved && !sameJson(resolved[key], value)) overriddenKeys.push(key);
+    if (Object.hasOwn(resolved, key) && !sameJson(resolved[key], value)) overriddenKeys.push(key);
     config[key] = value;
   }
   return { config, overriddenKeys: overriddenKeys.sort() };
@@ -108,6 +108,19 @@ function integerKey(
   return value;
 }
 
+/** Equal as JSON values, whatever the order of object keys. */
 function sameJson(a: unknown, b: unknown): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
+  return JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
+}
+
+function canonical(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.keys(value)
+        .sort()
+        .map((key) => [key, canonical((value as Record<string, unknown>)[key])]),
+    );
+  }
+  return value;
 }

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { PatchStrategy, type KubernetesObject, type V1Service } from '@kubernetes/client-node';
 import { KubeClients } from './kube-client';
 import { KubeNotFoundError, toKubeError } from './kube-errors';
+import { retryTransient } from './retry';
 
 export const FIELD_MANAGER = 'mayday';
 
@@ -56,11 +57,11 @@ export class KubeResourcesService {
     }
   }
 
-  /** Objects of one kind in a namespace, optionally filtered by a label selector (`a=b,c=d`). */
+  /** Objects of one kind in a namespace (all namespaces when undefined), optionally filtered by a label selector (`a=b,c=d`). */
   async list<T extends KubernetesObject>(
     apiVersion: string,
     kind: string,
-    namespace: string,
+    namespace: string | undefined,
     labelSelector?: string,
   ): Promise<T[]> {
     const list = await this.call(() =>
@@ -134,11 +135,14 @@ export class KubeResourcesService {
     return info.gitVersion;
   }
 
-  private async call<T>(request: () => Promise<T>): Promise<T> {
-    try {
-      return await request();
-    } catch (error) {
-      throw toKubeError(error);
-    }
+  /** Every API call goes through here: typed errors, and retries of transient faults within the event's budget. */
+  private call<T>(request: () => Promise<T>): Promise<T> {
+    return retryTransient(async () => {
+      try {
+        return await request();
+      } catch (error) {
+        throw toKubeError(error);
+      }
+    });
   }
 }

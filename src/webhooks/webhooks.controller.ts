@@ -1,14 +1,19 @@
-import { Body, Controller, Get, HttpCode, Post, Req } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Post, Req, UseGuards } from '@nestjs/common';
 import type { Request } from 'express';
+import { WebhookAuthGuard } from './webhook-auth.guard';
 import { parseWebhook, WebhookEventPipe, type ParsedWebhook } from './webhook-event.pipe';
 import { WebhooksService, type WebhookAnswer } from './webhooks.service';
 
 @Controller()
 export class WebhooksController {
-  constructor(private readonly webhooks: WebhooksService) {}
+  constructor(
+    private readonly webhooks: WebhooksService,
+    private readonly auth: WebhookAuthGuard,
+  ) {}
 
   /** Where a Superposition webhook points (method POST). */
   @Post('webhooks/superposition')
+  @UseGuards(WebhookAuthGuard)
   @HttpCode(200)
   receive(@Body(WebhookEventPipe) webhook: ParsedWebhook): Promise<WebhookAnswer> {
     return this.webhooks.deliver(webhook);
@@ -16,6 +21,7 @@ export class WebhooksController {
 
   /** The original example's endpoint, kept as an alias (it took events on GET and POST). */
   @Post('hi')
+  @UseGuards(WebhookAuthGuard)
   @HttpCode(200)
   receiveLegacy(@Body(WebhookEventPipe) webhook: ParsedWebhook): Promise<WebhookAnswer> {
     return this.webhooks.deliver(webhook);
@@ -25,6 +31,7 @@ export class WebhooksController {
   @Get('hi')
   async legacyGet(@Req() request: Request): Promise<WebhookAnswer | { service: string; status: string }> {
     if (!hasBody(request)) return { service: 'mayday', status: 'ok' };
+    this.auth.authorize(request);
     return this.webhooks.deliver(parseWebhook(request.body));
   }
 }

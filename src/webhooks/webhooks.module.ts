@@ -1,11 +1,18 @@
-import { Module } from '@nestjs/common';
+import { Module, type MiddlewareConsumer, type NestModule } from '@nestjs/common';
 import { ExperimentsModule } from '../experiments/experiments.module';
+import { RequireJsonMiddleware } from './require-json.middleware';
+import { WebhookAuthGuard } from './webhook-auth.guard';
 import { WebhooksController } from './webhooks.controller';
 import { WebhooksService } from './webhooks.service';
 
 @Module({
   imports: [ExperimentsModule],
   controllers: [WebhooksController],
-  providers: [WebhooksService],
+  providers: [WebhooksService, WebhookAuthGuard],
+  exports: [WebhookAuthGuard],
 })
-export class WebhooksModule {}
+export class WebhooksModule implements NestModule {
+  configure(consumer: MiddlewareConsumer): void {
+    consumer.apply(RequireJsonMiddleware).forRoutes(WebhooksController);
+  }
+}

@@ -1,7 +1,8 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import { httpErrorFor } from '../common/http-error.filter';
+import { MaydayConfig } from '../config/mayday-config';
 import type { EventOutcome } from '../experiments/experiment-event';
-import { ExperimentService } from '../experiments/experiment.service';
+import { ExperimentEventProcessor } from '../experiments/experiment-event.processor';
 import type { ParsedWebhook } from './webhook-event.pipe';
 
 export type WebhookAnswer =
@@ -10,10 +11,22 @@ export type WebhookAnswer =
 
 /** Hands each validated webhook to the experiment lifecycle and logs every outcome. */
 @Injectable()
-export class WebhooksService {
+export class WebhooksService implements OnApplicationBootstrap {
   private readonly logger = new Logger(WebhooksService.name);
 
-  constructor(private readonly experiments: ExperimentService) {}
+  constructor(
+    private readonly processor: ExperimentEventProcessor,
+    private readonly config: MaydayConfig,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    if (!this.config.webhook.token) {
+      this.logger.warn('WEBHOOK_TOKEN is not set: anyone who can reach the webhook can drive rollouts');
+    }
+    if (!this.config.superposition.url) {
+      this.logger.warn("SUPERPOSITION_URL is not set: each variant's payload overrides alone are its config");
+    }
+  }
 
   async deliver(webhook: ParsedWebhook): Promise<WebhookAnswer> {
     if (webhook.kind === 'config') {
@@ -24,7 +37,7 @@ export class WebhooksService {
     const started = performance.now();
     const context = `experiment ${experiment.id} ${event} (${experiment.status}) workspace ${workspace}`;
     try {
-      const outcome = await this.experiments.handle(webhook.event);
+      const outcome = await this.processor.process(webhook.event);
       const changed = outcome.actions.filter((action) => action.action !== 'unchanged').length;
       this.logger.log(
         `${context} namespace ${outcome.namespace}: ${outcome.result}, ${changed} change(s) in ${Math.round(performance.now() - started)} ms: ${outcome.reason}`,

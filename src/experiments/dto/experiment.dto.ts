@@ -91,7 +91,7 @@ export function variantProblems(experiment: ExperimentDto, path: string): string
   }
   const ids = new Set<string>();
   experiment.variants.forEach((variant, index) => {
-    if (ids.has(variant.id)) problems.push(`${path}.variants[${index}].id "${variant.id}" appears twice`);
+    if (ids.has(variant.id)) problems.push(`${path}.variants.${index}.id "${variant.id}" appears twice`);
     ids.add(variant.id);
   });
   return problems;

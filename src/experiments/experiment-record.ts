@@ -1,0 +1,117 @@
+import type { V1ConfigMap } from '@kubernetes/client-node';
+import { maydayLabels } from '../naming/labels';
+import { kubeName } from '../naming/names';
+import type { ExperimentStatus } from './dto/experiment.dto';
+
+/**
+ * What Mayday last applied for one experiment, kept in the cluster (a ConfigMap in the experiment's
+ * namespace) so that it survives restarts: it orders events, stops late events from undoing a
+ * conclusion, and tells the resync which experiments are still running.
+ */
+export interface ExperimentRecord {
+  experimentId: string;
+  workspace: string;
+  organisationId?: string;
+  namespace: string;
+  status: ExperimentStatus;
+  /** The applied experiment's `last_modified`, as Superposition wrote it. */
+  lastModified?: string;
+  event: string;
+  /** When Mayday applied it (ISO 8601). */
+  appliedAt: string;
+}
+
+export const TERMINAL_STATUSES: ReadonlySet<ExperimentStatus> = new Set(['CONCLUDED', 'DISCARDED']);
+
+export function recordName(experimentId: string): string {
+  return kubeName(`mayday-experiment-${experimentId}`);
+}
+
+export function recordToConfigMap(record: ExperimentRecord): V1ConfigMap {
+  const data: Record<string, string> = {
+    experimentId: record.experimentId,
+    workspace: record.workspace,
+    namespace: record.namespace,
+    status: record.status,
+    event: record.event,
+    appliedAt: record.appliedAt,
+  };
+  if (record.organisationId !== undefined) data.organisationId = record.organisationId;
+  if (record.lastModified !== undefined) data.lastModified = record.lastModified;
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: {
+      name: recordName(record.experimentId),
+      namespace: record.namespace,
+      labels: maydayLabels({ workspace: record.workspace, experimentId: record.experimentId, role: 'record' }),
+    },
+    data,
+  };
+}
+
+export function recordFromConfigMap(configMap: V1ConfigMap): ExperimentRecord | undefined {
+  const data = configMap.data ?? {};
+  if (!data.experimentId || !data.workspace || !data.status) return undefined;
+  return {
+    experimentId: data.experimentId,
+    workspace: data.workspace,
+    organisationId: data.organisationId,
+    namespace: data.namespace ?? configMap.metadata?.namespace ?? '',
+    status: data.status as ExperimentStatus,
+    lastModified: data.lastModified,
+    event: data.event ?? '',
+    appliedAt: data.appliedAt ?? '',
+  };
+}
+
+export type RecordVerdict = { apply: true } | { apply: false; reason: string };
+
+/**
+ * Whether an incoming experiment state may be applied over what the record says was applied.
+ * Never backwards: nothing after a conclusion or discard (the record is written only once the
+ * transition completed, so a retry of a failed one still applies; re-running a completed
+ * promotion could undo a later experiment's), and nothing older than the last applied
+ * `last_modified`. An equal `last_modified` re-applies, so a retry converges.
+ */
+export function judgeAgainstRecord(
+  record: ExperimentRecord | undefined,
+  incoming: { status: ExperimentStatus; last_modified?: string },
+): RecordVerdict {
+  if (!record) return { apply: true };
+  if (TERMINAL_STATUSES.has(record.status)) {
+    return { apply: false, reason: `experiment already ${record.status}: nothing changes any more` };
+  }
+  const order = compareTimestamps(incoming.last_modified, record.lastModified);
+  if (order !== undefined && order < 0) {
+    return {
+      apply: false,
+      reason: `stale event: last_modified ${incoming.last_modified} is older than the applied ${record.lastModified} (${record.status})`,
+    };
+  }
+  return { apply: true };
+}
+
+/**
+ * Orders two RFC 3339 timestamps with sub-millisecond precision (Superposition writes microseconds,
+ * which Date.parse would drop). Undefined when either is missing or unreadable.
+ */
+export function compareTimestamps(a: string | undefined, b: string | undefined): number | undefined {
+  const left = nanoseconds(a);
+  const right = nanoseconds(b);
+  if (left === undefined || right === undefined) return undefined;
+  return left < right ? -1 : left > right ? 1 : 0;
+}
+
+const RFC3339 = /^(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2})(?:\.(\d+))?\s*(Z|UTC|[+-]\d{2}:?\d{2})?$/i;
+
+function nanoseconds(timestamp: string | undefined): bigint | undefined {
+  if (!timestamp) return undefined;
+  const match = RFC3339.exec(timestamp.trim());
+  if (!match) return undefined;
+  const [, whole, fraction = '', zone = 'Z'] = match;
+  const offset = /^(z|utc)$/i.test(zone) ? 'Z' : zone.length === 5 ? `${zone.slice(0, 3)}:${zone.slice(3)}` : zone;
+  const millis = Date.parse(`${whole.replace(' ', 'T')}${offset}`);
+  if (Number.isNaN(millis)) return undefined;
+  return BigInt(millis) * 1_000_000n + BigInt(fraction.padEnd(9, '0').slice(0, 9));
+}

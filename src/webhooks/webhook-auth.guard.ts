@@ -1,0 +1,37 @@
+import { Injectable, UnauthorizedException, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { Request } from 'express';
+import { MaydayConfig } from '../config/mayday-config';
+
+/**
+ * With WEBHOOK_TOKEN set, a request needs `Authorization: Bearer <WEBHOOK_TOKEN>`. Superposition
+ * signs nothing, so this shared secret (sent through its custom_headers) is the only proof of origin.
+ */
+@Injectable()
+export class WebhookAuthGuard implements CanActivate {
+  private readonly expected?: Buffer;
+
+  constructor(config: MaydayConfig) {
+    if (config.webhook.token) this.expected = digest(config.webhook.token);
+  }
+
+  canActivate(context: ExecutionContext): boolean {
+    this.authorize(context.switchToHttp().getRequest<Request>());
+    return true;
+  }
+
+  /** Throws 401 unless the request carries the token (or no token is configured). */
+  authorize(request: Request): void {
+    if (!this.expected) return;
+    const header = request.headers.authorization ?? '';
+    const presented = /^Bearer\s+(.+)$/i.exec(header)?.[1]?.trim();
+    // Comparing fixed-length digests keeps the comparison constant-time whatever was sent.
+    if (!presented || !timingSafeEqual(digest(presented), this.expected)) {
+      throw new UnauthorizedException('a valid "Authorization: Bearer <WEBHOOK_TOKEN>" header is required');
+    }
+  }
+}
+
+function digest(value: string): Buffer {
+  return createHash('sha256').update(value, 'utf8').digest();
+}

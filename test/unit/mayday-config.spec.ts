@@ -1,0 +1,246 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigValidationError, loadMaydayConfig } from '../../src/config/mayday-config';
+
+let dir: string;
+let existingFile: string;
+let missingFile: string;
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'mayday-config-'));
+  existingFile = join(dir, 'exists.pem');
+  writeFileSync(existingFile, 'x');
+  missingFile = join(dir, 'missing.pem');
+});
+
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** The problems loadMaydayConfig reports for `env`, or a failure when it loads. */
+function problems(env: Record<string, string | undefined>): readonly string[] {
+  try {
+    loadMaydayConfig(env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigValidationError);
+    const validation = error as ConfigValidationError;
+    expect(validation.name).toBe('ConfigValidationError');
+    expect(validation.message).toBe(`Invalid configuration:\n  - ${validation.problems.join('\n  - ')}`);
+    return validation.problems;
+  }
+  throw new Error(`expected a ConfigValidationError for ${JSON.stringify(env)}`);
+}
+
+describe('loadMaydayConfig defaults', () => {
+  it('gives the documented defaults for an empty environment', () => {
+    expect(loadMaydayConfig({})).toEqual({
+      port: 8090,
+      host: '0.0.0.0',
+      logLevel: 'info',
+      kubernetes: { mode: 'default', kubeconfig: undefined },
+      superposition: { url: undefined, token: undefined, orgId: undefined, timeoutMs: 3000 },
+      webhook: {
+        token: undefined,
+        maxBodyBytes: 1024 * 1024,
+        allowedNamespaces: [],
+        allowedWorkspaces: [],
+        retryBudgetMs: 6000,
+      },
+      routing: {
+        defaultNamespace: 'default',
+        namespaceDimension: 'namespace',
+        ingressClass: 'nginx',
+        hostTemplate: '{service}.{namespace}',
+        provider: 'nginx',
+        gatewayName: undefined,
+        gatewayNamespace: undefined,
+      },
+      safety: { readinessGate: true, maxRestarts: 3, resyncIntervalSeconds: 60 },
+    });
+  });
+
+  it('treats blank values as unset', () => {
+    const config = loadMaydayConfig({ PORT: '', HOST: '  ', DEFAULT_NAMESPACE: '', TRAFFIC_PROVIDER: '', KUBECONFIG: '' });
+    expect(config.port).toBe(8090);
+    expect(config.host).toBe('0.0.0.0');
+    expect(config.routing.defaultNamespace).toBe('default');
+    expect(config.routing.provider).toBe('nginx');
+    expect(config.kubernetes).toEqual({ mode: 'default', kubeconfig: undefined });
+  });
+});
+
+describe('loadMaydayConfig with valid values', () => {
+  it('reads every setting', () => {
+    const config = loadMaydayConfig({
+      PORT: ' 9000 ',
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'debug',
+      SUPERPOSITION_URL: 'https://superposition.example.com/api//',
+      SUPERPOSITION_TOKEN: 'sp-token',
+      SUPERPOSITION_ORG_ID: 'localorg',
+      SUPERPOSITION_TIMEOUT_MS: '5000',
+      WEBHOOK_TOKEN: 'hook',
+      WEBHOOK_MAX_BODY_BYTES: '2048',
+      ALLOWED_NAMESPACES: ' mumbai, delhi ,,',
+      ALLOWED_WORKSPACES: 'nginxservice',
+      KUBE_RETRY_BUDGET_MS: '0',
+      DEFAULT_NAMESPACE: 'apps',
+      NAMESPACE_DIMENSION: 'cluster_ns',
+      INGRESS_CLASS: 'public',
+      INGRESS_HOST_TEMPLATE: '{service}.{namespace}.example.com',
+      TRAFFIC_PROVIDER: 'gateway-api',
+      GATEWAY_NAME: 'gw',
+      GATEWAY_NAMESPACE: 'gateways',
+      CANARY_READINESS_GATE: 'off',
+      CANARY_MAX_RESTARTS: '5',
+      RESYNC_INTERVAL_SECONDS: '0',
+    });
+    expect(config.port).toBe(9000);
+    expect(config.host).toBe('127.0.0.1');
+    expect(config.logLevel).toBe('debug');
+    expect(config.superposition).toEqual({
+      url: 'https://superposition.example.com/api',
+      token: 'sp-token',
+      orgId: 'localorg',
+      timeoutMs: 5000,
+    });
+    expect(config.webhook).toEqual({
+      token: 'hook',
+      maxBodyBytes: 2048,
+      allowedNamespaces: ['mumbai', 'delhi'],
+      allowedWorkspaces: ['nginxservice'],
+      retryBudgetMs: 0,
+    });
+    expect(config.routing).toEqual({
+      defaultNamespace: 'apps',
+      namespaceDimension: 'cluster_ns',
+      ingressClass: 'public',
+      hostTemplate: '{service}.{namespace}.example.com',
+      provider: 'gateway-api',
+      gatewayName: 'gw',
+      gatewayNamespace: 'gateways',
+    });
+    expect(config.safety).toEqual({ readinessGate: false, maxRestarts: 5, resyncIntervalSeconds: 0 });
+  });
+
+  it('reads a token connection', () => {
+    expect(loadMaydayConfig({ K8S_API_SERVER: 'https://10.0.0.1:6443', K8S_TOKEN: 'tok', K8S_CA_FILE: existingFile }).kubernetes).toEqual({
+      mode: 'token',
+      server: 'https://10.0.0.1:6443',
+      token: 'tok',
+      caFile: existingFile,
+      skipTlsVerify: false,
+    });
+    expect(
+      loadMaydayConfig({ K8S_API_SERVER: 'http://127.0.0.1:8080', K8S_TOKEN: 'tok', K8S_INSECURE_SKIP_TLS_VERIFY: 'true' }).kubernetes,
+    ).toEqual({ mode: 'token', server: 'http://127.0.0.1:8080', token: 'tok', caFile: undefined, skipTlsVerify: true });
+  });
+
+  it('reads an existing KUBECONFIG, also a list of files', () => {
+    expect(loadMaydayConfig({ KUBECONFIG: existingFile }).kubernetes).toEqual({ mode: 'default', kubeconfig: existingFile });
+    const list = `${existingFile}${delimiter}${existingFile}`;
+    expect(loadMaydayConfig({ KUBECONFIG: list }).kubernetes).toEqual({ mode: 'default', kubeconfig: list });
+  });
+
+  it.each([
+    ['true', true],
+    ['1', true],
+    ['YES', true],
+    ['on', true],
+    ['false', false],
+    ['0', false],
+    ['No', false],
+    ['OFF', false],
+  ])('reads the boolean %s as %s', (raw, value) => {
+    expect(loadMaydayConfig({ CANARY_READINESS_GATE: raw }).safety.readinessGate).toBe(value);
+  });
+
+  it('takes the bounds of PORT', () => {
+    expect(loadMaydayConfig({ PORT: '0' }).port).toBe(0);
+    expect(loadMaydayConfig({ PORT: '65535' }).port).toBe(65535);
+  });
+});
+
+describe('loadMaydayConfig refuses bad values, naming the variable', () => {
+  it.each([
+    [{ PORT: 'abc' }, 'PORT must be an integer from 0 to 65535 (got "abc")'],
+    [{ PORT: '65536' }, 'PORT must be an integer from 0 to 65535 (got "65536")'],
+    [{ PORT: '80.5' }, 'PORT must be an integer from 0 to 65535 (got "80.5")'],
+    [{ PORT: '1e3' }, 'PORT must be an integer from 0 to 65535 (got "1e3")'],
+    [{ PORT: '-1' }, 'PORT must be an integer from 0 to 65535 (got "-1")'],
+    [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent (got "loud")'],
+    [{ TRAFFIC_PROVIDER: 'istio' }, 'TRAFFIC_PROVIDER must be one of nginx, gateway-api (got "istio")'],
+    [{ K8S_API_SERVER: 'https://10.0.0.1:6443' }, 'K8S_TOKEN is required when K8S_API_SERVER is set'],
+    [
+      { K8S_API_SERVER: 'http://127.0.0.1:8080', K8S_TOKEN: 't' },
+      'K8S_API_SERVER: an http:// server needs K8S_INSECURE_SKIP_TLS_VERIFY=true',
+    ],
+    [
+      { K8S_API_SERVER: 'http://127.0.0.1:8080', K8S_TOKEN: 't', K8S_INSECURE_SKIP_TLS_VERIFY: 'false' },
+      'K8S_API_SERVER: an http:// server needs K8S_INSECURE_SKIP_TLS_VERIFY=true',
+    ],
+    [{ K8S_API_SERVER: 'ftp://host' }, 'K8S_API_SERVER must be an http or https URL (got "ftp://host")'],
+    [{ K8S_TOKEN: 't' }, 'K8S_TOKEN is set but K8S_API_SERVER is not'],
+    [{ SUPERPOSITION_URL: 'not a url' }, 'SUPERPOSITION_URL must be an http or https URL (got "not a url")'],
+    [{ SUPERPOSITION_TIMEOUT_MS: '50' }, 'SUPERPOSITION_TIMEOUT_MS must be an integer from 100 to 60000 (got "50")'],
+    [{ WEBHOOK_MAX_BODY_BYTES: '10' }, 'WEBHOOK_MAX_BODY_BYTES must be an integer from 1024 to 67108864 (got "10")'],
+    [{ CANARY_READINESS_GATE: 'maybe' }, 'CANARY_READINESS_GATE must be true or false (got "maybe")'],
+    [{ K8S_INSECURE_SKIP_TLS_VERIFY: 'sure' }, 'K8S_INSECURE_SKIP_TLS_VERIFY must be true or false (got "sure")'],
+    [{ DEFAULT_NAMESPACE: 'My_NS' }, 'DEFAULT_NAMESPACE: "My_NS" is not a valid Kubernetes namespace name'],
+    [{ DEFAULT_NAMESPACE: 'a'.repeat(64) }, `DEFAULT_NAMESPACE: "${'a'.repeat(64)}" is not a valid Kubernetes namespace name`],
+    [
+      { INGRESS_HOST_TEMPLATE: '{service}.{env}.example.com' },
+      'INGRESS_HOST_TEMPLATE: unknown placeholder {env} (use {service} and {namespace})',
+    ],
+    [{ INGRESS_HOST_TEMPLATE: '{}.example.com' }, 'INGRESS_HOST_TEMPLATE: unknown placeholder {} (use {service} and {namespace})'],
+    [{ TRAFFIC_PROVIDER: 'gateway-api' }, 'GATEWAY_NAME is required when TRAFFIC_PROVIDER=gateway-api'],
+  ])('%j', (env, problem) => {
+    expect(problems(env)).toEqual([problem]);
+  });
+
+  it('refuses a K8S_CA_FILE that does not exist', () => {
+    expect(problems({ K8S_API_SERVER: 'https://10.0.0.1:6443', K8S_TOKEN: 't', K8S_CA_FILE: missingFile })).toEqual([
+      `K8S_CA_FILE: no such file "${missingFile}"`,
+    ]);
+    expect(problems({ K8S_CA_FILE: existingFile })).toEqual(['K8S_CA_FILE is set but K8S_API_SERVER is not']);
+  });
+
+  it('refuses a KUBECONFIG that points to a missing file, naming each missing one', () => {
+    expect(problems({ KUBECONFIG: missingFile })).toEqual([`KUBECONFIG: no such file "${missingFile}"`]);
+    const other = join(dir, 'other-missing');
+    expect(problems({ KUBECONFIG: [existingFile, missingFile, '', other].join(delimiter) })).toEqual([
+      `KUBECONFIG: no such file "${missingFile}"`,
+      `KUBECONFIG: no such file "${other}"`,
+    ]);
+  });
+
+  it('reports several problems together', () => {
+    const found = problems({
+      PORT: 'abc',
+      LOG_LEVEL: 'loud',
+      K8S_API_SERVER: 'http://127.0.0.1:8080',
+      SUPERPOSITION_URL: 'not a url',
+      INGRESS_HOST_TEMPLATE: '{service}.{cluster}',
+      TRAFFIC_PROVIDER: 'gateway-api',
+    });
+    expect(found).toEqual([
+      'PORT must be an integer from 0 to 65535 (got "abc")',
+      'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent (got "loud")',
+      'K8S_TOKEN is required when K8S_API_SERVER is set',
+      'K8S_API_SERVER: an http:// server needs K8S_INSECURE_SKIP_TLS_VERIFY=true',
+      'SUPERPOSITION_URL must be an http or https URL (got "not a url")',
+      'INGRESS_HOST_TEMPLATE: unknown placeholder {cluster} (use {service} and {namespace})',
+      'GATEWAY_NAME is required when TRAFFIC_PROVIDER=gateway-api',
+    ]);
+  });
+
+  // Reported bug: the http:// check compares the raw text, so an upper-case scheme (which URL accepts
+  // as http:) slips past it and an unencrypted, unverified connection is configured silently.
+  it('refuses an upper-case HTTP:// server without K8S_INSECURE_SKIP_TLS_VERIFY', () => {
+    expect(problems({ K8S_API_SERVER: 'HTTP://127.0.0.1:8080', K8S_TOKEN: 't' })).toEqual([
+      'K8S_API_SERVER: an http:// server needs K8S_INSECURE_SKIP_TLS_VERIFY=true',
+    ]);
+  });
+});
