@@ -24,6 +24,11 @@ export async function createApp(options: AppOptions = {}): Promise<NestExpressAp
     logger: false,
     abortOnError: false,
   });
+  return configureApp(app);
+}
+
+/** What every Mayday application gets: its log level, the JSON body parser with its limit, shutdown hooks. */
+export function configureApp(app: NestExpressApplication): NestExpressApplication {
   const config = app.get(MaydayConfig);
   app.useLogger(NEST_LEVELS[config.logLevel]);
   app.useBodyParser('json', { limit: config.webhook.maxBodyBytes });

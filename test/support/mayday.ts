@@ -1,28 +1,53 @@
 import type { INestApplication } from '@nestjs/common';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { Test, type TestingModuleBuilder } from '@nestjs/testing';
 import type { AddressInfo } from 'node:net';
 import { inject } from 'vitest';
-import { createApp } from '../../src/bootstrap';
+import { AppModule } from '../../src/app.module';
+import { configureApp, createApp } from '../../src/bootstrap';
+
+export interface Reply {
+  status: number;
+  body: any;
+}
 
 export interface RunningMayday {
   app: INestApplication;
   url: string;
-  post(path: string, body: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any }>;
-  get(path: string, headers?: Record<string, string>): Promise<{ status: number; body: any }>;
+  post(path: string, body: unknown, headers?: Record<string, string>): Promise<Reply>;
+  get(path: string, headers?: Record<string, string>): Promise<Reply>;
   close(): Promise<void>;
+}
+
+export type Environment = Record<string, string | undefined>;
+
+function withDefaults(env: Environment): Environment {
+  return { KUBECONFIG: inject('controlPlane').kubeconfig, LOG_LEVEL: 'error', PORT: '0', HOST: '127.0.0.1', ...env };
 }
 
 /**
  * Mayday as main.ts starts it (same bootstrap), on a free loopback port, configured only by the
  * given environment (plus KUBECONFIG for the test's API server unless overridden).
  */
-export async function startMayday(env: Record<string, string | undefined> = {}): Promise<RunningMayday> {
-  const app = await createApp({
-    env: { KUBECONFIG: inject('controlPlane').kubeconfig, LOG_LEVEL: 'warn', PORT: '0', HOST: '127.0.0.1', ...env },
-  });
+export async function startMayday(env: Environment = {}): Promise<RunningMayday> {
+  return listen(await createApp({ env: withDefaults(env) }));
+}
+
+/** The same, with providers overridden (fault injection); everything else as in production. */
+export async function startMaydayWith(
+  env: Environment,
+  override: (builder: TestingModuleBuilder) => TestingModuleBuilder,
+): Promise<RunningMayday> {
+  const moduleRef = await override(Test.createTestingModule({ imports: [AppModule.forRoot({ env: withDefaults(env) })] })).compile();
+  const app = moduleRef.createNestApplication<NestExpressApplication>({ bodyParser: false, logger: false });
+  return listen(configureApp(app));
+}
+
+async function listen(app: NestExpressApplication): Promise<RunningMayday> {
   await app.listen(0, '127.0.0.1');
   const { port } = app.getHttpServer().address() as AddressInfo;
   const url = `http://127.0.0.1:${port}`;
-  const call = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
+  const call = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Reply> => {
     const response = await fetch(`${url}${path}`, {
       method,
       headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
@@ -44,4 +69,22 @@ export async function startMayday(env: Record<string, string | undefined> = {}):
     get: (path, headers) => call('GET', path, undefined, headers),
     close: () => app.close(),
   };
+}
+
+/**
+ * Delivers like Superposition does (CONTRACT.md §1): any 2xx is delivered, anything else is
+ * retried after 1 s, 2 s, 4 s ... up to 30 s, at most `maxRetries` times. Returns every answer.
+ */
+export async function deliverLikeSuperposition(
+  send: () => Promise<Reply>,
+  { maxRetries = 3, firstDelayMs = 1000 } = {},
+): Promise<Reply[]> {
+  const answers: Reply[] = [];
+  for (let attempt = 0; attempt <= maxRetries; attempt++) {
+    if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(30_000, firstDelayMs * 2 ** (attempt - 1))));
+    const answer = await send().catch((error: Error) => ({ status: 0, body: error.message }));
+    answers.push(answer);
+    if (answer.status >= 200 && answer.status < 300) break;
+  }
+  return answers;
 }

@@ -1,0 +1,168 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Cluster } from '../support/cluster';
+import { startMayday, type RunningMayday } from '../support/mayday';
+import { experiment, experimentId, webhook, type ExperimentSpec, type Status } from '../support/payloads';
+import { SuperpositionStandIn } from '../support/superposition-stand-in';
+
+const MANAGED = 'app.kubernetes.io/managed-by=mayday';
+
+/** One step of an experiment as Superposition sends it: the event, the state, and its last_modified. */
+interface Step {
+  event: string;
+  status: Status;
+  traffic: number;
+  chosen?: string;
+  lastModified: string;
+}
+
+function timestamp(base: number, step: number): string {
+  // Microsecond precision, as Superposition writes it; steps 1.000123 s apart.
+  const millis = base + step * 1000;
+  return new Date(millis).toISOString().replace('Z', `${String(123 + step).padStart(3, '0')}Z`);
+}
+
+describe('delivery as Superposition really does it: duplicated, late, out of order, concurrent', () => {
+  const cluster = new Cluster();
+  const standIn = new SuperpositionStandIn();
+  let mayday: RunningMayday;
+
+  beforeAll(async () => {
+    await standIn.start();
+    mayday = await startMayday({ SUPERPOSITION_URL: standIn.url });
+  });
+  afterAll(async () => {
+    await mayday?.close();
+    await standIn.stop();
+  });
+
+  function send(service: string, spec: ExperimentSpec, step: Step) {
+    const payload = experiment({ ...spec, status: step.status, traffic: step.traffic, chosen: step.chosen, lastModified: step.lastModified });
+    return mayday.post('/webhooks/superposition', webhook(step.event, service, payload));
+  }
+
+  it('a late ExperimentInprogress after the conclusion does not resurrect a canary', async () => {
+    const namespace = await cluster.createNamespace('late');
+    const service = 'latesvc';
+    standIn.workspace(service, {});
+    const spec: ExperimentSpec = { id: experimentId(), context: { namespace } };
+    const base = Date.now();
+    const started = { event: 'ExperimentStarted', status: 'INPROGRESS' as const, traffic: 10, lastModified: timestamp(base, 0) };
+    const ramp = { event: 'ExperimentInprogress', status: 'INPROGRESS' as const, traffic: 30, lastModified: timestamp(base, 1) };
+    const concluded = { event: 'ExperimentConcluded', status: 'CONCLUDED' as const, traffic: 30, chosen: 'control', lastModified: timestamp(base, 2) };
+    expect((await send(service, spec, started)).status).toBe(200);
+    expect((await send(service, spec, concluded)).status).toBe(200);
+    const after = await cluster.snapshot(namespace);
+
+    const late = await send(service, spec, ramp);
+    expect(late.status).toBe(200);
+    expect(late.body.result).toBe('ignored');
+    expect(late.body.reason).toMatch(/already CONCLUDED/);
+    const retryOfStart = await send(service, spec, started);
+    expect(retryOfStart.body.result).toBe('ignored');
+    expect(await cluster.snapshot(namespace)).toEqual(after);
+  });
+
+  it('an older ramp arriving after a newer one is ignored', async () => {
+    const namespace = await cluster.createNamespace('stale');
+    const service = 'stalesvc';
+    standIn.workspace(service, {});
+    const spec: ExperimentSpec = { id: experimentId(), context: { namespace } };
+    const base = Date.now();
+    await send(service, spec, { event: 'ExperimentStarted', status: 'INPROGRESS', traffic: 10, lastModified: timestamp(base, 0) });
+    await send(service, spec, { event: 'ExperimentInprogress', status: 'INPROGRESS', traffic: 40, lastModified: timestamp(base, 2) });
+    const stale = await send(service, spec, { event: 'ExperimentInprogress', status: 'INPROGRESS', traffic: 20, lastModified: timestamp(base, 1) });
+    expect(stale.body.result).toBe('ignored');
+    expect(stale.body.reason).toMatch(/stale event/);
+    const canary = (await cluster.ingresses(namespace)).find((ingress) => ingress.metadata?.name?.includes('-ingress-'));
+    expect(canary?.metadata?.annotations?.['nginx.ingress.kubernetes.io/canary-weight']).toBe('40');
+  });
+
+  it('converges to the in-order result when every event is duplicated and shuffled, for several experiments at once', async () => {
+    const namespaces = await Promise.all([cluster.createNamespace('chaos'), cluster.createNamespace('chaos')]);
+    type Ending = 'winner' | 'control' | 'discard' | 'running' | 'paused';
+    const endings: Ending[] = ['winner', 'control', 'discard', 'running', 'paused', 'winner', 'running', 'discard'];
+    const base = Date.now();
+    const experiments = endings.map((ending, index) => {
+      const service = `chaos${index}`;
+      standIn.workspace(service, { 'env.MODE': `mode-${index}` });
+      const spec: ExperimentSpec = { id: experimentId(), context: { namespace: namespaces[index % 2] } };
+      const steps: Step[] = [
+        { event: 'ExperimentCreated', status: 'CREATED', traffic: 0, lastModified: timestamp(base, 0) },
+        { event: 'ExperimentStarted', status: 'INPROGRESS', traffic: 10, lastModified: timestamp(base, 1) },
+        { event: 'ExperimentInprogress', status: 'INPROGRESS', traffic: 20, lastModified: timestamp(base, 2) },
+        { event: 'ExperimentPaused', status: 'PAUSED', traffic: 20, lastModified: timestamp(base, 3) },
+        { event: 'ExperimentInprogress', status: 'INPROGRESS', traffic: 35, lastModified: timestamp(base, 4) },
+      ];
+      if (ending === 'winner') steps.push({ event: 'ExperimentConcluded', status: 'CONCLUDED', traffic: 35, chosen: 'test1', lastModified: timestamp(base, 5) });
+      if (ending === 'control') steps.push({ event: 'ExperimentConcluded', status: 'CONCLUDED', traffic: 35, chosen: 'control', lastModified: timestamp(base, 5) });
+      if (ending === 'discard') steps.push({ event: 'ExperimentDiscarded', status: 'DISCARDED', traffic: 35, lastModified: timestamp(base, 5) });
+      if (ending === 'paused') steps.push({ event: 'ExperimentPaused', status: 'PAUSED', traffic: 35, lastModified: timestamp(base, 5) });
+      return { service, spec, steps, ending, namespace: namespaces[index % 2] };
+    });
+
+    // Every event twice, then each delivery displaced by at most 3 places: late, early, duplicated,
+    // but a conclusion never before the start (Superposition sends the start first and the retries
+    // of one event span at most ~40 s).
+    let delivered = 0;
+    await Promise.all(
+      experiments.map(async ({ service, spec, steps }) => {
+        const deliveries = steps.flatMap((step) => [step, step]);
+        const order = deliveries.map((step, index) => ({ step, key: index + Math.random() * 3.5 })).sort((a, b) => a.key - b.key);
+        const inFlight = order.map(async ({ step }, position) => {
+          await new Promise((resolve) => setTimeout(resolve, position * 25 + Math.random() * 20));
+          const answer = await send(service, spec, step);
+          delivered += 1;
+          expect(answer.status, JSON.stringify(answer.body)).toBe(200);
+        });
+        await Promise.all(inFlight);
+      }),
+    );
+    expect(delivered).toBe(experiments.reduce((sum, { steps }) => sum + steps.length * 2, 0));
+
+    // What in-order delivery leaves, per experiment.
+    const expected = new Set<string>();
+    for (const { service, spec, ending, namespace } of experiments) {
+      const control = `${service}-dep-${spec.id}-control`;
+      const test1 = `${spec.id}-test1`;
+      expected.add(`${namespace}/ConfigMap/mayday-experiment-${spec.id}`);
+      expected.add(`${namespace}/Service/${service}`);
+      expected.add(`${namespace}/Ingress/${service}`);
+      if (ending === 'winner') {
+        expected.add(`${namespace}/Deployment/${service}-dep-${test1}`);
+      } else {
+        expected.add(`${namespace}/Deployment/${control}`);
+      }
+      if (ending === 'running' || ending === 'paused') {
+        expected.add(`${namespace}/Deployment/${service}-dep-${test1}`);
+        expected.add(`${namespace}/Service/${service}-service-${test1}`);
+        expected.add(`${namespace}/Ingress/${service}-ingress-${test1}`);
+      }
+    }
+    const found = new Set<string>();
+    for (const namespace of namespaces) {
+      const [deployments, services, ingresses, configMaps] = await Promise.all([
+        cluster.deployments(namespace, MANAGED),
+        cluster.services(namespace, MANAGED),
+        cluster.ingresses(namespace, MANAGED),
+        cluster.core.listNamespacedConfigMap({ namespace, labelSelector: MANAGED }).then((list) => list.items),
+      ]);
+      for (const [kind, items] of [['Deployment', deployments], ['Service', services], ['Ingress', ingresses], ['ConfigMap', configMaps]] as const) {
+        for (const item of items) found.add(`${namespace}/${kind}/${item.metadata?.name}`);
+      }
+    }
+    expect([...found].sort()).toEqual([...expected].sort());
+
+    for (const { service, spec, ending, namespace } of experiments) {
+      const main = (await cluster.services(namespace)).find((item) => item.metadata?.name === service);
+      const stable = ending === 'winner' ? `${service}-dep-${spec.id}-test1` : `${service}-dep-${spec.id}-control`;
+      expect(main?.spec?.selector).toEqual({ app: stable });
+      if (ending === 'running' || ending === 'paused') {
+        const canary = (await cluster.ingresses(namespace)).find((item) => item.metadata?.name === `${service}-ingress-${spec.id}-test1`);
+        expect(canary?.metadata?.annotations?.['nginx.ingress.kubernetes.io/canary-weight']).toBe(ending === 'running' ? '35' : '0');
+      }
+      const record = await cluster.core.readNamespacedConfigMap({ namespace, name: `mayday-experiment-${spec.id}` });
+      const finalStatus = { winner: 'CONCLUDED', control: 'CONCLUDED', discard: 'DISCARDED', running: 'INPROGRESS', paused: 'PAUSED' }[ending];
+      expect(record.data?.status).toBe(finalStatus);
+    }
+  }, 120_000);
+});
