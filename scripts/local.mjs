@@ -6,6 +6,16 @@
 //
 //   --smoke   start, deliver one demo experiment (start, then conclude), check the cluster, stop;
 //             exits non-zero on any failure (used by the e2e suite).
+import {
+  ApiextensionsV1Api,
+  AppsV1Api,
+  CoreV1Api,
+  KubeConfig,
+  KubernetesObjectApi,
+  loadAllYaml,
+  NetworkingV1Api,
+  PatchStrategy,
+} from '@kubernetes/client-node';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -34,8 +44,37 @@ function readEnv() {
   );
 }
 
-function kubectl(kubeconfig, ...args) {
-  return spawnSync('kubectl', ['--kubeconfig', kubeconfig, ...args], { encoding: 'utf8' });
+function kubeClients(kubeconfig) {
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromFile(kubeconfig);
+  return {
+    core: kubeConfig.makeApiClient(CoreV1Api),
+    apps: kubeConfig.makeApiClient(AppsV1Api),
+    networking: kubeConfig.makeApiClient(NetworkingV1Api),
+    extensions: kubeConfig.makeApiClient(ApiextensionsV1Api),
+    objects: KubernetesObjectApi.makeApiClient(kubeConfig),
+  };
+}
+
+async function createNamespace(kube, name) {
+  try {
+    await kube.core.createNamespace({ body: { metadata: { name } } });
+  } catch (error) {
+    if (error.code !== 409) throw error;
+  }
+}
+
+/** The hand-written HTTPRoute CRD subset (Gateway API is not built into Kubernetes). */
+async function installHttpRouteCrd(kube) {
+  const file = join(root, 'scripts', 'crds', 'httproute.gateway.networking.k8s.io.yaml');
+  for (const crd of loadAllYaml(readFileSync(file, 'utf8'))) {
+    await kube.objects.patch(crd, undefined, undefined, 'mayday-local', true, PatchStrategy.ServerSideApply);
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const live = await kube.extensions.readCustomResourceDefinition({ name: crd.metadata.name });
+      if (live.status?.conditions?.some((condition) => condition.type === 'Established' && condition.status === 'True')) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
 }
 
 async function waitReady(url, child) {
@@ -52,14 +91,7 @@ async function waitReady(url, child) {
   throw new Error('Mayday did not become ready within 15 s');
 }
 
-async function createNamespace(apiServer, token, name) {
-  // The API server's certificate is self-signed; the CA is in the kubeconfig. Use kubectl when present.
-  const result = spawnSync('kubectl', ['--kubeconfig', join(runDir, 'kubeconfig'), 'create', 'namespace', name], { encoding: 'utf8' });
-  if (result.error) return; // no kubectl: the demo namespace is optional
-  if (result.status !== 0 && !/AlreadyExists/.test(result.stderr)) process.stderr.write(result.stderr);
-}
-
-async function smokeTest(url, kubeconfig) {
+async function smokeTest(url, kube) {
   const id = '7350102648234549248';
   const experiment = (status, extra = {}) => ({
     id,
@@ -86,12 +118,12 @@ async function smokeTest(url, kubeconfig) {
     return body;
   };
   await send('ExperimentStarted', experiment('INPROGRESS'));
-  const weight = kubectl(kubeconfig, '-n', 'mumbai', 'get', 'ingress', `nginxservice-ingress-${id}-test1`, '-o', "jsonpath={.metadata.annotations.nginx\\.ingress\\.kubernetes\\.io/canary-weight}");
-  if (weight.status === 0 && weight.stdout !== '10') throw new Error(`canary weight is "${weight.stdout}", expected "10"`);
+  const deployment = await kube.apps.readNamespacedDeployment({ namespace: 'mumbai', name: `nginxservice-dep-${id}-test1` });
+  if (deployment.spec.template.spec.containers[0].image !== 'nginx:1.27') throw new Error('the canary Deployment has the wrong image');
   await send('ExperimentConcluded', experiment('CONCLUDED', { chosen_variant: `${id}-test1` }));
-  const selector = kubectl(kubeconfig, '-n', 'mumbai', 'get', 'service', 'nginxservice', '-o', 'jsonpath={.spec.selector.app}');
-  if (selector.status === 0 && selector.stdout !== `nginxservice-dep-${id}-test1`) {
-    throw new Error(`main Service selects "${selector.stdout}" after promotion`);
+  const main = await kube.core.readNamespacedService({ namespace: 'mumbai', name: 'nginxservice' });
+  if (main.spec.selector.app !== `nginxservice-dep-${id}-test1`) {
+    throw new Error(`main Service selects "${main.spec.selector.app}" after promotion`);
   }
   console.log('smoke: start and conclude of a demo experiment converged');
 }
@@ -101,7 +133,9 @@ async function main() {
   controlPlane('start');
   const env = readEnv();
   const kubeconfig = env.KUBECONFIG;
-  await createNamespace(env.API_SERVER, env.ADMIN_TOKEN, 'mumbai');
+  const kube = kubeClients(kubeconfig);
+  await createNamespace(kube, 'mumbai');
+  if (process.env.TRAFFIC_PROVIDER === 'gateway-api') await installHttpRouteCrd(kube);
   const controlPlaneSeconds = ((Date.now() - started) / 1000).toFixed(1);
 
   const mayday = spawn(process.execPath, [join(root, 'dist', 'main.js')], {
@@ -143,14 +177,14 @@ Mayday is running (control plane up in ${controlPlaneSeconds} s, ready in ${((Da
   webhook URL:   ${url}/webhooks/superposition   (POST; /hi also works)
   health:        ${url}/health/ready
   kubeconfig:    ${kubeconfig}
-  look with:     kubectl --kubeconfig ${kubeconfig} -n mumbai get deploy,svc,ingress
+  look with:     kubectl --kubeconfig ${kubeconfig} -n mumbai get deploy,svc,ingress,configmap
   note:          CANARY_READINESS_GATE=${process.env.CANARY_READINESS_GATE ?? 'false'} (no nodes here, so no pod is ever ready)
   Superposition: ${process.env.SUPERPOSITION_URL ?? 'not set: each variant\'s payload overrides are its config'}
 Ctrl-C stops Mayday and the control plane.
 `);
   if (smoke) {
     try {
-      await smokeTest(url, kubeconfig);
+      await smokeTest(url, kube);
       stop(0);
     } catch (error) {
       console.error(`smoke failed: ${error.message}`);

@@ -64,6 +64,10 @@ export function toKubeError(error: unknown): KubeApiError {
     return new KubeApiError(...args);
   }
   const cause = error as { name?: string; code?: string; message?: string; type?: string };
+  // client-node's discovery found no such kind on the server (e.g. a CRD that is not installed).
+  if (typeof cause?.message === 'string' && cause.message.startsWith('Unrecognized API version and kind')) {
+    return new KubeNotFoundError(`${cause.message}: the API server does not serve it (is its CRD installed?)`, 404, 'NotFound');
+  }
   if (cause?.name === 'AbortError' || cause?.name === 'TimeoutError') {
     return new KubeUnavailableError('Kubernetes API request timed out', 0, 'Timeout');
   }

@@ -63,6 +63,7 @@ export class KubeResourcesService {
     kind: string,
     namespace: string | undefined,
     labelSelector?: string,
+    limit?: number,
   ): Promise<T[]> {
     const list = await this.call(() =>
       this.clients.objects.list<T>(
@@ -74,6 +75,7 @@ export class KubeResourcesService {
         undefined,
         undefined,
         labelSelector,
+        limit,
       ),
     );
     return list.items.map((item) => ({ ...item, apiVersion, kind }));
@@ -127,6 +129,16 @@ export class KubeResourcesService {
         body: [{ op: 'replace', path: '/spec/selector', value: selector }],
       }),
     );
+  }
+
+  /** Throws KubeNotFoundError unless the API server serves this kind (a CRD may not be installed). */
+  async requireApi(apiVersion: string, kind: string): Promise<void> {
+    try {
+      await this.list(apiVersion, kind, 'default', undefined, 1);
+    } catch (error) {
+      if (!(error instanceof KubeNotFoundError)) throw error;
+      throw new KubeNotFoundError(`the API server does not serve ${kind} (${apiVersion}): is its CRD installed?`, 404, 'NotFound');
+    }
   }
 
   /** Whether the API server answers at all (used by /health/ready). */

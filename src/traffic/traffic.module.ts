@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { MaydayConfig } from '../config/mayday-config';
 import { KubernetesModule } from '../kubernetes/kubernetes.module';
 import { KubeResourcesService } from '../kubernetes/kube-resources.service';
+import { GatewayApiRouter } from './gateway-api.router';
 import { NginxRouter } from './nginx.router';
 import { TRAFFIC_ROUTER, type TrafficRouter } from './traffic-router';
 
@@ -16,8 +17,11 @@ import { TRAFFIC_ROUTER, type TrafficRouter } from './traffic-router';
         switch (config.routing.provider) {
           case 'nginx':
             return new NginxRouter(kube, config.routing.ingressClass);
-          default:
-            throw new Error(`TRAFFIC_PROVIDER ${config.routing.provider} is not implemented`);
+          case 'gateway-api':
+            return new GatewayApiRouter(kube, {
+              name: config.routing.gatewayName!,
+              namespace: config.routing.gatewayNamespace,
+            });
         }
       },
     },

@@ -1,5 +1,6 @@
 import type { TestProject } from 'vitest/node';
 import { startControlPlane, stopControlPlane, type ControlPlane } from './control-plane';
+import { installCrd } from './crds';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -11,6 +12,8 @@ declare module 'vitest' {
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const started = Date.now();
   const plane = await startControlPlane();
+  // Gateway API is not built into Kubernetes: the HTTPRoute CRD, for the gateway-api provider's tests.
+  await installCrd(plane.kubeconfig);
   process.stderr.write(`[e2e] kube-apiserver ready at ${plane.apiServer} in ${Date.now() - started} ms\n`);
   project.provide('controlPlane', plane);
   return async () => {

@@ -1,0 +1,263 @@
+import { CustomObjectsApi } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Cluster } from '../support/cluster';
+import { startControlPlane, stopControlPlane } from '../support/control-plane';
+import { startMayday, type RunningMayday } from '../support/mayday';
+import { experiment, experimentId, webhook, type ExperimentSpec } from '../support/payloads';
+import { SuperpositionStandIn } from '../support/superposition-stand-in';
+
+const cluster = new Cluster();
+const customObjects = cluster.kubeConfig.makeApiClient(CustomObjectsApi);
+
+interface HttpRouteView {
+  metadata: { name: string; labels?: Record<string, string> };
+  spec: {
+    parentRefs: { name: string; namespace?: string }[];
+    hostnames: string[];
+    rules: { matches: unknown[]; backendRefs: { name: string; port: number; weight: number }[] }[];
+  };
+}
+
+async function httpRoutes(namespace: string): Promise<HttpRouteView[]> {
+  const list = (await customObjects.listNamespacedCustomObject({
+    group: 'gateway.networking.k8s.io',
+    version: 'v1',
+    namespace,
+    plural: 'httproutes',
+  })) as { items: HttpRouteView[] };
+  return list.items;
+}
+
+/** How a provider's routes are read back: the share of traffic by backend Service name. */
+interface Provider {
+  name: 'nginx' | 'gateway-api';
+  env: Record<string, string>;
+  weights(namespace: string, service: string): Promise<Record<string, number>>;
+  /** Names of the route objects Mayday keeps for the service. */
+  routes(namespace: string): Promise<string[]>;
+}
+
+const nginx: Provider = {
+  name: 'nginx',
+  env: { TRAFFIC_PROVIDER: 'nginx' },
+  async weights(namespace, service) {
+    const ingresses = await cluster.ingresses(namespace);
+    const shares: Record<string, number> = {};
+    let canaryTotal = 0;
+    for (const ingress of ingresses) {
+      const backend = ingress.spec!.rules![0].http!.paths[0].backend.service!.name;
+      if (ingress.metadata?.annotations?.['nginx.ingress.kubernetes.io/canary'] === 'true') {
+        const weight = Number(ingress.metadata.annotations['nginx.ingress.kubernetes.io/canary-weight']);
+        shares[backend] = weight;
+        canaryTotal += weight;
+      }
+    }
+    // The main Ingress gets what the canary leaves.
+    if (ingresses.some((ingress) => ingress.metadata?.name === service)) shares[service] = 100 - canaryTotal;
+    return shares;
+  },
+  async routes(namespace) {
+    return (await cluster.ingresses(namespace)).map((ingress) => ingress.metadata!.name!).sort();
+  },
+};
+
+const gatewayApi: Provider = {
+  name: 'gateway-api',
+  env: { TRAFFIC_PROVIDER: 'gateway-api', GATEWAY_NAME: 'public-gw', GATEWAY_NAMESPACE: 'gateways' },
+  async weights(namespace, service) {
+    const route = (await httpRoutes(namespace)).find((item) => item.metadata.name === service);
+    const shares: Record<string, number> = {};
+    for (const backend of route?.spec.rules[0].backendRefs ?? []) shares[backend.name] = backend.weight;
+    return shares;
+  },
+  async routes(namespace) {
+    return (await httpRoutes(namespace)).map((route) => route.metadata.name).sort();
+  },
+};
+
+describe.each([nginx, gatewayApi])('the lifecycle on $name', (provider) => {
+  const standIn = new SuperpositionStandIn();
+  let mayday: RunningMayday;
+
+  beforeAll(async () => {
+    await standIn.start();
+    mayday = await startMayday({ SUPERPOSITION_URL: standIn.url, ...provider.env });
+  });
+  afterAll(async () => {
+    await mayday?.close();
+    await standIn.stop();
+  });
+
+  function deliver(event: string, service: string, spec: ExperimentSpec) {
+    const payload = experiment(spec);
+    standIn.putExperiment(service, payload);
+    return mayday.post('/webhooks/superposition', webhook(event, service, payload));
+  }
+
+  it('start → ramp → pause → resume → promote, with the weights adding up to 100 at every step', async () => {
+    const namespace = await cluster.createNamespace(`p-${provider.name}`);
+    const service = `web-${provider.name}`;
+    standIn.workspace(service, {});
+    const id = experimentId();
+    const canary = `${service}-service-${id}-test1`;
+    const spec: ExperimentSpec = { id, context: { namespace } };
+    const expectWeights = async (main: number, test1: number | undefined) => {
+      const shares = await provider.weights(namespace, service);
+      const expected: Record<string, number> = { [service]: main };
+      if (test1 !== undefined) expected[canary] = test1;
+      expect(shares).toEqual(expected);
+      expect(Object.values(shares).reduce((sum, weight) => sum + weight, 0)).toBe(100);
+    };
+
+    expect((await deliver('ExperimentStarted', service, { ...spec, traffic: 10 })).status).toBe(200);
+    await expectWeights(90, 10);
+    expect((await deliver('ExperimentInprogress', service, { ...spec, traffic: 40 })).status).toBe(200);
+    await expectWeights(60, 40);
+    expect((await deliver('ExperimentPaused', service, { ...spec, traffic: 40, status: 'PAUSED' })).status).toBe(200);
+    await expectWeights(100, 0);
+    expect((await deliver('ExperimentInprogress', service, { ...spec, traffic: 40 })).status).toBe(200);
+    await expectWeights(60, 40);
+    expect((await deliver('ExperimentConcluded', service, { ...spec, traffic: 40, status: 'CONCLUDED', chosen: 'test1' })).status).toBe(200);
+    await expectWeights(100, undefined);
+
+    expect(await provider.routes(namespace)).toEqual([service]);
+    const names = await cluster.names(namespace);
+    expect(names.deployments).toEqual([`${service}-dep-${id}-test1`]);
+    expect(names.services).toEqual([service]);
+    const main = (await cluster.services(namespace)).find((item) => item.metadata?.name === service);
+    expect(main?.spec?.selector).toEqual({ app: `${service}-dep-${id}-test1` });
+  });
+
+  it('discard rolls back: all traffic to the main Service, canary objects gone', async () => {
+    const namespace = await cluster.createNamespace(`r-${provider.name}`);
+    const service = `back-${provider.name}`;
+    standIn.workspace(service, {});
+    const id = experimentId();
+    const spec: ExperimentSpec = { id, context: { namespace }, traffic: 30 };
+    await deliver('ExperimentStarted', service, spec);
+    expect((await deliver('ExperimentDiscarded', service, { ...spec, status: 'DISCARDED' })).status).toBe(200);
+    expect(await provider.weights(namespace, service)).toEqual({ [service]: 100 });
+    expect(await provider.routes(namespace)).toEqual([service]);
+    expect(await cluster.names(namespace)).toMatchObject({ deployments: [`${service}-dep-${id}-control`], services: [service] });
+  });
+});
+
+describe('Gateway API specifics', () => {
+  const standIn = new SuperpositionStandIn();
+  let mayday: RunningMayday;
+
+  beforeAll(async () => {
+    await standIn.start();
+    mayday = await startMayday({ SUPERPOSITION_URL: standIn.url, ...gatewayApi.env });
+  });
+  afterAll(async () => {
+    await mayday?.close();
+    await standIn.stop();
+  });
+
+  function deliver(event: string, service: string, spec: ExperimentSpec) {
+    const payload = experiment(spec);
+    standIn.putExperiment(service, payload);
+    return mayday.post('/webhooks/superposition', webhook(event, service, payload));
+  }
+
+  const abc = [
+    { suffix: 'control', overrides: { 'container.image': 'shop:1' } },
+    { suffix: 'a', overrides: { 'container.image': 'shop:2a' } },
+    { suffix: 'b', overrides: { 'container.image': 'shop:2b' } },
+    { suffix: 'c', overrides: { 'container.image': 'shop:2c', 'container.port': 8080 } },
+  ];
+
+  it('splits traffic over three experimental variants and promotes one of them', async () => {
+    const namespace = await cluster.createNamespace('abn');
+    const service = 'shop';
+    standIn.workspace(service, {});
+    const id = experimentId();
+    const spec: ExperimentSpec = { id, context: { namespace }, variants: abc };
+    const svc = (suffix: string) => `shop-service-${id}-${suffix}`;
+
+    expect((await deliver('ExperimentStarted', service, { ...spec, traffic: 20 })).status).toBe(200);
+    const [route] = await httpRoutes(namespace);
+    expect(route.metadata.name).toBe('shop');
+    expect(route.metadata.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'mayday', 'mayday.superposition.io/workspace': 'shop' });
+    expect(route.spec.parentRefs).toEqual([{ group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'public-gw', namespace: 'gateways' }]);
+    expect(route.spec.hostnames).toEqual([`shop.${namespace}`]);
+    expect(route.spec.rules).toHaveLength(1);
+    expect(route.spec.rules[0].matches).toEqual([{ path: { type: 'PathPrefix', value: '/' } }]);
+    expect(route.spec.rules[0].backendRefs).toEqual([
+      { group: '', kind: 'Service', name: 'shop', port: 80, weight: 40 },
+      { group: '', kind: 'Service', name: svc('a'), port: 80, weight: 20 },
+      { group: '', kind: 'Service', name: svc('b'), port: 80, weight: 20 },
+      { group: '', kind: 'Service', name: svc('c'), port: 80, weight: 20 },
+    ].map(({ group: _group, ...backend }) => expect.objectContaining(backend)));
+    const cService = (await cluster.services(namespace)).find((item) => item.metadata?.name === svc('c'));
+    expect(cService?.spec?.ports?.[0]).toMatchObject({ port: 80, targetPort: 8080 });
+
+    const steps: [Partial<ExperimentSpec>, number[]][] = [
+      [{ traffic: 25 }, [25, 25, 25, 25]],
+      [{ traffic: 25, status: 'PAUSED' }, [100, 0, 0, 0]],
+      [{ traffic: 30 }, [10, 30, 30, 30]],
+    ];
+    for (const [patch, expected] of steps) {
+      const event = patch.status === 'PAUSED' ? 'ExperimentPaused' : 'ExperimentInprogress';
+      expect((await deliver(event, service, { ...spec, ...patch })).status).toBe(200);
+      const shares = await gatewayApi.weights(namespace, service);
+      expect([shares.shop, shares[svc('a')], shares[svc('b')], shares[svc('c')]]).toEqual(expected);
+      expect(Object.values(shares).reduce((sum, weight) => sum + weight, 0)).toBe(100);
+    }
+
+    expect((await deliver('ExperimentConcluded', service, { ...spec, traffic: 30, status: 'CONCLUDED', chosen: 'b' })).status).toBe(200);
+    expect(await gatewayApi.weights(namespace, service)).toEqual({ shop: 100 });
+    const names = await cluster.names(namespace);
+    expect(names.deployments).toEqual([`shop-dep-${id}-b`]);
+    expect(names.services).toEqual(['shop']);
+    const main = (await cluster.services(namespace)).find((item) => item.metadata?.name === 'shop');
+    expect(main?.spec?.selector).toEqual({ app: `shop-dep-${id}-b` });
+  });
+
+  it('never overwrites an HTTPRoute of that name that Mayday did not make', async () => {
+    const namespace = await cluster.createNamespace('gwforeign');
+    standIn.workspace('theirs', {});
+    await customObjects.createNamespacedCustomObject({
+      group: 'gateway.networking.k8s.io',
+      version: 'v1',
+      namespace,
+      plural: 'httproutes',
+      body: {
+        apiVersion: 'gateway.networking.k8s.io/v1',
+        kind: 'HTTPRoute',
+        metadata: { name: 'theirs' },
+        spec: { parentRefs: [{ name: 'other-gw' }], rules: [{ backendRefs: [{ name: 'theirs', port: 80 }] }] },
+      },
+    });
+    const before = await cluster.snapshot(namespace);
+    const answer = await deliver('ExperimentStarted', 'theirs', { id: experimentId(), context: { namespace }, traffic: 10 });
+    expect(answer.status).toBe(422);
+    expect(answer.body.message).toContain(`HTTPRoute ${namespace}/theirs`);
+    expect(await cluster.snapshot(namespace)).toEqual(before);
+    const [route] = await httpRoutes(namespace);
+    expect(route.spec.parentRefs).toEqual([expect.objectContaining({ name: 'other-gw' })]);
+  });
+
+  it('refuses variant weights that exceed 100 %', async () => {
+    const namespace = await cluster.createNamespace('gwover');
+    standIn.workspace('over', {});
+    const answer = await deliver('ExperimentStarted', 'over', { id: experimentId(), context: { namespace }, traffic: 40, variants: abc });
+    expect(answer.status).toBe(422);
+    expect(answer.body.message).toContain('exceed 100%');
+  });
+
+  it('is ready only when the API server serves HTTPRoutes', async () => {
+    expect((await mayday.get('/health/ready')).status).toBe(200);
+    const bare = await startControlPlane();
+    const elsewhere = await startMayday({ KUBECONFIG: bare.kubeconfig, ...gatewayApi.env });
+    try {
+      const ready = await elsewhere.get('/health/ready');
+      expect(ready.status).toBe(503);
+      expect(ready.body.error.kubernetes.message).toMatch(/HTTPRoute/);
+    } finally {
+      await elsewhere.close();
+      await stopControlPlane(bare);
+    }
+  }, 60_000);
+});
