@@ -142,7 +142,8 @@ stop_one() {
   rm -f "$RUN/$1.pid"
 }
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() { local p; while :; do p=$(( 20000 + RANDOM % 30000 )); port_busy "$p" || { echo "$p"; return; }; done; }
+# Below Linux's ephemeral range (32768+), so no outgoing connection holds the port we pick.
+free_port() { local p; while :; do p=$(( 10000 + RANDOM % 22000 )); port_busy "$p" || { echo "$p"; return; }; done; }
 ready() { [ "$(curl -sk --max-time 2 "https://127.0.0.1:$1/readyz" 2>/dev/null)" = ok ]; }
 
 start_apiserver() {
@@ -172,22 +173,11 @@ start_apiserver() {
   log "kube-apiserver ready on https://127.0.0.1:$API_PORT after $(secs "$t") s"
 }
 
-start() {
-  local t0 etcd_port peer_port api_port admin limited i
-  t0=$(now)
-  if pid_alive apiserver && pid_alive etcd && [ -f "$RUN/env" ]; then
-    api_port=$(sed -n 's/^API_PORT=//p' "$RUN/env")
-    if ready "$api_port"; then log "already running on https://127.0.0.1:$api_port"; return 0; fi
-  fi
+# Starts etcd and kube-apiserver on fresh free ports; returns non-zero (after cleaning up) on failure.
+start_etcd_and_apiserver() {
+  local admin=$1 limited=$2 etcd_port peer_port api_port i
   stop_one apiserver; stop_one etcd
-  mkdir -p "$RUN/certs"
-  rm -rf "$RUN/etcd-data" "$RUN/certs"/*
-  mkdir -p "$RUN/etcd-data"; chmod 700 "$RUN" "$RUN/etcd-data"
-  [ -f "$RUN/sa.key" ] || openssl genrsa -out "$RUN/sa.key" 2048 2>/dev/null
-  openssl rsa -in "$RUN/sa.key" -pubout -out "$RUN/sa.pub" 2>/dev/null
-  admin=$(openssl rand -hex 24); limited=$(openssl rand -hex 24)
-  ( umask 077; printf '%s,admin,uid-admin,"system:masters"\n%s,limited,uid-limited\n' "$admin" "$limited" >"$RUN/tokens.csv" )
-
+  rm -rf "$RUN/etcd-data"; mkdir -p "$RUN/etcd-data"; chmod 700 "$RUN/etcd-data"
   etcd_port=$(free_port); peer_port=$(free_port); api_port=$(free_port)
   setsid "$ETCD_BIN" --name mayday --data-dir "$RUN/etcd-data" \
     --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
@@ -196,8 +186,9 @@ start() {
     >"$RUN/etcd.log" 2>&1 </dev/null 8>&- 9>&- &
   echo $! >"$RUN/etcd.pid"
   for i in $(seq 1 100); do curl -sf --max-time 1 "http://127.0.0.1:$etcd_port/health" >/dev/null 2>&1 && break; sleep 0.1; done
-  curl -sf --max-time 1 "http://127.0.0.1:$etcd_port/health" >/dev/null || { tail -n 20 "$RUN/etcd.log"; die "etcd not healthy"; }
-
+  if ! curl -sf --max-time 1 "http://127.0.0.1:$etcd_port/health" >/dev/null; then
+    tail -n 20 "$RUN/etcd.log" >&2; log "etcd not healthy"; stop_one etcd; return 1
+  fi
   cat >"$RUN/env" <<ENV
 API_PORT=$api_port
 ETCD_PORT=$etcd_port
@@ -207,7 +198,32 @@ ADMIN_TOKEN=$admin
 LIMITED_TOKEN=$limited
 ENV
   chmod 600 "$RUN/env"
-  start_apiserver
+  if ! ( start_apiserver ); then stop_one apiserver; stop_one etcd; return 1; fi
+}
+
+start() {
+  local t0 api_port admin limited attempt
+  t0=$(now)
+  if pid_alive apiserver && pid_alive etcd && [ -f "$RUN/env" ]; then
+    api_port=$(sed -n 's/^API_PORT=//p' "$RUN/env")
+    if ready "$api_port"; then log "already running on https://127.0.0.1:$api_port"; return 0; fi
+  fi
+  stop_one apiserver; stop_one etcd
+  mkdir -p "$RUN/certs"
+  rm -rf "$RUN/certs"/*
+  chmod 700 "$RUN"
+  [ -f "$RUN/sa.key" ] || openssl genrsa -out "$RUN/sa.key" 2048 2>/dev/null
+  openssl rsa -in "$RUN/sa.key" -pubout -out "$RUN/sa.pub" 2>/dev/null
+  admin=$(openssl rand -hex 24); limited=$(openssl rand -hex 24)
+  ( umask 077; printf '%s,admin,uid-admin,"system:masters"\n%s,limited,uid-limited\n' "$admin" "$limited" >"$RUN/tokens.csv" )
+
+  # A port can be taken between the check and the bind: try up to three sets of ports.
+  for attempt in 1 2 3; do
+    if start_etcd_and_apiserver "$admin" "$limited"; then break; fi
+    [ "$attempt" = 3 ] && die "control plane did not start (logs in $RUN)"
+    log "retrying with other ports"
+  done
+  api_port=$(sed -n 's/^API_PORT=//p' "$RUN/env")
 
   cat >"$RUN/kubeconfig.tmp" <<KUBECONFIG
 apiVersion: v1
