@@ -3,7 +3,7 @@ import { ForbiddenScopeError } from '../common/errors';
 import { KeyedSerializer } from '../common/keyed-serializer';
 import { MaydayConfig } from '../config/mayday-config';
 import { withRetryBudget } from '../kubernetes/retry';
-import type { EventOutcome, ExperimentEvent } from './experiment-event';
+import type { EventOutcome, EventSource, ExperimentEvent } from './experiment-event';
 import { judgeAgainstRecord } from './experiment-record';
 import { ExperimentRecords } from './experiment-records.service';
 import { ExperimentService } from './experiment.service';
@@ -25,14 +25,14 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
     private readonly config: MaydayConfig,
   ) {}
 
-  async process(event: ExperimentEvent): Promise<EventOutcome> {
+  async process(event: ExperimentEvent, source: EventSource = 'webhook'): Promise<EventOutcome> {
     if (this.draining) throw new ServiceUnavailableException('Mayday is shutting down; deliver again later');
     const allowedWorkspaces = this.config.webhook.allowedWorkspaces;
     if (allowedWorkspaces.length > 0 && !allowedWorkspaces.includes(event.workspace)) {
       throw new ForbiddenScopeError(`workspace "${event.workspace}" is not in ALLOWED_WORKSPACES`);
     }
     return this.serializer.run(event.experiment.id, () =>
-      withRetryBudget(this.config.webhook.retryBudgetMs, () => this.processInOrder(event)),
+      withRetryBudget(this.config.webhook.retryBudgetMs, () => this.processInOrder(event, source)),
     );
   }
 
@@ -43,7 +43,7 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
     await this.serializer.idle();
   }
 
-  private async processInOrder(event: ExperimentEvent): Promise<EventOutcome> {
+  private async processInOrder(event: ExperimentEvent, source: EventSource): Promise<EventOutcome> {
     const { experiment } = event;
     const plan = this.experiments.plan(event);
     const allowedNamespaces = this.config.webhook.allowedNamespaces;
@@ -62,9 +62,13 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
     const verdict = judgeAgainstRecord(record, experiment);
     if (!verdict.apply) return { ...outcome, result: 'ignored', reason: verdict.reason, actions: [] };
 
-    const actions = await this.experiments.execute(plan, event);
+    const result = await this.experiments.execute(plan, event);
+    const phase = result.pendingPromotion ? 'promotion-pending' : 'applied';
     const alreadyRecorded =
-      record?.status === experiment.status && record.lastModified === experiment.last_modified && record.event === event.event;
+      record?.status === experiment.status &&
+      record.lastModified === experiment.last_modified &&
+      record.event === event.event &&
+      record.phase === phase;
     if (!alreadyRecorded) {
       await this.records.write({
         experimentId: experiment.id,
@@ -75,8 +79,19 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
         lastModified: experiment.last_modified,
         event: event.event,
         appliedAt: new Date().toISOString(),
+        phase,
+        experiment: JSON.stringify(experiment),
       });
     }
-    return { ...outcome, result: 'applied', reason: plan.reason, actions };
+    if (source !== 'webhook') {
+      const changed = result.actions.filter((action) => action.action !== 'unchanged').length;
+      if (changed > 0 || phase !== record?.phase) {
+        this.logger.log(`experiment ${experiment.id} (${experiment.status}) converged again after a ${source}: ${changed} change(s)`);
+      }
+    }
+    if (result.pendingPromotion) {
+      return { ...outcome, result: 'pending', reason: result.pendingPromotion, actions: result.actions };
+    }
+    return { ...outcome, result: 'applied', reason: plan.reason, actions: result.actions, canaries: result.canaries };
   }
 }

@@ -1,6 +1,7 @@
 import type { ObjectAction } from '../kubernetes/object-diff';
 import type { WebhookEventName } from '../webhooks/dto/webhook-event.dto';
 import type { ExperimentDto } from './dto/experiment.dto';
+import type { CanaryOutcome } from './experiment.service';
 
 /** One validated experiment event, whatever it came through (webhook or resync). */
 export interface ExperimentEvent {
@@ -11,13 +12,18 @@ export interface ExperimentEvent {
   experiment: ExperimentDto;
 }
 
+/** Where an event came from: Superposition's webhook, a Deployment changing state, or the periodic resync. */
+export type EventSource = 'webhook' | 'watch' | 'resync';
+
 /** What handling one event did; the webhook's 200 answer. */
 export interface EventOutcome {
-  result: 'applied' | 'ignored';
+  result: 'applied' | 'ignored' | 'pending';
   reason: string;
   event: WebhookEventName;
   experimentId: string;
   status: ExperimentDto['status'];
   namespace?: string;
   actions: ObjectAction[];
+  /** The weight each experimental variant has now, and why (rollouts only). */
+  canaries?: CanaryOutcome[];
 }

@@ -19,7 +19,13 @@ export interface ExperimentRecord {
   event: string;
   /** When Mayday applied it (ISO 8601). */
   appliedAt: string;
+  /** `promotion-pending`: CONCLUDED, but the winner was not available yet, so the switch still has to happen. */
+  phase: RecordPhase;
+  /** The experiment as applied (JSON), so Mayday can converge to it again without a webhook. */
+  experiment: string;
 }
+
+export type RecordPhase = 'applied' | 'promotion-pending';
 
 export const TERMINAL_STATUSES: ReadonlySet<ExperimentStatus> = new Set(['CONCLUDED', 'DISCARDED']);
 
@@ -35,6 +41,8 @@ export function recordToConfigMap(record: ExperimentRecord): V1ConfigMap {
     status: record.status,
     event: record.event,
     appliedAt: record.appliedAt,
+    phase: record.phase,
+    experiment: record.experiment,
   };
   if (record.organisationId !== undefined) data.organisationId = record.organisationId;
   if (record.lastModified !== undefined) data.lastModified = record.lastModified;
@@ -62,6 +70,8 @@ export function recordFromConfigMap(configMap: V1ConfigMap): ExperimentRecord | 
     lastModified: data.lastModified,
     event: data.event ?? '',
     appliedAt: data.appliedAt ?? '',
+    phase: data.phase === 'promotion-pending' ? 'promotion-pending' : 'applied',
+    experiment: data.experiment ?? '',
   };
 }
 
@@ -71,8 +81,9 @@ export type RecordVerdict = { apply: true } | { apply: false; reason: string };
  * Whether an incoming experiment state may be applied over what the record says was applied.
  * Never backwards: nothing after a conclusion or discard (the record is written only once the
  * transition completed, so a retry of a failed one still applies; re-running a completed
- * promotion could undo a later experiment's), and nothing older than the last applied
- * `last_modified`. An equal `last_modified` re-applies, so a retry converges.
+ * promotion could undo a later experiment's), except the conclusion itself while its promotion
+ * waits for the winner; and nothing older than the last applied `last_modified`. An equal
+ * `last_modified` re-applies, so a retry converges.
  */
 export function judgeAgainstRecord(
   record: ExperimentRecord | undefined,
@@ -80,7 +91,14 @@ export function judgeAgainstRecord(
 ): RecordVerdict {
   if (!record) return { apply: true };
   if (TERMINAL_STATUSES.has(record.status)) {
-    return { apply: false, reason: `experiment already ${record.status}: nothing changes any more` };
+    // A conclusion waiting for its winner goes on until the promotion is done.
+    const samePendingConclusion =
+      record.phase === 'promotion-pending' &&
+      incoming.status === record.status &&
+      compareTimestamps(incoming.last_modified, record.lastModified) !== -1;
+    return samePendingConclusion
+      ? { apply: true }
+      : { apply: false, reason: `experiment already ${record.status}: nothing changes any more` };
   }
   const order = compareTimestamps(incoming.last_modified, record.lastModified);
   if (order !== undefined && order < 0) {

@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { KubernetesObject, V1Deployment, V1Service } from '@kubernetes/client-node';
 import { ForeignObjectError, UnprocessableEventError } from '../common/errors';
 import { MaydayConfig } from '../config/mayday-config';
@@ -20,6 +20,23 @@ import type { ExperimentEvent } from './experiment-event';
 import { planExperiment, type ExperimentPlan } from './experiment-plan';
 import { canaryService, mainService, variantDeployment, type VariantIdentity } from './manifests';
 import { VariantConfigResolver } from './variant-config.resolver';
+import { WorkloadWatcher } from '../workloads/workload-watcher.service';
+import { failureMark, markedFailure, type WorkloadState } from '../workloads/workload-state';
+
+/** One experimental variant's route as this event left it. */
+export interface CanaryOutcome {
+  variantId: string;
+  weight: number;
+  state: WorkloadState;
+}
+
+/** What converging did: the objects written or deleted, the canaries' weights, and a promotion still to come. */
+export interface ExecutionResult {
+  actions: ObjectAction[];
+  canaries: CanaryOutcome[];
+  /** Why a conclusion could not switch the main Service yet (the winner is not available). */
+  pendingPromotion?: string;
+}
 
 /** The objects of one service (workspace) in one namespace that the plan needs to see. */
 interface Observed {
@@ -37,10 +54,13 @@ interface Observed {
  */
 @Injectable()
 export class ExperimentService {
+  private readonly logger = new Logger(ExperimentService.name);
+
   constructor(
     private readonly kube: KubeResourcesService,
     private readonly resolver: VariantConfigResolver,
     private readonly config: MaydayConfig,
+    private readonly workloads: WorkloadWatcher,
     @Inject(TRAFFIC_ROUTER) private readonly router: TrafficRouter,
   ) {}
 
@@ -52,8 +72,8 @@ export class ExperimentService {
     });
   }
 
-  /** Converges the cluster to a plan that is not `ignore`; returns what was done to which object. */
-  async execute(plan: ExperimentPlan, event: ExperimentEvent): Promise<ObjectAction[]> {
+  /** Converges the cluster to a plan that is not `ignore`; says what was done to which object. */
+  async execute(plan: ExperimentPlan, event: ExperimentEvent): Promise<ExecutionResult> {
     const superposition = this.superpositionScope(event);
     switch (plan.kind) {
       case 'rollout':
@@ -61,14 +81,18 @@ export class ExperimentService {
       case 'promote':
         return this.promote(plan, superposition);
       case 'rollback':
-        return this.rollback(plan);
+        return { actions: await this.rollback(plan), canaries: [] };
       case 'ignore':
-        return [];
+        return { actions: [], canaries: [] };
     }
   }
 
-  /** INPROGRESS / PAUSED: main path present, every experimental variant deployed at the canary weight. */
-  private async rollout(plan: ExperimentPlan, superposition: () => SuperpositionScope): Promise<ObjectAction[]> {
+  /**
+   * INPROGRESS / PAUSED: main path present, every experimental variant deployed. A canary gets the
+   * plan's weight only when its Deployment is available (with the readiness gate on); a failing
+   * one is marked failed and gets 0 until its variant changes.
+   */
+  private async rollout(plan: ExperimentPlan, superposition: () => SuperpositionScope): Promise<ExecutionResult> {
     const observed = await this.observe(plan);
     this.refuseConcurrentExperiment(plan, observed);
 
@@ -90,19 +114,26 @@ export class ExperimentService {
       newMainService = mainService(this.identity(plan, plan.control), control.port);
       desired.push(variantDeployment(this.identity(plan, plan.control), control, 'stable'), newMainService);
     }
-    for (const variant of plan.experimental) {
-      const variantSettings = settings.get(variant.id)!;
-      desired.push(variantDeployment(this.identity(plan, variant), variantSettings, 'canary'));
-      desired.push(canaryService(this.identity(plan, variant), variantSettings.port));
+    const canaryDeployments = plan.experimental.map((variant) =>
+      variantDeployment(this.identity(plan, variant), settings.get(variant.id)!, 'canary'),
+    );
+    for (const [index, variant] of plan.experimental.entries()) {
+      desired.push(canaryDeployments[index], canaryService(this.identity(plan, variant), settings.get(variant.id)!.port));
     }
     const live = await Promise.all(desired.map((object) => this.liveOrRefuse(object, observed)));
 
+    const canaries = plan.experimental.map((variant, index) => {
+      const liveDeployment = observed.deployments.find((item) => item.metadata?.name === canaryDeployments[index].metadata!.name);
+      // A Deployment this event changes runs a new generation that no controller has seen yet.
+      const changes = !liveDeployment || !isSubset(canaryDeployments[index], liveDeployment);
+      const state: WorkloadState =
+        changes && this.workloads.enabled
+          ? { phase: 'waiting', reason: 'the Deployment is being created or updated' }
+          : this.workloads.stateOf(liveDeployment);
+      const weight = state.phase === 'available' ? plan.canaryWeight : 0;
+      return { variantId: variant.id, serviceName: canaryServiceName(plan.service, variant.id), weight, state, liveDeployment };
+    });
     const scope = this.routeScope(plan, observed.mainService ?? newMainService, needsMainPath ? plan.control.id : undefined);
-    const canaries = plan.experimental.map((variant) => ({
-      variantId: variant.id,
-      serviceName: canaryServiceName(plan.service, variant.id),
-      weight: plan.canaryWeight,
-    }));
     const routes = await this.router.planRoutes(scope, canaries);
 
     // Every check has passed: from here on, write. Workloads and Services before the routes to them.
@@ -113,15 +144,22 @@ export class ExperimentService {
       (object) => this.isCanaryOf(object, plan) && !desiredNames.has(object.metadata?.name),
     );
     actions.push(...(await this.removeAll(stale)));
-    return actions;
+    for (const canary of canaries) {
+      if (canary.state.phase === 'failed' && canary.liveDeployment) await this.markFailed(canary.liveDeployment, canary.state.reason);
+    }
+    return {
+      actions,
+      canaries: canaries.map(({ variantId, weight, state }) => ({ variantId, weight, state })),
+    };
   }
 
   /**
    * CONCLUDED with an experimental winner, in this order: the winner is the stable Deployment; the
    * main Service selects its pods; the main route carries everything; canary routes, canary
-   * Services, losing and formerly stable Deployments (Mayday's only) go.
+   * Services, losing and formerly stable Deployments (Mayday's only) go. With the readiness gate
+   * on, nothing is switched before the winner is available: the promotion is then pending.
    */
-  private async promote(plan: ExperimentPlan, superposition: () => SuperpositionScope): Promise<ObjectAction[]> {
+  private async promote(plan: ExperimentPlan, superposition: () => SuperpositionScope): Promise<ExecutionResult> {
     const winner = plan.winner!;
     const winnerIdentity = this.identity(plan, winner);
     const observed = await this.observe(plan);
@@ -132,9 +170,19 @@ export class ExperimentService {
     let winnerToCreate: V1Deployment | undefined;
     if (!winnerLive) {
       const settings = await this.resolver.settingsFor(superposition(), plan.dimensions, winner);
-      winnerToCreate = variantDeployment(winnerIdentity, settings, 'stable');
+      winnerToCreate = variantDeployment(winnerIdentity, settings, this.workloads.enabled ? 'canary' : 'stable');
       await this.liveOrRefuse(winnerToCreate, observed);
     }
+    const winnerState = winnerLive ? this.workloads.stateOf(winnerLive) : this.workloads.stateOf(undefined);
+    if (winnerState.phase !== 'available') {
+      const actions = winnerToCreate ? [await this.write(winnerToCreate)] : [];
+      return {
+        actions,
+        canaries: [],
+        pendingPromotion: `Deployment ${plan.namespace}/${winnerName} is not available (${winnerState.reason}); the promotion completes when it is`,
+      };
+    }
+
     const winnerDeployment = (winnerLive ?? winnerToCreate)!;
     const targetPort = containerPortOf(winnerDeployment);
     const winnerSelector = { [APP_LABEL]: winnerName };
@@ -146,10 +194,9 @@ export class ExperimentService {
     if (winnerToCreate) {
       actions.push(await this.write(winnerToCreate));
     } else if (winnerLive!.metadata?.labels?.[ROLE_LABEL] !== 'stable') {
-      await this.kube.mergeLabels(refOf(winnerLive!), { [ROLE_LABEL]: 'stable' });
+      await this.kube.mergeMetadata(refOf(winnerLive!), { labels: { [ROLE_LABEL]: 'stable' } });
       actions.push(actionFor(winnerLive!, 'updated'));
     }
-
     const liveMain = observed.mainService;
     if (!liveMain || isManagedByMayday(liveMain)) {
       actions.push(await this.write(desiredMain, liveMain));
@@ -173,7 +220,7 @@ export class ExperimentService {
         (this.isCanaryOf(deployment, plan) || deployment.metadata?.labels?.[ROLE_LABEL] === 'stable'),
     );
     actions.push(...(await this.removeAll(retired)));
-    return actions;
+    return { actions, canaries: [] };
   }
 
   /** DISCARDED, or CONTROL won: canary routes, Services and Deployments go; the main path stays as it is. */
@@ -185,6 +232,13 @@ export class ExperimentService {
     actions.push(...(await this.removeAll(observed.services.filter((service) => this.isCanaryOf(service, plan)))));
     actions.push(...(await this.removeAll(observed.deployments.filter((deployment) => this.isCanaryOf(deployment, plan)))));
     return actions;
+  }
+
+  /** Records on the Deployment that it was taken out of traffic, and why (kept until its spec changes). */
+  private async markFailed(deployment: V1Deployment, reason: string): Promise<void> {
+    if (markedFailure(deployment) === reason) return;
+    await this.kube.mergeMetadata(refOf(deployment), { annotations: failureMark(deployment, reason) });
+    this.logger.warn(`canary ${deployment.metadata?.namespace}/${deployment.metadata?.name} taken out of traffic: ${reason}`);
   }
 
   private async observe(plan: ExperimentPlan): Promise<Observed> {

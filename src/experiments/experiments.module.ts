@@ -2,14 +2,16 @@ import { Module } from '@nestjs/common';
 import { KubernetesModule } from '../kubernetes/kubernetes.module';
 import { SuperpositionModule } from '../superposition/superposition.module';
 import { TrafficModule } from '../traffic/traffic.module';
+import { WorkloadsModule } from '../workloads/workloads.module';
 import { ExperimentEventProcessor } from './experiment-event.processor';
+import { ExperimentReconciler } from './experiment-reconciler.service';
 import { ExperimentRecords } from './experiment-records.service';
 import { ExperimentService } from './experiment.service';
 import { VariantConfigResolver } from './variant-config.resolver';
 
 @Module({
-  imports: [KubernetesModule, SuperpositionModule, TrafficModule],
-  providers: [ExperimentService, ExperimentEventProcessor, ExperimentRecords, VariantConfigResolver],
-  exports: [ExperimentEventProcessor, ExperimentRecords],
+  imports: [KubernetesModule, SuperpositionModule, TrafficModule, WorkloadsModule],
+  providers: [ExperimentService, ExperimentEventProcessor, ExperimentRecords, ExperimentReconciler, VariantConfigResolver],
+  exports: [ExperimentEventProcessor, ExperimentRecords, ExperimentReconciler],
 })
 export class ExperimentsModule {}

@@ -102,11 +102,21 @@ export class KubeResourcesService {
     }
   }
 
-  /** Sets labels on an object with a JSON merge patch, leaving its spec and its field owners alone. */
-  async mergeLabels(ref: ObjectRef, labels: Record<string, string>): Promise<void> {
+  /**
+   * Sets (or, with null, removes) labels and annotations with a JSON merge patch, leaving the spec
+   * and the fields Mayday's server-side apply owns alone.
+   */
+  async mergeMetadata(
+    ref: ObjectRef,
+    metadata: { labels?: Record<string, string | null>; annotations?: Record<string, string | null> },
+  ): Promise<void> {
     await this.call(() =>
       this.clients.objects.patch(
-        { apiVersion: ref.apiVersion, kind: ref.kind, metadata: { name: ref.name, namespace: ref.namespace, labels } },
+        {
+          apiVersion: ref.apiVersion,
+          kind: ref.kind,
+          metadata: { name: ref.name, namespace: ref.namespace, ...(metadata as { labels?: Record<string, string> }) },
+        },
         undefined,
         undefined,
         FIELD_MANAGER,

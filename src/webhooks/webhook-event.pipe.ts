@@ -1,6 +1,6 @@
 import { Injectable, type PipeTransform } from '@nestjs/common';
-import { PayloadValidationError, validatePlain } from '../common/validation';
-import { ExperimentDto, variantProblems } from '../experiments/dto/experiment.dto';
+import { validatePlain } from '../common/validation';
+import { parseExperiment } from '../experiments/dto/parse-experiment';
 import type { ExperimentEvent } from '../experiments/experiment-event';
 import { WebhookEnvelopeDto, type WebhookEventName } from './dto/webhook-event.dto';
 
@@ -20,6 +20,8 @@ export class WebhookEventPipe implements PipeTransform<unknown, ParsedWebhook> {
   }
 }
 
+export { parseExperiment };
+
 export function parseWebhook(body: unknown): ParsedWebhook {
   const envelope = validatePlain(WebhookEnvelopeDto, body, '');
   const info = envelope.event_info;
@@ -36,12 +38,4 @@ export function parseWebhook(body: unknown): ParsedWebhook {
       experiment,
     },
   };
-}
-
-/** An experiment object (webhook payload or Superposition's GET /experiments/{id} answer), validated. */
-export function parseExperiment(plain: unknown, path: string): ExperimentDto {
-  const experiment = validatePlain(ExperimentDto, plain, path);
-  const problems = variantProblems(experiment, path);
-  if (problems.length > 0) throw new PayloadValidationError(problems);
-  return experiment;
 }

@@ -152,9 +152,8 @@ describe('deploy/ manifests', () => {
     for (const resource of ['apps/deployments', '/services', 'networking.k8s.io/ingresses', '/configmaps', 'gateway.networking.k8s.io/httproutes']) {
       for (const verb of crud) expected.add(`${resource}:${verb}`);
     }
-    for (const resource of ['events.k8s.io/events', '/events']) {
-      for (const verb of ['create', 'patch']) expected.add(`${resource}:${verb}`);
-    }
+    for (const verb of ['create', 'patch']) expected.add(`events.k8s.io/events:${verb}`);
+    for (const verb of ['get', 'list', 'watch']) expected.add(`/pods:${verb}`);
 
     const granted = new Set<string>();
     for (const rule of role.rules ?? []) {

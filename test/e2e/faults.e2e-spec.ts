@@ -26,9 +26,9 @@ class CrashingKubeResources extends KubeResourcesService {
     this.step();
     return super.delete(ref, options);
   }
-  override async mergeLabels(ref: ObjectRef, labels: Record<string, string>): Promise<void> {
+  override async mergeMetadata(ref: ObjectRef, metadata: Parameters<KubeResourcesService['mergeMetadata']>[1]): Promise<void> {
     this.step();
-    return super.mergeLabels(ref, labels);
+    return super.mergeMetadata(ref, metadata);
   }
   override async replaceServiceSelector(namespace: string, name: string, selector: Record<string, string>): Promise<V1Service> {
     this.step();

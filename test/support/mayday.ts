@@ -22,7 +22,17 @@ export interface RunningMayday {
 export type Environment = Record<string, string | undefined>;
 
 function withDefaults(env: Environment): Environment {
-  return { KUBECONFIG: inject('controlPlane').kubeconfig, LOG_LEVEL: 'error', PORT: '0', HOST: '127.0.0.1', ...env };
+  return {
+    KUBECONFIG: inject('controlPlane').kubeconfig,
+    LOG_LEVEL: 'error',
+    PORT: '0',
+    HOST: '127.0.0.1',
+    // The test API server has no controllers or nodes: no Deployment ever becomes available by itself,
+    // and other test files' experiments share it. Tests of the gate and the resync turn them on.
+    CANARY_READINESS_GATE: 'false',
+    RESYNC_INTERVAL_SECONDS: '0',
+    ...env,
+  };
 }
 
 /**

@@ -67,6 +67,8 @@ export class ExperimentDto {
   @IsArray()
   @ArrayMinSize(2)
   @ArrayMaxSize(64)
+  // class-validator would otherwise walk into an array element as if it were a variant.
+  @IsObject({ each: true })
   @ValidateNested({ each: true })
   @Type(() => VariantDto)
   variants: VariantDto[];

@@ -1,0 +1,91 @@
+import type { V1Deployment, V1Pod } from '@kubernetes/client-node';
+import { createHash } from 'node:crypto';
+
+const PREFIX = 'mayday.superposition.io';
+/** Set on a canary Deployment that Mayday took out of traffic, with the reason. */
+export const FAILED_ANNOTATION = `${PREFIX}/failed`;
+/**
+ * A hash of the replicas and pod template the failure was seen with: a new variant config changes
+ * them and so clears the mark. (Not the generation: for Deployments, annotation changes bump it.)
+ */
+export const FAILED_SPEC_ANNOTATION = `${PREFIX}/failed-spec`;
+
+export type WorkloadState =
+  | { phase: 'available' }
+  | { phase: 'waiting'; reason: string }
+  | { phase: 'failed'; reason: string };
+
+/**
+ * Whether a Deployment may receive traffic. Failed: Mayday marked it failed at its current
+ * generation, or it is failing now (see `failureOf`). Available: the controller has seen the
+ * current generation, at least one replica is available, and nothing is failing. Otherwise waiting.
+ */
+export function workloadState(deployment: V1Deployment | undefined, pods: readonly V1Pod[], maxRestarts: number): WorkloadState {
+  if (!deployment) return { phase: 'waiting', reason: 'the Deployment does not exist yet' };
+  const marked = markedFailure(deployment);
+  if (marked) return { phase: 'failed', reason: marked };
+  const failure = failureOf(deployment, pods, maxRestarts);
+  if (failure) return { phase: 'failed', reason: failure };
+  const generation = deployment.metadata?.generation ?? 0;
+  const observed = deployment.status?.observedGeneration ?? 0;
+  if (observed < generation) return { phase: 'waiting', reason: `generation ${generation} not yet observed by the controller` };
+  const available = deployment.status?.availableReplicas ?? 0;
+  if (available < 1) {
+    const desired = deployment.spec?.replicas ?? 1;
+    return { phase: 'waiting', reason: `0 of ${desired} replicas available` };
+  }
+  return { phase: 'available' };
+}
+
+/**
+ * A failure happening now: the rollout exceeded its progress deadline, a ReplicaSet cannot
+ * create pods, or a container of its pods restarted more than `maxRestarts` times.
+ */
+export function failureOf(deployment: V1Deployment, pods: readonly V1Pod[], maxRestarts: number): string | undefined {
+  for (const condition of deployment.status?.conditions ?? []) {
+    if (condition.type === 'Progressing' && condition.status === 'False' && condition.reason === 'ProgressDeadlineExceeded') {
+      return `ProgressDeadlineExceeded: ${condition.message ?? 'the rollout made no progress within its deadline'}`;
+    }
+    if (condition.type === 'ReplicaFailure' && condition.status === 'True') {
+      return `ReplicaFailure: ${condition.message ?? condition.reason ?? 'pods cannot be created'}`;
+    }
+  }
+  for (const pod of pods) {
+    for (const container of pod.status?.containerStatuses ?? []) {
+      if (container.restartCount > maxRestarts) {
+        const waiting = container.state?.waiting?.reason ? ` (${container.state.waiting.reason})` : '';
+        return `CrashLoop: container ${container.name} of pod ${pod.metadata?.name} restarted ${container.restartCount} times${waiting}, more than CANARY_MAX_RESTARTS=${maxRestarts}`;
+      }
+    }
+  }
+  return undefined;
+}
+
+/** The failure Mayday recorded on this Deployment, if it still applies to its current spec. */
+export function markedFailure(deployment: V1Deployment): string | undefined {
+  const annotations = deployment.metadata?.annotations ?? {};
+  const reason = annotations[FAILED_ANNOTATION];
+  if (!reason) return undefined;
+  return annotations[FAILED_SPEC_ANNOTATION] === specHash(deployment) ? reason : undefined;
+}
+
+/** The annotations that mark a Deployment failed with its current spec. */
+export function failureMark(deployment: V1Deployment, reason: string): Record<string, string> {
+  return { [FAILED_ANNOTATION]: reason, [FAILED_SPEC_ANNOTATION]: specHash(deployment) };
+}
+
+function specHash(deployment: V1Deployment): string {
+  const spec = { replicas: deployment.spec?.replicas, template: deployment.spec?.template };
+  return createHash('sha256').update(canonicalJson(spec)).digest('hex').slice(0, 16);
+}
+
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value instanceof Date) return JSON.stringify(value.toISOString());
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value).filter(([, item]) => item !== undefined);
+    entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([key, item]) => `${JSON.stringify(key)}:${canonicalJson(item)}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
