@@ -309,8 +309,11 @@ describe('parseWebhook: malformed experiments', () => {
 
   it('refuses a variant that is not an object', () => {
     const found = problems(() => parseWebhook(editedBody((payload) => (payload.variants[1] = null))));
-    expect(found).toHaveLength(1);
-    expect(found[0]).toMatch(/^payload\.variants\.1: /);
+    expect(found).toContain('payload.variants: each value in variants must be an object');
+    for (const odd of [[], 'control', 7]) {
+      const refused = problems(() => parseWebhook(editedBody((payload) => (payload.variants[1] = odd))));
+      expect(refused, JSON.stringify(odd)).toContain('payload.variants: each value in variants must be an object');
+    }
   });
 
   it('refuses variants that are not a list or hold fewer than two entries', () => {
