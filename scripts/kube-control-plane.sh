@@ -109,8 +109,9 @@ build_apiserver() {
   log "built $("$BUILD_BIN/kube-apiserver" --version) in $(secs "$t0") s"
 }
 
-# Sets ETCD_BIN and APISERVER_BIN, installing or building what is missing.
-install() {
+# Sets ETCD_BIN and APISERVER_BIN, installing or building what is missing. (Not named `install`:
+# that would shadow the install(1) command the build uses.)
+ensure_binaries() {
   if [ -n "${KUBEBUILDER_ASSETS:-}" ]; then
     ETCD_BIN=$KUBEBUILDER_ASSETS/etcd
     APISERVER_BIN=$KUBEBUILDER_ASSETS/kube-apiserver
@@ -252,11 +253,11 @@ KUBECONFIG
 }
 
 case "$ACTION" in
-  install) install; echo "etcd: $ETCD_BIN"; echo "kube-apiserver: $APISERVER_BIN" ;;
-  start) install; mkdir -p "$RUN"; RUN=$(cd "$RUN" && pwd); start ;;
+  install) ensure_binaries; echo "etcd: $ETCD_BIN"; echo "kube-apiserver: $APISERVER_BIN" ;;
+  start) ensure_binaries; mkdir -p "$RUN"; RUN=$(cd "$RUN" && pwd); start ;;
   stop) stop_one apiserver; stop_one etcd ;;
   stop-apiserver) stop_one apiserver ;;
-  start-apiserver) install; pid_alive apiserver || start_apiserver ;;
+  start-apiserver) ensure_binaries; pid_alive apiserver || start_apiserver ;;
   status)
     for c in etcd apiserver; do
       if pid_alive "$c"; then echo "$c running (pid $(cat "$RUN/$c.pid"))"; else echo "$c not running"; fi
