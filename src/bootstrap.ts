@@ -1,19 +1,10 @@
-import { Logger, type LogLevel as NestLogLevel } from '@nestjs/common';
+import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { NextFunction, Request, Response } from 'express';
 import { AppModule, type AppOptions } from './app.module';
-import { MaydayConfig, type LogLevel } from './config/mayday-config';
-
-const NEST_LEVELS: Record<LogLevel, NestLogLevel[]> = {
-  silent: [],
-  fatal: ['fatal'],
-  error: ['fatal', 'error'],
-  warn: ['fatal', 'error', 'warn'],
-  info: ['fatal', 'error', 'warn', 'log'],
-  debug: ['fatal', 'error', 'warn', 'log', 'debug'],
-  trace: ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'],
-};
+import { Logger as PinoLogger } from 'nestjs-pino';
+import { MaydayConfig } from './config/mayday-config';
 
 /** The configured application, not yet listening; main.ts and the e2e tests both start it this way. */
 export async function createApp(options: AppOptions = {}): Promise<NestExpressApplication> {
@@ -27,10 +18,10 @@ export async function createApp(options: AppOptions = {}): Promise<NestExpressAp
   return configureApp(app);
 }
 
-/** What every Mayday application gets: its log level, the JSON body parser with its limit, shutdown hooks. */
+/** What every Mayday application gets: JSON logs, the JSON body parser with its limit, shutdown hooks. */
 export function configureApp(app: NestExpressApplication): NestExpressApplication {
   const config = app.get(MaydayConfig);
-  app.useLogger(NEST_LEVELS[config.logLevel]);
+  app.useLogger(app.get(PinoLogger));
   app.useBodyParser('json', { limit: config.webhook.maxBodyBytes });
   app.use(bodyParserErrors);
   app.enableShutdownHooks();

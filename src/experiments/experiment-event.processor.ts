@@ -1,17 +1,22 @@
 import { Injectable, Logger, ServiceUnavailableException, type BeforeApplicationShutdown } from '@nestjs/common';
 import { ForbiddenScopeError } from '../common/errors';
+import { httpErrorFor } from '../common/http-error.filter';
 import { KeyedSerializer } from '../common/keyed-serializer';
 import { MaydayConfig } from '../config/mayday-config';
+import { KubeEventRecorder } from '../kubernetes/kube-events.service';
 import { withRetryBudget } from '../kubernetes/retry';
+import { MetricsService } from '../metrics/metrics.service';
 import type { EventOutcome, EventSource, ExperimentEvent } from './experiment-event';
-import { judgeAgainstRecord } from './experiment-record';
+import { judgeAgainstRecord, type ExperimentRecord } from './experiment-record';
 import { ExperimentRecords } from './experiment-records.service';
-import { ExperimentService } from './experiment.service';
+import type { ExperimentPlan } from './experiment-plan';
+import { ExperimentService, type ExecutionResult } from './experiment.service';
 
 /**
- * The way in for every experiment event (webhook or resync): checks the scope, runs the events of
- * one experiment strictly one after another, refuses to go backwards (the record in the cluster
- * says what was applied last), and records what it applied.
+ * The way in for every experiment event (webhook, Deployment watch, resync): checks the scope,
+ * runs the events of one experiment strictly one after another, refuses to go backwards (the
+ * record in the cluster says what was applied last), records what it applied, and reports it
+ * (one log line, metrics, Kubernetes Events).
  */
 @Injectable()
 export class ExperimentEventProcessor implements BeforeApplicationShutdown {
@@ -22,18 +27,33 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
   constructor(
     private readonly experiments: ExperimentService,
     private readonly records: ExperimentRecords,
+    private readonly events: KubeEventRecorder,
+    private readonly metrics: MetricsService,
     private readonly config: MaydayConfig,
   ) {}
 
   async process(event: ExperimentEvent, source: EventSource = 'webhook'): Promise<EventOutcome> {
-    if (this.draining) throw new ServiceUnavailableException('Mayday is shutting down; deliver again later');
-    const allowedWorkspaces = this.config.webhook.allowedWorkspaces;
-    if (allowedWorkspaces.length > 0 && !allowedWorkspaces.includes(event.workspace)) {
-      throw new ForbiddenScopeError(`workspace "${event.workspace}" is not in ALLOWED_WORKSPACES`);
+    const started = performance.now();
+    let namespace: string | undefined;
+    try {
+      if (this.draining) throw new ServiceUnavailableException('Mayday is shutting down; deliver again later');
+      const allowedWorkspaces = this.config.webhook.allowedWorkspaces;
+      if (allowedWorkspaces.length > 0 && !allowedWorkspaces.includes(event.workspace)) {
+        throw new ForbiddenScopeError(`workspace "${event.workspace}" is not in ALLOWED_WORKSPACES`);
+      }
+      const outcome = await this.serializer.run(event.experiment.id, () =>
+        withRetryBudget(this.config.webhook.retryBudgetMs, () =>
+          this.processInOrder(event, (plan) => (namespace = plan.namespace)),
+        ),
+      );
+      this.report(event, source, started, outcome.result, 200, outcome.namespace, outcome.reason, outcome.actions.filter((action) => action.action !== 'unchanged').length);
+      return outcome;
+    } catch (error) {
+      const answer = httpErrorFor(error);
+      const result = answer.statusCode >= 500 ? 'failed' : 'rejected';
+      this.report(event, source, started, result, answer.statusCode, namespace, answer.message, 0);
+      throw error;
     }
-    return this.serializer.run(event.experiment.id, () =>
-      withRetryBudget(this.config.webhook.retryBudgetMs, () => this.processInOrder(event, source)),
-    );
   }
 
   /** Stop taking events and let the ones in flight finish (Nest calls this on SIGTERM). */
@@ -43,9 +63,10 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
     await this.serializer.idle();
   }
 
-  private async processInOrder(event: ExperimentEvent, source: EventSource): Promise<EventOutcome> {
+  private async processInOrder(event: ExperimentEvent, planned: (plan: ExperimentPlan) => void): Promise<EventOutcome> {
     const { experiment } = event;
     const plan = this.experiments.plan(event);
+    planned(plan);
     const allowedNamespaces = this.config.webhook.allowedNamespaces;
     if (allowedNamespaces.length > 0 && !allowedNamespaces.includes(plan.namespace)) {
       throw new ForbiddenScopeError(`namespace "${plan.namespace}" is not in ALLOWED_NAMESPACES`);
@@ -63,35 +84,87 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
     if (!verdict.apply) return { ...outcome, result: 'ignored', reason: verdict.reason, actions: [] };
 
     const result = await this.experiments.execute(plan, event);
-    const phase = result.pendingPromotion ? 'promotion-pending' : 'applied';
-    const alreadyRecorded =
-      record?.status === experiment.status &&
-      record.lastModified === experiment.last_modified &&
-      record.event === event.event &&
-      record.phase === phase;
-    if (!alreadyRecorded) {
-      await this.records.write({
-        experimentId: experiment.id,
-        workspace: event.workspace,
-        organisationId: event.organisationId,
-        namespace: plan.namespace,
-        status: experiment.status,
-        lastModified: experiment.last_modified,
-        event: event.event,
-        appliedAt: new Date().toISOString(),
-        phase,
-        experiment: JSON.stringify(experiment),
-      });
-    }
-    if (source !== 'webhook') {
-      const changed = result.actions.filter((action) => action.action !== 'unchanged').length;
-      if (changed > 0 || phase !== record?.phase) {
-        this.logger.log(`experiment ${experiment.id} (${experiment.status}) converged again after a ${source}: ${changed} change(s)`);
-      }
-    }
+    await Promise.all([this.recordApplied(event, plan, result, record), this.events.record(this.newEvents(result, record))]);
+    this.updateWeights(event, plan, result);
     if (result.pendingPromotion) {
       return { ...outcome, result: 'pending', reason: result.pendingPromotion, actions: result.actions };
     }
     return { ...outcome, result: 'applied', reason: plan.reason, actions: result.actions, canaries: result.canaries };
+  }
+
+  /** Writes the record unless it already says exactly this (a duplicate changes nothing). */
+  private async recordApplied(event: ExperimentEvent, plan: ExperimentPlan, result: ExecutionResult, record?: ExperimentRecord): Promise<void> {
+    const { experiment } = event;
+    const phase = result.pendingPromotion ? 'promotion-pending' : 'applied';
+    if (
+      record?.status === experiment.status &&
+      record.lastModified === experiment.last_modified &&
+      record.event === event.event &&
+      record.phase === phase
+    ) {
+      return;
+    }
+    await this.records.write({
+      experimentId: experiment.id,
+      workspace: event.workspace,
+      organisationId: event.organisationId,
+      namespace: plan.namespace,
+      status: experiment.status,
+      lastModified: experiment.last_modified,
+      event: event.event,
+      appliedAt: new Date().toISOString(),
+      phase,
+      experiment: JSON.stringify(experiment),
+    });
+  }
+
+  /** A pending promotion is announced once, not at every retry or watch event. */
+  private newEvents(result: ExecutionResult, record?: ExperimentRecord) {
+    const alreadyPending = record?.phase === 'promotion-pending';
+    return result.events.filter((event) => !(alreadyPending && event.reason === 'PromotionPending'));
+  }
+
+  private updateWeights(event: ExperimentEvent, plan: ExperimentPlan, result: ExecutionResult): void {
+    const { namespace, service } = plan;
+    if (plan.kind === 'rollout') {
+      const weights = result.canaries.map((canary) => ({ variant: canary.variantId, weight: canary.weight }));
+      this.metrics.setCanaryWeights(namespace, service, event.experiment.id, weights);
+    } else if (!result.pendingPromotion) {
+      this.metrics.clearCanaryWeights(namespace, service, event.experiment.id);
+    }
+  }
+
+  /** One log line and the metrics for every event, whatever became of it. */
+  private report(
+    event: ExperimentEvent,
+    source: EventSource,
+    started: number,
+    result: string,
+    statusCode: number,
+    namespace: string | undefined,
+    reason: string,
+    changes: number,
+  ): void {
+    const seconds = (performance.now() - started) / 1000;
+    this.metrics.events.inc({ source, event: event.event, outcome: result });
+    this.metrics.eventDuration.observe({ event: event.event, outcome: result }, seconds);
+    const line = {
+      msg: `${event.event} ${result}`,
+      source,
+      event: event.event,
+      experimentId: event.experiment.id,
+      status: event.experiment.status,
+      workspace: event.workspace,
+      namespace,
+      result,
+      statusCode,
+      changes,
+      durationMs: Math.round(seconds * 1000),
+      reason,
+    };
+    if (statusCode >= 500) this.logger.error(line);
+    else if (statusCode >= 400) this.logger.warn(line);
+    else if (source === 'webhook' || changes > 0 || result === 'pending') this.logger.log(line);
+    else this.logger.debug(line);
   }
 }

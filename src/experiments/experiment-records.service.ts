@@ -1,13 +1,33 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, type OnModuleInit } from '@nestjs/common';
 import type { V1ConfigMap } from '@kubernetes/client-node';
 import { KubeResourcesService } from '../kubernetes/kube-resources.service';
+import { MetricsService } from '../metrics/metrics.service';
 import { isManagedByMayday, ownedSelector } from '../naming/labels';
 import { recordFromConfigMap, recordName, recordToConfigMap, type ExperimentRecord } from './experiment-record';
 
 /** Reads and writes the per-experiment records (ConfigMaps labelled `role: record`). */
 @Injectable()
-export class ExperimentRecords {
-  constructor(private readonly kube: KubeResourcesService) {}
+export class ExperimentRecords implements OnModuleInit {
+  constructor(
+    private readonly kube: KubeResourcesService,
+    private readonly metrics: MetricsService,
+  ) {}
+
+  onModuleInit(): void {
+    this.metrics.scrapedGauge(
+      'mayday_experiments',
+      'Experiments Mayday has records of, by status (read from the cluster when scraped)',
+      ['status'],
+      async () => {
+        const counts = new Map<string, number>(['CREATED', 'INPROGRESS', 'PAUSED', 'CONCLUDED', 'DISCARDED'].map((status) => [status, 0]));
+        for (const record of await this.list().catch(() => [])) {
+          const status = record.phase === 'promotion-pending' ? 'CONCLUDED_PENDING' : record.status;
+          counts.set(status, (counts.get(status) ?? 0) + 1);
+        }
+        return counts;
+      },
+    );
+  }
 
   async read(namespace: string, experimentId: string): Promise<ExperimentRecord | undefined> {
     const configMap = await this.kube.read<V1ConfigMap>({

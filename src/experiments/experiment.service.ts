@@ -22,6 +22,8 @@ import { canaryService, mainService, variantDeployment, type VariantIdentity } f
 import { VariantConfigResolver } from './variant-config.resolver';
 import { WorkloadWatcher } from '../workloads/workload-watcher.service';
 import { failureMark, markedFailure, type WorkloadState } from '../workloads/workload-state';
+import type { TransitionEvent } from '../kubernetes/kube-events.service';
+import { MetricsService } from '../metrics/metrics.service';
 
 /** One experimental variant's route as this event left it. */
 export interface CanaryOutcome {
@@ -34,6 +36,8 @@ export interface CanaryOutcome {
 export interface ExecutionResult {
   actions: ObjectAction[];
   canaries: CanaryOutcome[];
+  /** Kubernetes Events describing the transition, for the objects it concerns. */
+  events: TransitionEvent[];
   /** Why a conclusion could not switch the main Service yet (the winner is not available). */
   pendingPromotion?: string;
 }
@@ -61,6 +65,7 @@ export class ExperimentService {
     private readonly resolver: VariantConfigResolver,
     private readonly config: MaydayConfig,
     private readonly workloads: WorkloadWatcher,
+    private readonly metrics: MetricsService,
     @Inject(TRAFFIC_ROUTER) private readonly router: TrafficRouter,
   ) {}
 
@@ -81,9 +86,9 @@ export class ExperimentService {
       case 'promote':
         return this.promote(plan, superposition);
       case 'rollback':
-        return { actions: await this.rollback(plan), canaries: [] };
+        return this.rollback(plan);
       case 'ignore':
-        return { actions: [], canaries: [] };
+        return { actions: [], canaries: [], events: [] };
     }
   }
 
@@ -144,12 +149,32 @@ export class ExperimentService {
       (object) => this.isCanaryOf(object, plan) && !desiredNames.has(object.metadata?.name),
     );
     actions.push(...(await this.removeAll(stale)));
-    for (const canary of canaries) {
-      if (canary.state.phase === 'failed' && canary.liveDeployment) await this.markFailed(canary.liveDeployment, canary.state.reason);
+
+    const events: TransitionEvent[] = [];
+    for (const [index, canary] of canaries.entries()) {
+      const deployment = actions.find((action) => action.kind === 'Deployment' && action.name === canaryDeployments[index].metadata!.name)!;
+      const regarding = eventTarget(deployment, 'apps/v1');
+      if (deployment.action === 'created') {
+        events.push({ regarding, reason: 'CanaryCreated', type: 'Normal', note: `canary of experiment ${plan.experimentId} for variant ${canary.variantId}` });
+      }
+      if (canary.state.phase === 'failed' && canary.liveDeployment && (await this.markFailed(canary.liveDeployment, canary.state.reason))) {
+        events.push({ regarding, reason: 'CanaryFailed', type: 'Warning', note: `taken out of traffic: ${canary.state.reason}` });
+      }
+      const previous = routes.previousWeights.get(canary.serviceName) ?? 0;
+      if (previous !== canary.weight) {
+        const why = canary.state.phase === 'available' ? '' : ` (${canary.state.phase}: ${canary.state.reason})`;
+        events.push({
+          regarding,
+          reason: plan.canaryWeight === 0 && previous > 0 ? 'Paused' : 'WeightChanged',
+          type: 'Normal',
+          note: `weight ${previous} -> ${canary.weight}${why}`,
+        });
+      }
     }
     return {
       actions,
       canaries: canaries.map(({ variantId, weight, state }) => ({ variantId, weight, state })),
+      events,
     };
   }
 
@@ -176,11 +201,9 @@ export class ExperimentService {
     const winnerState = winnerLive ? this.workloads.stateOf(winnerLive) : this.workloads.stateOf(undefined);
     if (winnerState.phase !== 'available') {
       const actions = winnerToCreate ? [await this.write(winnerToCreate)] : [];
-      return {
-        actions,
-        canaries: [],
-        pendingPromotion: `Deployment ${plan.namespace}/${winnerName} is not available (${winnerState.reason}); the promotion completes when it is`,
-      };
+      const pendingPromotion = `Deployment ${plan.namespace}/${winnerName} is not available (${winnerState.reason}); the promotion completes when it is`;
+      const regarding = eventTarget(actions[0] ?? actionFor(winnerLive!, 'unchanged'), 'apps/v1');
+      return { actions, canaries: [], pendingPromotion, events: [{ regarding, reason: 'PromotionPending', type: 'Normal', note: pendingPromotion }] };
     }
 
     const winnerDeployment = (winnerLive ?? winnerToCreate)!;
@@ -220,25 +243,47 @@ export class ExperimentService {
         (this.isCanaryOf(deployment, plan) || deployment.metadata?.labels?.[ROLE_LABEL] === 'stable'),
     );
     actions.push(...(await this.removeAll(retired)));
-    return { actions, canaries: [] };
+    const winnerAction = actions.find((action) => action.kind === 'Deployment' && action.name === winnerName) ?? actionFor(winnerLive!, 'updated');
+    const mainAction = actions.find((action) => action.kind === 'Service' && action.name === desiredMain.metadata!.name)!;
+    const note = `experiment ${plan.experimentId} concluded: variant ${winner.id} is the stable release`;
+    return {
+      actions,
+      canaries: [],
+      events: [
+        { regarding: eventTarget(winnerAction, 'apps/v1'), reason: 'Promoted', type: 'Normal', note },
+        { regarding: eventTarget(mainAction, 'v1'), reason: 'Promoted', type: 'Normal', note: `${note}; the Service selects ${winnerName}` },
+      ],
+    };
   }
 
   /** DISCARDED, or CONTROL won: canary routes, Services and Deployments go; the main path stays as it is. */
-  private async rollback(plan: ExperimentPlan): Promise<ObjectAction[]> {
+  private async rollback(plan: ExperimentPlan): Promise<ExecutionResult> {
     const observed = await this.observe(plan);
     const scope = this.routeScope(plan, observed.mainService, undefined);
     const routes = await this.router.planFinalize(scope);
     const actions = await this.applyRouteChange(routes);
     actions.push(...(await this.removeAll(observed.services.filter((service) => this.isCanaryOf(service, plan)))));
     actions.push(...(await this.removeAll(observed.deployments.filter((deployment) => this.isCanaryOf(deployment, plan)))));
-    return actions;
+    const events: TransitionEvent[] = [];
+    if (observed.mainService && actions.some((action) => action.action === 'deleted')) {
+      const why = plan.winner ? `CONTROL ${plan.winner.id} won` : 'it was discarded';
+      events.push({
+        regarding: eventTarget(actionFor(observed.mainService, 'unchanged'), 'v1'),
+        reason: 'RolledBack',
+        type: 'Normal',
+        note: `experiment ${plan.experimentId} rolled back (${why}): its canaries were removed`,
+      });
+    }
+    return { actions, canaries: [], events };
   }
 
-  /** Records on the Deployment that it was taken out of traffic, and why (kept until its spec changes). */
-  private async markFailed(deployment: V1Deployment, reason: string): Promise<void> {
-    if (markedFailure(deployment) === reason) return;
+  /** Records on the Deployment that it was taken out of traffic, and why (kept until its spec changes). True when new. */
+  private async markFailed(deployment: V1Deployment, reason: string): Promise<boolean> {
+    if (markedFailure(deployment) === reason) return false;
     await this.kube.mergeMetadata(refOf(deployment), { annotations: failureMark(deployment, reason) });
+    this.metrics.canaryFailures.inc({ reason: reason.split(':')[0] });
     this.logger.warn(`canary ${deployment.metadata?.namespace}/${deployment.metadata?.name} taken out of traffic: ${reason}`);
+    return true;
   }
 
   private async observe(plan: ExperimentPlan): Promise<Observed> {
@@ -281,9 +326,9 @@ export class ExperimentService {
   }
 
   private async write(desired: KubernetesObject, live?: KubernetesObject): Promise<ObjectAction> {
-    if (live && isSubset(desired, live)) return actionFor(desired, 'unchanged');
-    await this.kube.apply(desired);
-    return actionFor(desired, live ? 'updated' : 'created');
+    if (live && isSubset(desired, live)) return actionFor(live, 'unchanged');
+    const applied = await this.kube.apply(desired);
+    return actionFor(applied, live ? 'updated' : 'created');
   }
 
   private async applyRouteChange(change: RouteChange): Promise<ObjectAction[]> {
@@ -342,6 +387,10 @@ function refOf(object: KubernetesObject): ObjectRef {
     namespace: object.metadata!.namespace!,
     name: object.metadata!.name!,
   };
+}
+
+function eventTarget(action: ObjectAction, apiVersion: string): TransitionEvent['regarding'] {
+  return { apiVersion, kind: action.kind, namespace: action.namespace, name: action.name, ...(action.uid ? { uid: action.uid } : {}) };
 }
 
 function serviceRef(namespace: string, name: string): ObjectRef {

@@ -7,11 +7,23 @@ import { ExperimentEventProcessor } from './experiment-event.processor';
 import { ExperimentReconciler } from './experiment-reconciler.service';
 import { ExperimentRecords } from './experiment-records.service';
 import { ExperimentService } from './experiment.service';
+import { ExperimentStatusService } from './experiment-status.service';
+import { ExperimentsController } from './experiments.controller';
+import { BearerAuthGuard } from '../common/bearer-auth.guard';
 import { VariantConfigResolver } from './variant-config.resolver';
 
 @Module({
   imports: [KubernetesModule, SuperpositionModule, TrafficModule, WorkloadsModule],
-  providers: [ExperimentService, ExperimentEventProcessor, ExperimentRecords, ExperimentReconciler, VariantConfigResolver],
+  controllers: [ExperimentsController],
+  providers: [
+    ExperimentService,
+    ExperimentEventProcessor,
+    ExperimentRecords,
+    ExperimentReconciler,
+    ExperimentStatusService,
+    VariantConfigResolver,
+    BearerAuthGuard,
+  ],
   exports: [ExperimentEventProcessor, ExperimentRecords, ExperimentReconciler],
 })
 export class ExperimentsModule {}

@@ -2,6 +2,7 @@ import {
   AppsV1Api,
   CoreV1Api,
   createConfiguration,
+  EventsV1Api,
   KubeConfig,
   KubernetesObjectApi,
   ServerConfiguration,
@@ -20,6 +21,7 @@ export class KubeClients {
   readonly core: CoreV1Api;
   readonly apps: AppsV1Api;
   readonly version: VersionApi;
+  readonly events: EventsV1Api;
 
   constructor(readonly kubeConfig: KubeConfig) {
     const configuration = createApiConfiguration(kubeConfig);
@@ -27,6 +29,7 @@ export class KubeClients {
     this.core = new CoreV1Api(configuration);
     this.apps = new AppsV1Api(configuration);
     this.version = new VersionApi(configuration);
+    this.events = new EventsV1Api(configuration);
   }
 
   get server(): string {

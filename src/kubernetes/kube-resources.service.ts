@@ -1,8 +1,17 @@
 import { Injectable } from '@nestjs/common';
 import { PatchStrategy, type KubernetesObject, type V1Service } from '@kubernetes/client-node';
 import { KubeClients } from './kube-client';
-import { KubeNotFoundError, toKubeError } from './kube-errors';
+import {
+  KubeConflictError,
+  KubeForbiddenError,
+  KubeInvalidError,
+  KubeNotFoundError,
+  KubeUnavailableError,
+  toKubeError,
+  type KubeApiError,
+} from './kube-errors';
 import { retryTransient } from './retry';
+import { MetricsService } from '../metrics/metrics.service';
 
 export const FIELD_MANAGER = 'mayday';
 
@@ -25,11 +34,14 @@ export interface DeleteOptions {
  */
 @Injectable()
 export class KubeResourcesService {
-  constructor(private readonly clients: KubeClients) {}
+  constructor(
+    private readonly clients: KubeClients,
+    private readonly metrics: MetricsService,
+  ) {}
 
   /** Server-side apply; `force` takes over fields another manager holds (Mayday's own objects only). */
   async apply<T extends KubernetesObject>(object: T, options: { force?: boolean; dryRun?: boolean } = {}): Promise<T> {
-    return this.call(() =>
+    return this.call('apply', () =>
       this.clients.objects.patch<T>(
         object,
         undefined,
@@ -44,7 +56,7 @@ export class KubeResourcesService {
   /** The live object, or undefined when there is none. */
   async read<T extends KubernetesObject>(ref: ObjectRef): Promise<T | undefined> {
     try {
-      return await this.call(() =>
+      return await this.call('get', () =>
         this.clients.objects.read<T>({
           apiVersion: ref.apiVersion,
           kind: ref.kind,
@@ -65,7 +77,7 @@ export class KubeResourcesService {
     labelSelector?: string,
     limit?: number,
   ): Promise<T[]> {
-    const list = await this.call(() =>
+    const list = await this.call('list', () =>
       this.clients.objects.list<T>(
         apiVersion,
         kind,
@@ -84,7 +96,7 @@ export class KubeResourcesService {
   /** Deletes an object; an absent object is not an error. Returns whether something was deleted. */
   async delete(ref: ObjectRef, options: DeleteOptions = {}): Promise<boolean> {
     try {
-      await this.call(() =>
+      await this.call('delete', () =>
         this.clients.objects.delete(
           { apiVersion: ref.apiVersion, kind: ref.kind, metadata: { name: ref.name, namespace: ref.namespace } },
           undefined,
@@ -110,7 +122,7 @@ export class KubeResourcesService {
     ref: ObjectRef,
     metadata: { labels?: Record<string, string | null>; annotations?: Record<string, string | null> },
   ): Promise<void> {
-    await this.call(() =>
+    await this.call('patch', () =>
       this.clients.objects.patch(
         {
           apiVersion: ref.apiVersion,
@@ -131,7 +143,7 @@ export class KubeResourcesService {
    * into a selector other managers own and select nothing (CONTRACT.md §3).
    */
   async replaceServiceSelector(namespace: string, name: string, selector: Record<string, string>): Promise<V1Service> {
-    return this.call(() =>
+    return this.call('patch', () =>
       this.clients.core.patchNamespacedService({
         namespace,
         name,
@@ -153,18 +165,34 @@ export class KubeResourcesService {
 
   /** Whether the API server answers at all (used by /health/ready). */
   async serverVersion(): Promise<string> {
-    const info = await this.call(() => this.clients.version.getCode());
+    const info = await this.call('version', () => this.clients.version.getCode());
     return info.gitVersion;
   }
 
-  /** Every API call goes through here: typed errors, and retries of transient faults within the event's budget. */
-  private call<T>(request: () => Promise<T>): Promise<T> {
+  /** Every API call goes through here: typed errors, metrics, and retries of transient faults within the event's budget. */
+  private call<T>(verb: string, request: () => Promise<T>): Promise<T> {
     return retryTransient(async () => {
+      const stopTimer = this.metrics.kubeCallDuration.startTimer({ verb });
       try {
-        return await request();
+        const result = await request();
+        this.metrics.kubeCalls.inc({ verb, outcome: 'ok' });
+        return result;
       } catch (error) {
-        throw toKubeError(error);
+        const failure = toKubeError(error);
+        this.metrics.kubeCalls.inc({ verb, outcome: outcomeOf(failure) });
+        throw failure;
+      } finally {
+        stopTimer();
       }
     });
   }
+}
+
+function outcomeOf(error: KubeApiError): string {
+  if (error instanceof KubeNotFoundError) return 'not_found';
+  if (error instanceof KubeConflictError) return 'conflict';
+  if (error instanceof KubeInvalidError) return 'invalid';
+  if (error instanceof KubeForbiddenError) return 'forbidden';
+  if (error instanceof KubeUnavailableError) return 'unavailable';
+  return 'error';
 }

@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { MaydayConfig } from '../config/mayday-config';
 import { KubeClients, loadKubeConfig } from './kube-client';
+import { KubeEventRecorder } from './kube-events.service';
 import { KubeResourcesService } from './kube-resources.service';
 
 @Module({
@@ -11,7 +12,8 @@ import { KubeResourcesService } from './kube-resources.service';
       useFactory: (config: MaydayConfig) => new KubeClients(loadKubeConfig(config.kubernetes)),
     },
     KubeResourcesService,
+    KubeEventRecorder,
   ],
-  exports: [KubeResourcesService, KubeClients],
+  exports: [KubeResourcesService, KubeClients, KubeEventRecorder],
 })
 export class KubernetesModule {}

@@ -8,6 +8,7 @@ export interface ObjectAction {
   namespace: string;
   name: string;
   action: ObjectActionKind;
+  uid?: string;
 }
 
 export function actionFor(object: KubernetesObject, action: ObjectActionKind): ObjectAction {
@@ -16,6 +17,7 @@ export function actionFor(object: KubernetesObject, action: ObjectActionKind): O
     namespace: object.metadata?.namespace ?? '',
     name: object.metadata?.name ?? '',
     action,
+    ...(object.metadata?.uid ? { uid: object.metadata.uid } : {}),
   };
 }
 

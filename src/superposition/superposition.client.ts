@@ -1,4 +1,5 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Optional } from '@nestjs/common';
+import { MetricsService } from '../metrics/metrics.service';
 import { MaydayConfig } from '../config/mayday-config';
 import {
   SuperpositionBadResponseError,
@@ -22,7 +23,10 @@ export type ResolvedConfig = Record<string, unknown>;
  */
 @Injectable()
 export class SuperpositionClient {
-  constructor(private readonly config: MaydayConfig) {}
+  constructor(
+    private readonly config: MaydayConfig,
+    @Optional() private readonly metrics?: MetricsService,
+  ) {}
 
   get configured(): boolean {
     return this.config.superposition.url !== undefined;
@@ -38,7 +42,7 @@ export class SuperpositionClient {
     variantId: string,
   ): Promise<ResolvedConfig> {
     const body = { context: { ...context, variantIds: [variantId] } };
-    const answer = await this.request('POST', '/config/resolve', scope, body);
+    const answer = await this.counted('resolve', () => this.request('POST', '/config/resolve', scope, body));
     if (answer === undefined || answer === null || typeof answer !== 'object' || Array.isArray(answer)) {
       throw new SuperpositionBadResponseError(
         `Superposition /config/resolve answered ${describe(answer)} instead of a JSON object`,
@@ -51,7 +55,7 @@ export class SuperpositionClient {
   /** The experiment object as Superposition has it now, or undefined when it does not exist. */
   async getExperiment(scope: SuperpositionScope, experimentId: string): Promise<unknown> {
     try {
-      return await this.request('GET', `/experiments/${encodeURIComponent(experimentId)}`, scope);
+      return await this.counted('experiment', () => this.request('GET', `/experiments/${encodeURIComponent(experimentId)}`, scope));
     } catch (error) {
       if (error instanceof SuperpositionRejectedError && error.statusCode === 404) return undefined;
       throw error;
@@ -61,6 +65,18 @@ export class SuperpositionClient {
   /** Reachability for /health/ready: any HTTP answer counts, only silence fails. */
   async ping(): Promise<void> {
     await this.send('GET', `${this.baseUrl()}/health`, { accept: '*/*' });
+  }
+
+  private async counted<T>(endpoint: string, call: () => Promise<T>): Promise<T> {
+    try {
+      const result = await call();
+      this.metrics?.superpositionCalls.inc({ endpoint, outcome: 'ok' });
+      return result;
+    } catch (error) {
+      const outcome = error instanceof SuperpositionError && error.statusCode > 0 ? String(error.statusCode) : 'unreachable';
+      this.metrics?.superpositionCalls.inc({ endpoint, outcome });
+      throw error;
+    }
   }
 
   private async request(method: 'GET' | 'POST', path: string, scope: SuperpositionScope, body?: unknown) {

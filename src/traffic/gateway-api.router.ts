@@ -24,22 +24,32 @@ export class GatewayApiRouter implements TrafficRouter {
 
   async planRoutes(scope: RouteScope, canaries: CanaryRoute[]): Promise<RouteChange> {
     const live = await this.readOwnRoute(scope);
-    return { writes: [{ desired: httpRoute(scope, canaries, this.gateway), live }], deletes: [] };
+    return {
+      writes: [{ desired: httpRoute(scope, canaries, this.gateway), live }],
+      deletes: [],
+      previousWeights: this.canaryWeights(scope, live),
+    };
   }
 
   async planFinalize(scope: RouteScope): Promise<RouteChange> {
     const live = await this.readOwnRoute(scope);
     // No route means Mayday never routed this service: the main path is left as it is.
-    if (!live) return { writes: [], deletes: [] };
-    return { writes: [{ desired: httpRoute(scope, [], this.gateway), live }], deletes: [] };
+    if (!live) return { writes: [], deletes: [], previousWeights: new Map() };
+    return {
+      writes: [{ desired: httpRoute(scope, [], this.gateway), live }],
+      deletes: [],
+      previousWeights: this.canaryWeights(scope, live),
+    };
   }
 
   async getRoutes(scope: RouteScope): Promise<CanaryRoute[]> {
     const live = await this.readOwnRoute(scope);
-    if (!live) return [];
-    return [...backendWeights(live)]
-      .filter(([serviceName]) => serviceName !== scope.mainServiceName)
-      .map(([serviceName, weight]) => ({ variantId: '', serviceName, weight }));
+    return [...this.canaryWeights(scope, live)].map(([serviceName, weight]) => ({ variantId: '', serviceName, weight }));
+  }
+
+  private canaryWeights(scope: RouteScope, live: HttpRoute | undefined): Map<string, number> {
+    if (!live) return new Map();
+    return new Map([...backendWeights(live)].filter(([serviceName]) => serviceName !== scope.mainServiceName));
   }
 
   async checkApi(): Promise<void> {

@@ -66,21 +66,22 @@ export class NginxRouter implements TrafficRouter {
       writes.push({ desired, live });
     }
     const deletes = ingresses.filter(
-      (ingress) =>
-        isOurCanary(ingress, scope.experimentId) && !desiredNames.has(ingress.metadata?.name),
+      (ingress) => isOurCanary(ingress, scope.experimentId) && !desiredNames.has(ingress.metadata?.name),
     );
-    return { writes, deletes };
+    const ours = ingresses.filter((ingress) => isOurCanary(ingress, scope.experimentId));
+    return { writes, deletes, previousWeights: weightsByService(ours) };
   }
 
   async planFinalize(scope: RouteScope): Promise<RouteChange> {
-    return { writes: [], deletes: await this.listCanaries(scope) };
+    const canaries = await this.listCanaries(scope);
+    return { writes: [], deletes: canaries, previousWeights: weightsByService(canaries) };
   }
 
   async getRoutes(scope: RouteScope): Promise<CanaryRoute[]> {
     const canaries = await this.listCanaries(scope);
     return canaries.map((ingress) => ({
       variantId: ingress.metadata?.labels?.[VARIANT_LABEL] ?? '',
-      serviceName: ingress.spec?.rules?.[0]?.http?.paths?.[0]?.backend?.service?.name ?? '',
+      serviceName: backendOf(ingress),
       weight: canaryWeightOf(ingress),
     }));
   }
@@ -97,6 +98,14 @@ export class NginxRouter implements TrafficRouter {
       ownedSelector({ workspace: scope.service, experimentId: scope.experimentId, role: 'canary' }),
     );
   }
+}
+
+function weightsByService(canaries: V1Ingress[]): Map<string, number> {
+  return new Map(canaries.map((ingress) => [backendOf(ingress), canaryWeightOf(ingress)]));
+}
+
+function backendOf(ingress: V1Ingress): string {
+  return ingress.spec?.rules?.[0]?.http?.paths?.[0]?.backend?.service?.name ?? '';
 }
 
 function isOurCanary(ingress: V1Ingress, experimentId: string): boolean {

@@ -26,6 +26,8 @@ export interface CanaryRoute {
 export interface RouteChange {
   writes: { desired: KubernetesObject; live?: KubernetesObject }[];
   deletes: KubernetesObject[];
+  /** The weight each canary Service has before the change, by Service name. */
+  previousWeights: Map<string, number>;
 }
 
 /**

@@ -1,6 +1,6 @@
 import { Body, Controller, Get, HttpCode, Post, Req, UseGuards } from '@nestjs/common';
 import type { Request } from 'express';
-import { WebhookAuthGuard } from './webhook-auth.guard';
+import { BearerAuthGuard } from '../common/bearer-auth.guard';
 import { parseWebhook, WebhookEventPipe, type ParsedWebhook } from './webhook-event.pipe';
 import { WebhooksService, type WebhookAnswer } from './webhooks.service';
 
@@ -8,12 +8,12 @@ import { WebhooksService, type WebhookAnswer } from './webhooks.service';
 export class WebhooksController {
   constructor(
     private readonly webhooks: WebhooksService,
-    private readonly auth: WebhookAuthGuard,
+    private readonly auth: BearerAuthGuard,
   ) {}
 
   /** Where a Superposition webhook points (method POST). */
   @Post('webhooks/superposition')
-  @UseGuards(WebhookAuthGuard)
+  @UseGuards(BearerAuthGuard)
   @HttpCode(200)
   receive(@Body(WebhookEventPipe) webhook: ParsedWebhook): Promise<WebhookAnswer> {
     return this.webhooks.deliver(webhook);
@@ -21,7 +21,7 @@ export class WebhooksController {
 
   /** The original example's endpoint, kept as an alias (it took events on GET and POST). */
   @Post('hi')
-  @UseGuards(WebhookAuthGuard)
+  @UseGuards(BearerAuthGuard)
   @HttpCode(200)
   receiveLegacy(@Body(WebhookEventPipe) webhook: ParsedWebhook): Promise<WebhookAnswer> {
     return this.webhooks.deliver(webhook);

@@ -1,15 +1,14 @@
 import { Module, type MiddlewareConsumer, type NestModule } from '@nestjs/common';
 import { ExperimentsModule } from '../experiments/experiments.module';
 import { RequireJsonMiddleware } from './require-json.middleware';
-import { WebhookAuthGuard } from './webhook-auth.guard';
+import { BearerAuthGuard } from '../common/bearer-auth.guard';
 import { WebhooksController } from './webhooks.controller';
 import { WebhooksService } from './webhooks.service';
 
 @Module({
   imports: [ExperimentsModule],
   controllers: [WebhooksController],
-  providers: [WebhooksService, WebhookAuthGuard],
-  exports: [WebhookAuthGuard],
+  providers: [WebhooksService, BearerAuthGuard],
 })
 export class WebhooksModule implements NestModule {
   configure(consumer: MiddlewareConsumer): void {

@@ -1,21 +1,22 @@
 import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
-import { httpErrorFor } from '../common/http-error.filter';
 import { MaydayConfig } from '../config/mayday-config';
 import type { EventOutcome } from '../experiments/experiment-event';
 import { ExperimentEventProcessor } from '../experiments/experiment-event.processor';
+import { MetricsService } from '../metrics/metrics.service';
 import type { ParsedWebhook } from './webhook-event.pipe';
 
 export type WebhookAnswer =
   | EventOutcome
   | { result: 'ignored'; reason: string; event: string; actions: [] };
 
-/** Hands each validated webhook to the experiment lifecycle and logs every outcome. */
+/** Hands each validated webhook to the experiment lifecycle (which logs and counts every outcome). */
 @Injectable()
 export class WebhooksService implements OnApplicationBootstrap {
   private readonly logger = new Logger(WebhooksService.name);
 
   constructor(
     private readonly processor: ExperimentEventProcessor,
+    private readonly metrics: MetricsService,
     private readonly config: MaydayConfig,
   ) {}
 
@@ -30,25 +31,10 @@ export class WebhooksService implements OnApplicationBootstrap {
 
   async deliver(webhook: ParsedWebhook): Promise<WebhookAnswer> {
     if (webhook.kind === 'config') {
-      this.logger.log(`${webhook.event} for workspace ${webhook.workspace}: ignored`);
+      this.metrics.events.inc({ source: 'webhook', event: webhook.event, outcome: 'ignored' });
+      this.logger.log({ msg: `${webhook.event} ignored`, event: webhook.event, workspace: webhook.workspace, result: 'ignored' });
       return { result: 'ignored', reason: 'ConfigChanged carries no experiment', event: webhook.event, actions: [] };
     }
-    const { event, workspace, experiment } = webhook.event;
-    const started = performance.now();
-    const context = `experiment ${experiment.id} ${event} (${experiment.status}) workspace ${workspace}`;
-    try {
-      const outcome = await this.processor.process(webhook.event);
-      const changed = outcome.actions.filter((action) => action.action !== 'unchanged').length;
-      this.logger.log(
-        `${context} namespace ${outcome.namespace}: ${outcome.result}, ${changed} change(s) in ${Math.round(performance.now() - started)} ms: ${outcome.reason}`,
-      );
-      return outcome;
-    } catch (error) {
-      const answer = httpErrorFor(error);
-      const line = `${context}: ${answer.statusCode} ${answer.message}`;
-      if (answer.statusCode >= 500) this.logger.error(line);
-      else this.logger.warn(line);
-      throw error;
-    }
+    return this.processor.process(webhook.event, 'webhook');
   }
 }

@@ -12,11 +12,12 @@ import {
 } from '../../src/kubernetes/kube-errors';
 import { KubeResourcesService } from '../../src/kubernetes/kube-resources.service';
 import { KubernetesModule } from '../../src/kubernetes/kubernetes.module';
+import { MetricsModule } from '../../src/metrics/metrics.module';
 import { Cluster } from '../support/cluster';
 
 async function kubeResources(env: Record<string, string>): Promise<KubeResourcesService> {
   const moduleRef = await Test.createTestingModule({
-    imports: [MaydayConfigModule.forRoot(env), KubernetesModule],
+    imports: [MaydayConfigModule.forRoot(env), MetricsModule, KubernetesModule],
   }).compile();
   return moduleRef.get(KubeResourcesService);
 }

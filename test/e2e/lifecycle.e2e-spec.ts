@@ -127,7 +127,7 @@ describe('the experiment lifecycle on ingress-nginx (real kube-apiserver, Superp
     expect(await weightOf()).toBe('40');
     const changed = ramped.body.actions.filter((action: { action: string }) => action.action !== 'unchanged');
     expect(changed).toEqual([
-      { kind: 'Ingress', namespace, name: `nginxservice-ingress-${test1}`, action: 'updated' },
+      { kind: 'Ingress', namespace, name: `nginxservice-ingress-${test1}`, action: 'updated', uid: expect.any(String) },
     ]);
 
     const paused = await deliver('ExperimentPaused', service, { ...spec, traffic: 40, status: 'PAUSED' });

@@ -24,7 +24,7 @@ export type Environment = Record<string, string | undefined>;
 function withDefaults(env: Environment): Environment {
   return {
     KUBECONFIG: inject('controlPlane').kubeconfig,
-    LOG_LEVEL: 'error',
+    LOG_LEVEL: 'fatal',
     PORT: '0',
     HOST: '127.0.0.1',
     // The test API server has no controllers or nodes: no Deployment ever becomes available by itself,

@@ -4,11 +4,11 @@ import type { Request } from 'express';
 import { MaydayConfig } from '../config/mayday-config';
 
 /**
- * With WEBHOOK_TOKEN set, a request needs `Authorization: Bearer <WEBHOOK_TOKEN>`. Superposition
+ * With WEBHOOK_TOKEN set, a webhook (or status API) request needs `Authorization: Bearer <WEBHOOK_TOKEN>`. Superposition
  * signs nothing, so this shared secret (sent through its custom_headers) is the only proof of origin.
  */
 @Injectable()
-export class WebhookAuthGuard implements CanActivate {
+export class BearerAuthGuard implements CanActivate {
   private readonly expected?: Buffer;
 
   constructor(config: MaydayConfig) {

@@ -1,0 +1,134 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { V1Deployment, V1Service } from '@kubernetes/client-node';
+import { KubeResourcesService } from '../kubernetes/kube-resources.service';
+import { APP_LABEL, isManagedByMayday, ownedSelector } from '../naming/labels';
+import { canaryServiceName, deploymentName, mainRouteName, mainServiceName, SERVICE_PORT } from '../naming/names';
+import { TRAFFIC_ROUTER, type TrafficRouter } from '../traffic/traffic-router';
+import { WorkloadWatcher } from '../workloads/workload-watcher.service';
+import { parseExperiment } from './dto/parse-experiment';
+import { recordName, type ExperimentRecord } from './experiment-record';
+import { ExperimentRecords } from './experiment-records.service';
+import { labelValue } from '../naming/names';
+
+export interface VariantStatus {
+  variantId: string;
+  type: 'CONTROL' | 'EXPERIMENTAL';
+  /** Share of traffic its route has now (experimental variants while they run). */
+  weight?: number;
+  /** available, waiting or failed, and why (with the readiness gate on). */
+  state?: string;
+  reason?: string;
+  deployment?: { name: string; readyReplicas: number; availableReplicas: number; desiredReplicas: number; role?: string };
+  service?: string;
+}
+
+export interface ExperimentStatusView {
+  experimentId: string;
+  workspace: string;
+  namespace: string;
+  status: string;
+  /** `promotion-pending` while a conclusion waits for its winner. */
+  phase: string;
+  lastModified?: string;
+  lastEvent: string;
+  appliedAt: string;
+  trafficPercentage?: number;
+  chosenVariant?: string | null;
+  main: { service: string; exists: boolean; managedByMayday: boolean; selects?: string; route: string };
+  variants: VariantStatus[];
+  record: string;
+}
+
+/** What Mayday manages, read from the cluster (records, labels, live objects), never from memory. */
+@Injectable()
+export class ExperimentStatusService {
+  constructor(
+    private readonly records: ExperimentRecords,
+    private readonly kube: KubeResourcesService,
+    private readonly workloads: WorkloadWatcher,
+    @Inject(TRAFFIC_ROUTER) private readonly router: TrafficRouter,
+  ) {}
+
+  async list(filter: { namespace?: string; workspace?: string; status?: string } = {}): Promise<ExperimentStatusView[]> {
+    const records = (await this.records.list()).filter(
+      (record) =>
+        (!filter.namespace || record.namespace === filter.namespace) &&
+        (!filter.workspace || record.workspace === filter.workspace) &&
+        (!filter.status || record.status === filter.status.toUpperCase()),
+    );
+    const views = await Promise.all(records.map((record) => this.view(record)));
+    return views.sort((a, b) => (a.appliedAt < b.appliedAt ? 1 : -1));
+  }
+
+  async get(experimentId: string): Promise<ExperimentStatusView | undefined> {
+    const [record] = await this.records.list(experimentId);
+    return record ? this.view(record) : undefined;
+  }
+
+  private async view(record: ExperimentRecord): Promise<ExperimentStatusView> {
+    const experiment = record.experiment ? parseExperiment(JSON.parse(record.experiment), 'record.experiment') : undefined;
+    const [deployments, services, mainService] = await Promise.all([
+      this.kube.list<V1Deployment>('apps/v1', 'Deployment', record.namespace, ownedSelector({ workspace: record.workspace })),
+      this.kube.list<V1Service>('v1', 'Service', record.namespace, ownedSelector({ workspace: record.workspace, experimentId: record.experimentId })),
+      this.kube.read<V1Service>({ apiVersion: 'v1', kind: 'Service', namespace: record.namespace, name: mainServiceName(record.workspace) }),
+    ]);
+    const scope = {
+      namespace: record.namespace,
+      service: record.workspace,
+      experimentId: record.experimentId,
+      host: '',
+      mainServiceName: mainServiceName(record.workspace),
+      mainServicePort: mainService?.spec?.ports?.[0]?.port ?? SERVICE_PORT,
+      stableVariantId: '',
+    };
+    const routes = await this.router.getRoutes(scope).catch(() => []);
+    const weights = new Map(routes.map((route) => [route.serviceName, route.weight]));
+
+    const variants: VariantStatus[] = (experiment?.variants ?? []).map((variant) => {
+      const name = deploymentName(record.workspace, variant.id);
+      const deployment = deployments.find((item) => item.metadata?.name === name);
+      const serviceName = canaryServiceName(record.workspace, variant.id);
+      const view: VariantStatus = { variantId: variant.id, type: variant.variant_type };
+      if (deployment) {
+        view.deployment = {
+          name,
+          readyReplicas: deployment.status?.readyReplicas ?? 0,
+          availableReplicas: deployment.status?.availableReplicas ?? 0,
+          desiredReplicas: deployment.spec?.replicas ?? 1,
+          role: deployment.metadata?.labels?.['mayday.superposition.io/role'],
+        };
+        if (variant.variant_type === 'EXPERIMENTAL' && this.workloads.enabled) {
+          const state = this.workloads.stateOf(deployment);
+          view.state = state.phase;
+          if (state.phase !== 'available') view.reason = state.reason;
+        }
+      }
+      if (services.some((item) => item.metadata?.name === serviceName)) view.service = serviceName;
+      if (weights.has(serviceName)) view.weight = weights.get(serviceName);
+      return view;
+    });
+    const selects = mainService?.spec?.selector?.[APP_LABEL];
+    return {
+      experimentId: record.experimentId,
+      workspace: record.workspace,
+      namespace: record.namespace,
+      status: record.status,
+      phase: record.phase,
+      lastModified: record.lastModified,
+      lastEvent: record.event,
+      appliedAt: record.appliedAt,
+      trafficPercentage: experiment?.traffic_percentage,
+      chosenVariant: experiment?.chosen_variant ?? null,
+      main: {
+        service: mainServiceName(record.workspace),
+        exists: mainService !== undefined,
+        managedByMayday: isManagedByMayday(mainService),
+        ...(selects ? { selects } : {}),
+        route: mainRouteName(record.workspace),
+      },
+      variants,
+      record: `${record.namespace}/${recordName(record.experimentId)}`,
+    };
+  }
+}
+

@@ -1,0 +1,74 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { EventsV1Api, type EventsV1Event } from '@kubernetes/client-node';
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { MetricsService } from '../metrics/metrics.service';
+import { KubeClients } from './kube-client';
+import { toKubeError } from './kube-errors';
+
+/** A Kubernetes Event to record about one of Mayday's objects (`kubectl describe` shows it). */
+export interface TransitionEvent {
+  regarding: { apiVersion: string; kind: string; namespace: string; name: string; uid?: string };
+  /** CanaryCreated, WeightChanged, Paused, Promoted, PromotionPending, RolledBack, CanaryFailed. */
+  reason: string;
+  note: string;
+  type: 'Normal' | 'Warning';
+}
+
+const REPORTING_CONTROLLER = 'mayday.superposition.io/mayday';
+
+/**
+ * Writes events.k8s.io/v1 Events. Best effort: an Event that cannot be written is logged and
+ * counted, never a reason to fail the transition it describes.
+ */
+@Injectable()
+export class KubeEventRecorder {
+  private readonly logger = new Logger(KubeEventRecorder.name);
+  private readonly api: EventsV1Api;
+  private readonly instance = hostname().slice(0, 128);
+
+  constructor(
+    clients: KubeClients,
+    private readonly metrics: MetricsService,
+  ) {
+    this.api = clients.events;
+  }
+
+  async record(events: TransitionEvent[]): Promise<void> {
+    await Promise.all(events.map((event) => this.recordOne(event)));
+  }
+
+  private async recordOne(event: TransitionEvent): Promise<void> {
+    const body: EventsV1Event = {
+      apiVersion: 'events.k8s.io/v1',
+      kind: 'Event',
+      // As client-go's recorder names them: the object's name and a unique suffix.
+      metadata: { name: `${event.regarding.name.slice(0, 200)}.${eventSuffix()}`, namespace: event.regarding.namespace },
+      // MicroTime wants exactly six fraction digits; client-node would send a Date with three.
+      eventTime: microTime(new Date()) as unknown as Date,
+      reportingController: REPORTING_CONTROLLER,
+      reportingInstance: this.instance,
+      action: event.reason,
+      reason: event.reason,
+      note: event.note.slice(0, 1024),
+      type: event.type,
+      regarding: event.regarding,
+    };
+    try {
+      await this.api.createNamespacedEvent({ namespace: event.regarding.namespace, body });
+      this.metrics.kubeCalls.inc({ verb: 'event', outcome: 'ok' });
+    } catch (error) {
+      this.metrics.kubeCalls.inc({ verb: 'event', outcome: 'error' });
+      const reason = toKubeError(error).message;
+      this.logger.warn(`could not record ${event.reason} on ${event.regarding.kind} ${event.regarding.name}: ${reason}`);
+    }
+  }
+}
+
+function eventSuffix(): string {
+  return `${Date.now().toString(16)}${randomBytes(4).toString('hex')}`;
+}
+
+function microTime(date: Date): string {
+  return date.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+}
