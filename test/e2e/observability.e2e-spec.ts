@@ -145,7 +145,7 @@ describe('metrics, logs, Kubernetes Events and the status API', () => {
     // Metrics.
     const response = await mayday.get('/metrics');
     expect(response.status).toBe(200);
-    expect(response.headers.get('content-type')).toContain('text/plain');
+    expect(response.headers?.get('content-type')).toContain('text/plain');
     metrics = response.body as string;
     expect(sample(metrics, 'mayday_webhook_events_total', { source: 'webhook', event: 'ExperimentStarted', outcome: 'applied' })).toBe(1);
     expect(sample(metrics, 'mayday_webhook_events_total', { source: 'watch', event: 'ExperimentStarted', outcome: 'applied' })).toBeGreaterThanOrEqual(1);

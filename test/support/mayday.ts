@@ -9,6 +9,7 @@ import { configureApp, createApp } from '../../src/bootstrap';
 export interface Reply {
   status: number;
   body: any;
+  headers?: Headers;
 }
 
 export interface RunningMayday {
@@ -70,7 +71,7 @@ async function listen(app: NestExpressApplication): Promise<RunningMayday> {
     } catch {
       // keep the text
     }
-    return { status: response.status, body: parsed as any };
+    return { status: response.status, body: parsed as any, headers: response.headers };
   };
   return {
     app,
