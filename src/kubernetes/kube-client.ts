@@ -9,6 +9,9 @@ import {
   VersionApi,
   type Configuration,
 } from '@kubernetes/client-node';
+import { createHash } from 'node:crypto';
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent, type AgentOptions } from 'node:https';
 import { delimiter } from 'node:path';
 import type { KubernetesConnection } from '../config/mayday-config';
 
@@ -66,10 +69,15 @@ export function loadKubeConfig(connection: KubernetesConnection): KubeConfig {
   return kubeConfig;
 }
 
-/** Like KubeConfig.makeApiClient, plus a middleware that bounds every request in time. */
+/**
+ * Like KubeConfig.makeApiClient, plus a middleware that bounds every request in time and reuses
+ * connections: client-node builds a new Agent for every request (so a TLS handshake each time);
+ * the middleware swaps it for a keep-alive Agent with the same TLS settings.
+ */
 function createApiConfiguration(kubeConfig: KubeConfig): Configuration {
   const cluster = kubeConfig.getCurrentCluster();
   if (!cluster) throw new Error('Kubernetes configuration has no current cluster');
+  const keepAliveAgents = new Map<string, Agent>();
   return createConfiguration({
     baseServer: new ServerConfiguration(cluster.server, {}),
     authMethods: { default: kubeConfig },
@@ -77,10 +85,30 @@ function createApiConfiguration(kubeConfig: KubeConfig): Configuration {
       {
         pre: async (context) => {
           context.setSignal(AbortSignal.timeout(KUBE_REQUEST_TIMEOUT_MS));
+          const fresh = context.getAgent();
+          if (fresh) context.setAgent(keepAlive(fresh, keepAliveAgents));
           return context;
         },
         post: async (response) => response,
       },
     ],
   });
+}
+
+type Agent = HttpAgent | HttpsAgent;
+
+/** One keep-alive Agent per distinct set of TLS settings (they only change if the credentials do). */
+function keepAlive(fresh: Agent, agents: Map<string, Agent>): Agent {
+  const options = (fresh as Agent & { options: AgentOptions }).options ?? {};
+  const secure = fresh instanceof HttpsAgent;
+  const key = createHash('sha256')
+    .update(JSON.stringify([secure, options.ca, options.cert, options.key, options.pfx, options.rejectUnauthorized, options.servername]))
+    .digest('hex');
+  let agent = agents.get(key);
+  if (!agent) {
+    const settings = { ...options, keepAlive: true, maxSockets: 64, maxFreeSockets: 16 };
+    agent = secure ? new HttpsAgent(settings) : new HttpAgent(settings);
+    agents.set(key, agent);
+  }
+  return agent;
 }
