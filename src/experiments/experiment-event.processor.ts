@@ -79,11 +79,15 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
     };
     if (plan.kind === 'ignore') return { ...outcome, result: 'ignored', reason: plan.reason, actions: [] };
 
+    // The record and what the plan needs are read in one round; a failure of the second only
+    // counts if the record says the event is to be applied at all.
+    const preparing = this.experiments.prepare(plan, event);
+    preparing.catch(() => undefined);
     const record = await this.records.read(plan.namespace, experiment.id);
     const verdict = judgeAgainstRecord(record, experiment);
     if (!verdict.apply) return { ...outcome, result: 'ignored', reason: verdict.reason, actions: [] };
 
-    const result = await this.experiments.execute(plan, event);
+    const result = await this.experiments.execute(plan, event, await preparing);
     await Promise.all([this.recordApplied(event, plan, result, record), this.events.record(this.newEvents(result, record))]);
     this.updateWeights(event, plan, result);
     if (result.pendingPromotion) {

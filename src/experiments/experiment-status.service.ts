@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { V1Deployment, V1Service } from '@kubernetes/client-node';
 import { KubeResourcesService } from '../kubernetes/kube-resources.service';
 import { APP_LABEL, isManagedByMayday, ownedSelector } from '../naming/labels';
-import { canaryServiceName, deploymentName, mainRouteName, mainServiceName, SERVICE_PORT } from '../naming/names';
+import { canaryServiceName, deploymentName, mainRouteName, mainServiceName } from '../naming/names';
 import { TRAFFIC_ROUTER, type TrafficRouter } from '../traffic/traffic-router';
 import { WorkloadWatcher } from '../workloads/workload-watcher.service';
 import { parseExperiment } from './dto/parse-experiment';
@@ -72,17 +72,14 @@ export class ExperimentStatusService {
       this.kube.list<V1Service>('v1', 'Service', record.namespace, ownedSelector({ workspace: record.workspace, experimentId: record.experimentId })),
       this.kube.read<V1Service>({ apiVersion: 'v1', kind: 'Service', namespace: record.namespace, name: mainServiceName(record.workspace) }),
     ]);
-    const scope = {
-      namespace: record.namespace,
-      service: record.workspace,
-      experimentId: record.experimentId,
-      host: '',
-      mainServiceName: mainServiceName(record.workspace),
-      mainServicePort: mainService?.spec?.ports?.[0]?.port ?? SERVICE_PORT,
-      stableVariantId: '',
-    };
-    const routes = await this.router.getRoutes(scope).catch(() => []);
-    const weights = new Map(routes.map((route) => [route.serviceName, route.weight]));
+    const weights = await this.router
+      .getRoutes({
+        namespace: record.namespace,
+        service: record.workspace,
+        experimentId: record.experimentId,
+        mainServiceName: mainServiceName(record.workspace),
+      })
+      .catch(() => new Map<string, number>());
 
     const variants: VariantStatus[] = (experiment?.variants ?? []).map((variant) => {
       const name = deploymentName(record.workspace, variant.id);

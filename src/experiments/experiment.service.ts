@@ -14,12 +14,13 @@ import {
 } from '../naming/labels';
 import { canaryServiceName, deploymentName, labelValue, mainServiceName, SERVICE_PORT } from '../naming/names';
 import type { SuperpositionScope } from '../superposition/superposition.client';
-import { TRAFFIC_ROUTER, type RouteChange, type RouteScope, type TrafficRouter } from '../traffic/traffic-router';
+import { TRAFFIC_ROUTER, type RouteChange, type RouteScope, type RouteState, type TrafficRouter } from '../traffic/traffic-router';
 import type { VariantDto } from './dto/experiment.dto';
 import type { ExperimentEvent } from './experiment-event';
 import { planExperiment, type ExperimentPlan } from './experiment-plan';
 import { canaryService, mainService, variantDeployment, type VariantIdentity } from './manifests';
 import { VariantConfigResolver } from './variant-config.resolver';
+import type { DeploymentSettings } from './variant-config';
 import { WorkloadWatcher } from '../workloads/workload-watcher.service';
 import { failureMark, markedFailure, type WorkloadState } from '../workloads/workload-state';
 import type { TransitionEvent } from '../kubernetes/kube-events.service';
@@ -42,13 +43,17 @@ export interface ExecutionResult {
   pendingPromotion?: string;
 }
 
-/** The objects of one service (workspace) in one namespace that the plan needs to see. */
-interface Observed {
+/** What the plan needs to see of one service (workspace) in one namespace, read before any write. */
+export interface Observed {
   /** The main Service `{service}`, Mayday's or not. */
   mainService?: V1Service;
   /** Mayday's Deployments and Services of this workspace in this namespace. */
   deployments: V1Deployment[];
   services: V1Service[];
+  /** The provider's live routes. */
+  routes: RouteState;
+  /** Resolved configs of the experimental variants (rollouts only). */
+  settings: ReadonlyMap<string, DeploymentSettings>;
 }
 
 /**
@@ -77,19 +82,48 @@ export class ExperimentService {
     });
   }
 
-  /** Converges the cluster to a plan that is not `ignore`; says what was done to which object. */
-  async execute(plan: ExperimentPlan, event: ExperimentEvent): Promise<ExecutionResult> {
+  /**
+   * Everything a plan needs to read, in one round of parallel calls: Mayday's objects of the
+   * service, the main Service, the live routes, and (for a rollout) the experimental variants'
+   * configs from Superposition. Writes nothing.
+   */
+  async prepare(plan: ExperimentPlan, event: ExperimentEvent): Promise<Observed> {
+    const selector = ownedSelector({ workspace: plan.service });
+    const target = { namespace: plan.namespace, service: plan.service, experimentId: plan.experimentId };
+    const [mainServiceLive, deployments, services, routes, settings] = await Promise.all([
+      this.kube.read<V1Service>(serviceRef(plan.namespace, mainServiceName(plan.service))),
+      this.kube.list<V1Deployment>('apps/v1', 'Deployment', plan.namespace, selector),
+      this.kube.list<V1Service>('v1', 'Service', plan.namespace, selector),
+      this.router.observe(target),
+      plan.kind === 'rollout' ? this.settingsFor(plan, plan.experimental, this.superpositionScope(event)) : new Map<string, DeploymentSettings>(),
+    ]);
+    return { mainService: mainServiceLive, deployments, services, routes, settings };
+  }
+
+  /** Converges the cluster to a plan that is not `ignore`, from what `prepare` read; says what was done. */
+  async execute(plan: ExperimentPlan, event: ExperimentEvent, observed: Observed): Promise<ExecutionResult> {
     const superposition = this.superpositionScope(event);
     switch (plan.kind) {
       case 'rollout':
-        return this.rollout(plan, superposition);
+        return this.rollout(plan, observed, superposition);
       case 'promote':
-        return this.promote(plan, superposition);
+        return this.promote(plan, observed, superposition);
       case 'rollback':
-        return this.rollback(plan);
+        return this.rollback(plan, observed);
       case 'ignore':
         return { actions: [], canaries: [], events: [] };
     }
+  }
+
+  private async settingsFor(
+    plan: ExperimentPlan,
+    variants: VariantDto[],
+    superposition: () => SuperpositionScope,
+  ): Promise<Map<string, DeploymentSettings>> {
+    const resolved = await Promise.all(
+      variants.map(async (variant) => [variant.id, await this.resolver.settingsFor(superposition(), plan.dimensions, variant)] as const),
+    );
+    return new Map(resolved);
   }
 
   /**
@@ -97,20 +131,15 @@ export class ExperimentService {
    * plan's weight only when its Deployment is available (with the readiness gate on); a failing
    * one is marked failed and gets 0 until its variant changes.
    */
-  private async rollout(plan: ExperimentPlan, superposition: () => SuperpositionScope): Promise<ExecutionResult> {
-    const observed = await this.observe(plan);
+  private async rollout(plan: ExperimentPlan, observed: Observed, superposition: () => SuperpositionScope): Promise<ExecutionResult> {
     this.refuseConcurrentExperiment(plan, observed);
 
+    // The CONTROL config is only needed to create the main path, when it is missing.
     const needsMainPath = observed.mainService === undefined;
-    const variants = needsMainPath ? [plan.control, ...plan.experimental] : plan.experimental;
-    const settings = new Map(
-      await Promise.all(
-        variants.map(
-          async (variant) =>
-            [variant.id, await this.resolver.settingsFor(superposition(), plan.dimensions, variant)] as const,
-        ),
-      ),
-    );
+    const settings = new Map(observed.settings);
+    if (needsMainPath) {
+      for (const [id, controlSettings] of await this.settingsFor(plan, [plan.control], superposition)) settings.set(id, controlSettings);
+    }
 
     const desired: KubernetesObject[] = [];
     let newMainService: V1Service | undefined;
@@ -139,7 +168,7 @@ export class ExperimentService {
       return { variantId: variant.id, serviceName: canaryServiceName(plan.service, variant.id), weight, state, liveDeployment };
     });
     const scope = this.routeScope(plan, observed.mainService ?? newMainService, needsMainPath ? plan.control.id : undefined);
-    const routes = await this.router.planRoutes(scope, canaries);
+    const routes = this.router.planRoutes(scope, canaries, observed.routes);
 
     // Every check has passed: from here on, write. Workloads and Services before the routes to them.
     const actions = await Promise.all(desired.map((object, index) => this.write(object, live[index])));
@@ -184,10 +213,9 @@ export class ExperimentService {
    * Services, losing and formerly stable Deployments (Mayday's only) go. With the readiness gate
    * on, nothing is switched before the winner is available: the promotion is then pending.
    */
-  private async promote(plan: ExperimentPlan, superposition: () => SuperpositionScope): Promise<ExecutionResult> {
+  private async promote(plan: ExperimentPlan, observed: Observed, superposition: () => SuperpositionScope): Promise<ExecutionResult> {
     const winner = plan.winner!;
     const winnerIdentity = this.identity(plan, winner);
-    const observed = await this.observe(plan);
     const winnerName = deploymentName(plan.service, winner.id);
     const winnerLive = observed.deployments.find((deployment) => deployment.metadata?.name === winnerName);
 
@@ -211,7 +239,7 @@ export class ExperimentService {
     const winnerSelector = { [APP_LABEL]: winnerName };
     const desiredMain = mainService(winnerIdentity, targetPort);
     const mainForRoutes = observed.mainService ?? desiredMain;
-    const routes = await this.router.planRoutes(this.routeScope(plan, mainForRoutes, winner.id), []);
+    const routes = this.router.planRoutes(this.routeScope(plan, mainForRoutes, winner.id), [], observed.routes);
 
     const actions: ObjectAction[] = [];
     if (winnerToCreate) {
@@ -257,10 +285,9 @@ export class ExperimentService {
   }
 
   /** DISCARDED, or CONTROL won: canary routes, Services and Deployments go; the main path stays as it is. */
-  private async rollback(plan: ExperimentPlan): Promise<ExecutionResult> {
-    const observed = await this.observe(plan);
+  private async rollback(plan: ExperimentPlan, observed: Observed): Promise<ExecutionResult> {
     const scope = this.routeScope(plan, observed.mainService, undefined);
-    const routes = await this.router.planFinalize(scope);
+    const routes = this.router.planFinalize(scope, observed.routes);
     const actions = await this.applyRouteChange(routes);
     actions.push(...(await this.removeAll(observed.services.filter((service) => this.isCanaryOf(service, plan)))));
     actions.push(...(await this.removeAll(observed.deployments.filter((deployment) => this.isCanaryOf(deployment, plan)))));
@@ -284,16 +311,6 @@ export class ExperimentService {
     this.metrics.canaryFailures.inc({ reason: reason.split(':')[0] });
     this.logger.warn(`canary ${deployment.metadata?.namespace}/${deployment.metadata?.name} taken out of traffic: ${reason}`);
     return true;
-  }
-
-  private async observe(plan: ExperimentPlan): Promise<Observed> {
-    const selector = ownedSelector({ workspace: plan.service });
-    const [mainServiceLive, deployments, services] = await Promise.all([
-      this.kube.read<V1Service>(serviceRef(plan.namespace, mainServiceName(plan.service))),
-      this.kube.list<V1Deployment>('apps/v1', 'Deployment', plan.namespace, selector),
-      this.kube.list<V1Service>('v1', 'Service', plan.namespace, selector),
-    ]);
-    return { mainService: mainServiceLive, deployments, services };
   }
 
   /** ingress-nginx and a single main route cannot serve two experiments on one service at once. */

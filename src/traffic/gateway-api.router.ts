@@ -3,7 +3,12 @@ import { KubeResourcesService } from '../kubernetes/kube-resources.service';
 import { isManagedByMayday } from '../naming/labels';
 import { mainRouteName } from '../naming/names';
 import { backendWeights, httpRoute, HTTPROUTE_API, type HttpRoute, type ParentGateway } from './gateway-httproute';
-import type { CanaryRoute, RouteChange, RouteScope, TrafficRouter } from './traffic-router';
+import type { CanaryRoute, RouteChange, RouteScope, RouteState, RouteTarget, TrafficRouter } from './traffic-router';
+
+/** The HTTPRoute `{service}`, when it exists. */
+interface GatewayState extends RouteState {
+  route?: HttpRoute;
+}
 
 /** Gateway API HTTPRoute backends: up to 16 per rule, so up to 15 canaries beside the main Service. */
 const MAX_BACKENDS = 16;
@@ -22,34 +27,34 @@ export class GatewayApiRouter implements TrafficRouter {
     private readonly gateway: ParentGateway,
   ) {}
 
-  async planRoutes(scope: RouteScope, canaries: CanaryRoute[]): Promise<RouteChange> {
-    const live = await this.readOwnRoute(scope);
+  async observe(target: RouteTarget): Promise<GatewayState> {
+    const name = mainRouteName(target.service);
+    const route = await this.kube.read<HttpRoute>({ apiVersion: HTTPROUTE_API, kind: 'HTTPRoute', namespace: target.namespace, name });
+    return { provider: this.provider, route };
+  }
+
+  planRoutes(scope: RouteScope, canaries: CanaryRoute[], state: RouteState): RouteChange {
+    const live = this.ownRoute(scope, state);
     return {
       writes: [{ desired: httpRoute(scope, canaries, this.gateway), live }],
       deletes: [],
-      previousWeights: this.canaryWeights(scope, live),
+      previousWeights: canaryWeights(scope.mainServiceName, live),
     };
   }
 
-  async planFinalize(scope: RouteScope): Promise<RouteChange> {
-    const live = await this.readOwnRoute(scope);
+  planFinalize(scope: RouteScope, state: RouteState): RouteChange {
+    const live = this.ownRoute(scope, state);
     // No route means Mayday never routed this service: the main path is left as it is.
     if (!live) return { writes: [], deletes: [], previousWeights: new Map() };
     return {
       writes: [{ desired: httpRoute(scope, [], this.gateway), live }],
       deletes: [],
-      previousWeights: this.canaryWeights(scope, live),
+      previousWeights: canaryWeights(scope.mainServiceName, live),
     };
   }
 
-  async getRoutes(scope: RouteScope): Promise<CanaryRoute[]> {
-    const live = await this.readOwnRoute(scope);
-    return [...this.canaryWeights(scope, live)].map(([serviceName, weight]) => ({ variantId: '', serviceName, weight }));
-  }
-
-  private canaryWeights(scope: RouteScope, live: HttpRoute | undefined): Map<string, number> {
-    if (!live) return new Map();
-    return new Map([...backendWeights(live)].filter(([serviceName]) => serviceName !== scope.mainServiceName));
+  async getRoutes(target: RouteTarget & Pick<RouteScope, 'mainServiceName'>): Promise<Map<string, number>> {
+    return canaryWeights(target.mainServiceName, (await this.observe(target)).route);
   }
 
   async checkApi(): Promise<void> {
@@ -57,10 +62,14 @@ export class GatewayApiRouter implements TrafficRouter {
   }
 
   /** The live HTTPRoute `{service}`, refused if someone else made it. */
-  private async readOwnRoute(scope: RouteScope): Promise<HttpRoute | undefined> {
-    const name = mainRouteName(scope.service);
-    const live = await this.kube.read<HttpRoute>({ apiVersion: HTTPROUTE_API, kind: 'HTTPRoute', namespace: scope.namespace, name });
-    if (live && !isManagedByMayday(live)) throw new ForeignObjectError('HTTPRoute', scope.namespace, name);
+  private ownRoute(scope: RouteScope, state: RouteState): HttpRoute | undefined {
+    const live = (state as GatewayState).route;
+    if (live && !isManagedByMayday(live)) throw new ForeignObjectError('HTTPRoute', scope.namespace, mainRouteName(scope.service));
     return live;
   }
+}
+
+function canaryWeights(mainServiceName: string, live: HttpRoute | undefined): Map<string, number> {
+  if (!live) return new Map();
+  return new Map([...backendWeights(live)].filter(([serviceName]) => serviceName !== mainServiceName));
 }

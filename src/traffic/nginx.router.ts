@@ -1,7 +1,7 @@
 import type { V1Ingress } from '@kubernetes/client-node';
 import { UnprocessableEventError, ForeignObjectError } from '../common/errors';
 import { KubeResourcesService } from '../kubernetes/kube-resources.service';
-import { EXPERIMENT_LABEL, isManagedByMayday, ownedSelector, VARIANT_LABEL } from '../naming/labels';
+import { EXPERIMENT_LABEL, isManagedByMayday, ownedSelector } from '../naming/labels';
 import { labelValue } from '../naming/names';
 import {
   canaryIngress,
@@ -10,7 +10,12 @@ import {
   mainIngress,
   servesHostRoot,
 } from './nginx-ingress';
-import type { CanaryRoute, RouteChange, RouteScope, TrafficRouter } from './traffic-router';
+import type { CanaryRoute, RouteChange, RouteScope, RouteState, RouteTarget, TrafficRouter } from './traffic-router';
+
+/** Every Ingress of the namespace: the main route may be anyone's, the canary must be alone on its host. */
+interface NginxState extends RouteState {
+  ingresses: V1Ingress[];
+}
 
 const INGRESS_API = 'networking.k8s.io/v1';
 
@@ -27,8 +32,12 @@ export class NginxRouter implements TrafficRouter {
     private readonly ingressClass: string,
   ) {}
 
-  async planRoutes(scope: RouteScope, canaries: CanaryRoute[]): Promise<RouteChange> {
-    const ingresses = await this.kube.list<V1Ingress>(INGRESS_API, 'Ingress', scope.namespace);
+  async observe(target: RouteTarget): Promise<NginxState> {
+    return { provider: this.provider, ingresses: await this.kube.list<V1Ingress>(INGRESS_API, 'Ingress', target.namespace) };
+  }
+
+  planRoutes(scope: RouteScope, canaries: CanaryRoute[], state: RouteState): RouteChange {
+    const { ingresses } = state as NginxState;
     const byName = new Map(ingresses.map((ingress) => [ingress.metadata?.name, ingress]));
     const writes: RouteChange['writes'] = [];
 
@@ -72,25 +81,20 @@ export class NginxRouter implements TrafficRouter {
     return { writes, deletes, previousWeights: weightsByService(ours) };
   }
 
-  async planFinalize(scope: RouteScope): Promise<RouteChange> {
-    const canaries = await this.listCanaries(scope);
+  planFinalize(scope: RouteScope, state: RouteState): RouteChange {
+    const canaries = (state as NginxState).ingresses.filter((ingress) => isOurCanary(ingress, scope.experimentId));
     return { writes: [], deletes: canaries, previousWeights: weightsByService(canaries) };
   }
 
-  async getRoutes(scope: RouteScope): Promise<CanaryRoute[]> {
-    const canaries = await this.listCanaries(scope);
-    return canaries.map((ingress) => ({
-      variantId: ingress.metadata?.labels?.[VARIANT_LABEL] ?? '',
-      serviceName: backendOf(ingress),
-      weight: canaryWeightOf(ingress),
-    }));
+  async getRoutes(target: RouteTarget): Promise<Map<string, number>> {
+    return weightsByService(await this.listCanaries(target));
   }
 
   async checkApi(): Promise<void> {
     // networking.k8s.io/v1 Ingress is part of every Kubernetes >= 1.19: nothing more to check.
   }
 
-  private listCanaries(scope: RouteScope): Promise<V1Ingress[]> {
+  private listCanaries(scope: RouteTarget): Promise<V1Ingress[]> {
     return this.kube.list<V1Ingress>(
       INGRESS_API,
       'Ingress',

@@ -30,21 +30,29 @@ export interface RouteChange {
   previousWeights: Map<string, number>;
 }
 
+/** What a router needs to read: the routes of one service in one namespace. */
+export type RouteTarget = Pick<RouteScope, 'namespace' | 'service' | 'experimentId'>;
+
+/** The live route objects a router read, opaque to everyone but that router. */
+export type RouteState = { readonly provider: TrafficProviderName };
+
 /**
- * One implementation per traffic provider, the way Flagger's routers are built. Planning reads
- * the cluster and throws (ForeignObjectError, UnprocessableEventError) before anything is
- * written; the caller writes the returned change in order.
+ * One implementation per traffic provider, the way Flagger's routers are built. `observe` reads
+ * the live routes (in the same round of reads as everything else); planning is pure and throws
+ * (ForeignObjectError, UnprocessableEventError) before anything is written; the caller writes the
+ * returned change in order.
  */
 export interface TrafficRouter {
   readonly provider: TrafficProviderName;
   /** How many experimental variants one route can split traffic over. */
   readonly maxCanaries: number;
+  observe(target: RouteTarget): Promise<RouteState>;
   /** The main path reaches the main Service (unless something else already routes it) and each canary gets its weight. */
-  planRoutes(scope: RouteScope, canaries: CanaryRoute[]): Promise<RouteChange>;
+  planRoutes(scope: RouteScope, canaries: CanaryRoute[], state: RouteState): RouteChange;
   /** Every request back to the main Service; this experiment's canary routes removed. */
-  planFinalize(scope: RouteScope): Promise<RouteChange>;
-  /** The canary weights as the cluster has them now. */
-  getRoutes(scope: RouteScope): Promise<CanaryRoute[]>;
+  planFinalize(scope: RouteScope, state: RouteState): RouteChange;
+  /** The canary weights as the cluster has them now, by canary Service name. */
+  getRoutes(target: RouteTarget & Pick<RouteScope, 'mainServiceName'>): Promise<Map<string, number>>;
   /** A check for /health/ready that the provider's API exists on the server. */
   checkApi(): Promise<void>;
 }
