@@ -8,7 +8,6 @@ import { WorkloadWatcher } from '../workloads/workload-watcher.service';
 import { parseExperiment } from './dto/parse-experiment';
 import { recordName, type ExperimentRecord } from './experiment-record';
 import { ExperimentRecords } from './experiment-records.service';
-import { labelValue } from '../naming/names';
 
 export interface VariantStatus {
   variantId: string;

@@ -1,31 +1,15 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Cluster } from '../support/cluster';
-import { startMayday, type RunningMayday } from '../support/mayday';
-import { experiment, experimentId, webhook, type ExperimentSpec } from '../support/payloads';
-import { SuperpositionStandIn } from '../support/superposition-stand-in';
+import { useMaydayWithSuperposition } from '../support/harness';
+import { experimentId, type ExperimentSpec } from '../support/payloads';
 
 const MANAGED = 'app.kubernetes.io/managed-by';
 
 describe('the experiment lifecycle on ingress-nginx (real kube-apiserver, Superposition stand-in)', () => {
   const cluster = new Cluster();
-  const standIn = new SuperpositionStandIn();
-  let mayday: RunningMayday;
-
-  beforeAll(async () => {
-    await standIn.start();
-    mayday = await startMayday({ SUPERPOSITION_URL: standIn.url });
-  });
-  afterAll(async () => {
-    await mayday?.close();
-    await standIn.stop();
-  });
-
-  /** Registers the experiment with the stand-in (as Superposition holds it) and delivers the webhook. */
-  async function deliver(event: string, service: string, spec: ExperimentSpec) {
-    const payload = experiment(spec);
-    standIn.putExperiment(service, payload);
-    return mayday.post('/webhooks/superposition', webhook(event, service, payload));
-  }
+  const harness = useMaydayWithSuperposition();
+  const { standIn } = harness;
+  const deliver = (event: string, service: string, spec: ExperimentSpec) => harness.deliver(event, service, spec);
 
   async function newService(name: string, defaults: Record<string, unknown> = {}): Promise<string> {
     standIn.workspace(name, { replicas: 1, ...defaults });

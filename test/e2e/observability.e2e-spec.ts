@@ -5,7 +5,7 @@ import { createApp } from '../../src/bootstrap';
 import { Cluster } from '../support/cluster';
 import { eventually } from '../support/eventually';
 import { __resetOutOfContextForTests } from 'nestjs-pino/PinoLogger';
-import type { RunningMayday } from '../support/mayday';
+import { startMayday, type RunningMayday } from '../support/mayday';
 import { experiment, experimentId, webhook, type ExperimentSpec } from '../support/payloads';
 import { SuperpositionStandIn } from '../support/superposition-stand-in';
 import { setDeploymentStatus } from '../support/workloads';
@@ -43,44 +43,17 @@ describe('metrics, logs, Kubernetes Events and the status API', () => {
       buffered = lines.pop() ?? '';
       for (const line of lines) if (line.trim()) logLines.push(JSON.parse(line));
     });
-    const app = await createApp({
-      env: {
-        KUBECONFIG: inject('controlPlane').kubeconfig,
+    mayday = await startMayday(
+      {
         SUPERPOSITION_URL: standIn.url,
         SUPERPOSITION_TOKEN: 'superposition-secret',
         WEBHOOK_TOKEN: TOKEN,
         LOG_LEVEL: 'info',
         CANARY_READINESS_GATE: 'true',
-        RESYNC_INTERVAL_SECONDS: '0',
         ALLOWED_NAMESPACES: namespace,
       },
-      logDestination: logs,
-    });
-    await app.listen(0, '127.0.0.1');
-    const { port } = app.getHttpServer().address() as { port: number };
-    const url = `http://127.0.0.1:${port}`;
-    const call = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
-      const response = await fetch(`${url}${path}`, {
-        method,
-        headers: { ...(body ? { 'content-type': 'application/json' } : {}), ...headers },
-        body: body ? JSON.stringify(body) : undefined,
-      });
-      const text = await response.text();
-      let parsed: unknown = text;
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        // text
-      }
-      return { status: response.status, body: parsed as any, headers: response.headers };
-    };
-    mayday = {
-      app,
-      url,
-      post: (path, body, headers) => call('POST', path, body, headers),
-      get: (path, headers) => call('GET', path, undefined, headers),
-      close: () => app.close(),
-    };
+      { logDestination: logs },
+    );
   });
   afterAll(async () => {
     await mayday?.close();

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cluster } from '../support/cluster';
 import { eventually } from '../support/eventually';
+import { useMaydayWithSuperposition } from '../support/harness';
 import { startMayday, type RunningMayday } from '../support/mayday';
 import { experiment, experimentId, webhook, type ExperimentSpec } from '../support/payloads';
 import { SuperpositionStandIn } from '../support/superposition-stand-in';
@@ -19,32 +20,17 @@ async function mainSelector(namespace: string, service: string): Promise<Record<
 }
 
 describe('the readiness gate, automatic rollback of failing canaries, and pending promotions', () => {
-  const standIn = new SuperpositionStandIn();
   const namespaces: Record<string, string> = {};
-  let mayday: RunningMayday;
-  const env = () => ({
-    SUPERPOSITION_URL: standIn.url,
+  beforeAll(async () => {
+    for (const name of ['gate', 'deadline', 'crash', 'pending', 'restart']) namespaces[name] = await cluster.createNamespace(`safe-${name}`);
+  });
+  const harness = useMaydayWithSuperposition(() => ({
     CANARY_READINESS_GATE: 'true',
     CANARY_MAX_RESTARTS: '3',
     // Only this file's namespaces: the watch sees every Mayday Deployment of the shared API server.
     ALLOWED_NAMESPACES: Object.values(namespaces).join(','),
-  });
-
-  beforeAll(async () => {
-    await standIn.start();
-    for (const name of ['gate', 'deadline', 'crash', 'pending', 'restart']) namespaces[name] = await cluster.createNamespace(`safe-${name}`);
-    mayday = await startMayday(env());
-  });
-  afterAll(async () => {
-    await mayday?.close();
-    await standIn.stop();
-  });
-
-  function deliver(event: string, service: string, spec: ExperimentSpec) {
-    const payload = experiment(spec);
-    standIn.workspace(service, {}).putExperiment(service, payload);
-    return mayday.post('/webhooks/superposition', webhook(event, service, payload));
-  }
+  }));
+  const deliver = (event: string, service: string, spec: ExperimentSpec) => harness.deliver(event, service, spec);
 
   async function startedAndAvailable(key: string, service: string, traffic = 20): Promise<ExperimentSpec> {
     const namespace = namespaces[key];
@@ -149,10 +135,10 @@ describe('the readiness gate, automatic rollback of failing canaries, and pendin
     const namespace = namespaces.restart;
     const spec: ExperimentSpec = { id: experimentId(), context: { namespace }, traffic: 15 };
     expect((await deliver('ExperimentStarted', 'again', spec)).status).toBe(200);
-    await mayday.close();
+    await harness.stop();
     await setDeploymentStatus(cluster, namespace, `again-dep-${spec.id}-test1`, 'available');
     expect(await canaryWeight(namespace, 'again', `${spec.id}-test1`)).toBe('0');
-    mayday = await startMayday(env());
+    await harness.restart();
     await eventually(async () => expect(await canaryWeight(namespace, 'again', `${spec.id}-test1`)).toBe('15'));
   });
 });

@@ -1,10 +1,10 @@
 import { CustomObjectsApi } from '@kubernetes/client-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Cluster } from '../support/cluster';
 import { startControlPlane, stopControlPlane } from '../support/control-plane';
-import { startMayday, type RunningMayday } from '../support/mayday';
-import { experiment, experimentId, webhook, type ExperimentSpec } from '../support/payloads';
-import { SuperpositionStandIn } from '../support/superposition-stand-in';
+import { useMaydayWithSuperposition } from '../support/harness';
+import { startMayday } from '../support/mayday';
+import { experimentId, type ExperimentSpec } from '../support/payloads';
 
 const cluster = new Cluster();
 const customObjects = cluster.kubeConfig.makeApiClient(CustomObjectsApi);
@@ -76,28 +76,12 @@ const gatewayApi: Provider = {
 };
 
 describe.each([nginx, gatewayApi])('the lifecycle on $name', (provider) => {
-  const standIn = new SuperpositionStandIn();
-  let mayday: RunningMayday;
-
-  beforeAll(async () => {
-    await standIn.start();
-    mayday = await startMayday({ SUPERPOSITION_URL: standIn.url, ...provider.env });
-  });
-  afterAll(async () => {
-    await mayday?.close();
-    await standIn.stop();
-  });
-
-  function deliver(event: string, service: string, spec: ExperimentSpec) {
-    const payload = experiment(spec);
-    standIn.putExperiment(service, payload);
-    return mayday.post('/webhooks/superposition', webhook(event, service, payload));
-  }
+  const harness = useMaydayWithSuperposition(() => provider.env);
+  const deliver = (event: string, service: string, spec: ExperimentSpec) => harness.deliver(event, service, spec);
 
   it('start → ramp → pause → resume → promote, with the weights adding up to 100 at every step', async () => {
     const namespace = await cluster.createNamespace(`p-${provider.name}`);
     const service = `web-${provider.name}`;
-    standIn.workspace(service, {});
     const id = experimentId();
     const canary = `${service}-service-${id}-test1`;
     const spec: ExperimentSpec = { id, context: { namespace } };
@@ -131,7 +115,6 @@ describe.each([nginx, gatewayApi])('the lifecycle on $name', (provider) => {
   it('discard rolls back: all traffic to the main Service, canary objects gone', async () => {
     const namespace = await cluster.createNamespace(`r-${provider.name}`);
     const service = `back-${provider.name}`;
-    standIn.workspace(service, {});
     const id = experimentId();
     const spec: ExperimentSpec = { id, context: { namespace }, traffic: 30 };
     await deliver('ExperimentStarted', service, spec);
@@ -143,23 +126,8 @@ describe.each([nginx, gatewayApi])('the lifecycle on $name', (provider) => {
 });
 
 describe('Gateway API specifics', () => {
-  const standIn = new SuperpositionStandIn();
-  let mayday: RunningMayday;
-
-  beforeAll(async () => {
-    await standIn.start();
-    mayday = await startMayday({ SUPERPOSITION_URL: standIn.url, ...gatewayApi.env });
-  });
-  afterAll(async () => {
-    await mayday?.close();
-    await standIn.stop();
-  });
-
-  function deliver(event: string, service: string, spec: ExperimentSpec) {
-    const payload = experiment(spec);
-    standIn.putExperiment(service, payload);
-    return mayday.post('/webhooks/superposition', webhook(event, service, payload));
-  }
+  const harness = useMaydayWithSuperposition(() => gatewayApi.env);
+  const deliver = (event: string, service: string, spec: ExperimentSpec) => harness.deliver(event, service, spec);
 
   const abc = [
     { suffix: 'control', overrides: { 'container.image': 'shop:1' } },
@@ -171,7 +139,6 @@ describe('Gateway API specifics', () => {
   it('splits traffic over three experimental variants and promotes one of them', async () => {
     const namespace = await cluster.createNamespace('abn');
     const service = 'shop';
-    standIn.workspace(service, {});
     const id = experimentId();
     const spec: ExperimentSpec = { id, context: { namespace }, variants: abc };
     const svc = (suffix: string) => `shop-service-${id}-${suffix}`;
@@ -217,7 +184,6 @@ describe('Gateway API specifics', () => {
 
   it('never overwrites an HTTPRoute of that name that Mayday did not make', async () => {
     const namespace = await cluster.createNamespace('gwforeign');
-    standIn.workspace('theirs', {});
     await customObjects.createNamespacedCustomObject({
       group: 'gateway.networking.k8s.io',
       version: 'v1',
@@ -241,14 +207,13 @@ describe('Gateway API specifics', () => {
 
   it('refuses variant weights that exceed 100 %', async () => {
     const namespace = await cluster.createNamespace('gwover');
-    standIn.workspace('over', {});
     const answer = await deliver('ExperimentStarted', 'over', { id: experimentId(), context: { namespace }, traffic: 40, variants: abc });
     expect(answer.status).toBe(422);
     expect(answer.body.message).toContain('exceed 100%');
   });
 
   it('is ready only when the API server serves HTTPRoutes', async () => {
-    expect((await mayday.get('/health/ready')).status).toBe(200);
+    expect((await harness.mayday.get('/health/ready')).status).toBe(200);
     const bare = await startControlPlane();
     const elsewhere = await startMayday({ KUBECONFIG: bare.kubeconfig, ...gatewayApi.env });
     try {

@@ -40,8 +40,8 @@ function withDefaults(env: Environment): Environment {
  * Mayday as main.ts starts it (same bootstrap), on a free loopback port, configured only by the
  * given environment (plus KUBECONFIG for the test's API server unless overridden).
  */
-export async function startMayday(env: Environment = {}): Promise<RunningMayday> {
-  return listen(await createApp({ env: withDefaults(env) }));
+export async function startMayday(env: Environment = {}, options: { logDestination?: NodeJS.WritableStream } = {}): Promise<RunningMayday> {
+  return listen(await createApp({ env: withDefaults(env), logDestination: options.logDestination }));
 }
 
 /** The same, with providers overridden (fault injection); everything else as in production. */

@@ -74,6 +74,10 @@ export class SuperpositionStandIn {
     return this;
   }
 
+  hasWorkspace(name: string): boolean {
+    return this.workspaces.has(name);
+  }
+
   addContext(workspace: string, context: StandInContext): this {
     this.get(workspace).contexts.push(context);
     return this;
