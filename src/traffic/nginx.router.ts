@@ -43,15 +43,17 @@ export class NginxRouter implements TrafficRouter {
 
     const main = mainIngress(scope, this.ingressClass);
     const liveMain = byName.get(main.metadata!.name);
-    const servedElsewhere = ingresses.some(
-      (ingress) =>
-        ingress !== liveMain && !isCanaryIngress(ingress) && servesHostRoot(ingress, scope.host, this.ingressClass),
-    );
     if (liveMain && isManagedByMayday(liveMain)) {
       writes.push({ desired: main, live: liveMain });
-    } else if (!servedElsewhere) {
-      if (liveMain) throw new ForeignObjectError('Ingress', scope.namespace, main.metadata!.name!);
-      writes.push({ desired: main });
+    } else {
+      // Anyone's non-canary Ingress of our class for the host and `/` (even one named like ours) is the main path.
+      const served = ingresses.some(
+        (ingress) => !isCanaryIngress(ingress) && servesHostRoot(ingress, scope.host, this.ingressClass),
+      );
+      if (!served) {
+        if (liveMain) throw new ForeignObjectError('Ingress', scope.namespace, main.metadata!.name!);
+        writes.push({ desired: main });
+      }
     }
 
     const desiredCanaries = canaries.map((canary) => canaryIngress(scope, canary, this.ingressClass));

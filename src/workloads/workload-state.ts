@@ -24,11 +24,12 @@ export function workloadState(deployment: V1Deployment | undefined, pods: readon
   if (!deployment) return { phase: 'waiting', reason: 'the Deployment does not exist yet' };
   const marked = markedFailure(deployment);
   if (marked) return { phase: 'failed', reason: marked };
-  const failure = failureOf(deployment, pods, maxRestarts);
-  if (failure) return { phase: 'failed', reason: failure };
+  // Conditions of a generation the controller has not seen yet describe the previous spec.
   const generation = deployment.metadata?.generation ?? 0;
   const observed = deployment.status?.observedGeneration ?? 0;
   if (observed < generation) return { phase: 'waiting', reason: `generation ${generation} not yet observed by the controller` };
+  const failure = failureOf(deployment, pods, maxRestarts);
+  if (failure) return { phase: 'failed', reason: failure };
   const available = deployment.status?.availableReplicas ?? 0;
   if (available < 1) {
     const desired = deployment.spec?.replicas ?? 1;
@@ -50,7 +51,7 @@ export function failureOf(deployment: V1Deployment, pods: readonly V1Pod[], maxR
       return `ReplicaFailure: ${condition.message ?? condition.reason ?? 'pods cannot be created'}`;
     }
   }
-  for (const pod of pods) {
+  for (const pod of currentPods(deployment, pods)) {
     for (const container of pod.status?.containerStatuses ?? []) {
       if (container.restartCount > maxRestarts) {
         const waiting = container.state?.waiting?.reason ? ` (${container.state.waiting.reason})` : '';
@@ -59,6 +60,16 @@ export function failureOf(deployment: V1Deployment, pods: readonly V1Pod[], maxR
     }
   }
   return undefined;
+}
+
+/**
+ * Pods of the current pod template: old ReplicaSets' pods carry the same `app` label while a rollout
+ * replaces them, and their crashes say nothing about the new spec. Their images tell them apart (a
+ * changed variant almost always changes the image; a change of env alone is not told apart).
+ */
+function currentPods(deployment: V1Deployment, pods: readonly V1Pod[]): readonly V1Pod[] {
+  const images = (deployment.spec?.template?.spec?.containers ?? []).map((container) => container.image).join('|');
+  return pods.filter((pod) => (pod.spec?.containers ?? []).map((container) => container.image).join('|') === images);
 }
 
 /** The failure Mayday recorded on this Deployment, if it still applies to its current spec. */

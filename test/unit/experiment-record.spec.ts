@@ -1,0 +1,300 @@
+import type { V1ConfigMap } from '@kubernetes/client-node';
+import { describe, expect, it } from 'vitest';
+import {
+  compareTimestamps,
+  judgeAgainstRecord,
+  recordFromConfigMap,
+  recordName,
+  recordToConfigMap,
+  TERMINAL_STATUSES,
+  type ExperimentRecord,
+} from '../../src/experiments/experiment-record';
+import { EXPERIMENT_ID, experimentPayload, WORKSPACE } from './fixtures';
+
+const LAST_MODIFIED = '2026-08-20T07:37:40.100000Z';
+
+function record(overrides: Partial<ExperimentRecord> = {}): ExperimentRecord {
+  return {
+    experimentId: EXPERIMENT_ID,
+    workspace: WORKSPACE,
+    organisationId: 'localorg',
+    namespace: 'mumbai',
+    status: 'INPROGRESS',
+    lastModified: LAST_MODIFIED,
+    event: 'ExperimentStarted',
+    appliedAt: '2026-08-20T07:37:41.000Z',
+    phase: 'applied',
+    experiment: JSON.stringify(experimentPayload()),
+    ...overrides,
+  };
+}
+
+describe('recordName', () => {
+  it('is mayday-experiment-<id>', () => {
+    expect(recordName(EXPERIMENT_ID)).toBe('mayday-experiment-7350102648234549248');
+  });
+});
+
+describe('recordToConfigMap', () => {
+  it('is a ConfigMap mayday-experiment-<id> in the experiment namespace, labelled role=record, with every field as data', () => {
+    const full = record();
+    expect(recordToConfigMap(full)).toEqual({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: {
+        name: 'mayday-experiment-7350102648234549248',
+        namespace: 'mumbai',
+        labels: {
+          'app.kubernetes.io/managed-by': 'mayday',
+          'mayday.superposition.io/workspace': WORKSPACE,
+          'mayday.superposition.io/experiment': EXPERIMENT_ID,
+          'mayday.superposition.io/role': 'record',
+        },
+      },
+      data: {
+        experimentId: EXPERIMENT_ID,
+        workspace: WORKSPACE,
+        organisationId: 'localorg',
+        namespace: 'mumbai',
+        status: 'INPROGRESS',
+        lastModified: LAST_MODIFIED,
+        event: 'ExperimentStarted',
+        appliedAt: '2026-08-20T07:37:41.000Z',
+        phase: 'applied',
+        experiment: full.experiment,
+      },
+    });
+  });
+
+  it('leaves out organisationId and lastModified when they are unknown (no "undefined" strings)', () => {
+    const configMap = recordToConfigMap(record({ organisationId: undefined, lastModified: undefined }));
+    expect(Object.keys(configMap.data!).sort()).toEqual(
+      ['appliedAt', 'event', 'experiment', 'experimentId', 'namespace', 'phase', 'status', 'workspace'].sort(),
+    );
+    expect(Object.values(configMap.data!)).not.toContain('undefined');
+  });
+
+  it('has only string data values', () => {
+    for (const value of Object.values(recordToConfigMap(record()).data!)) expect(typeof value).toBe('string');
+  });
+});
+
+describe('recordFromConfigMap', () => {
+  it('round-trips a full record', () => {
+    const original = record({ status: 'CONCLUDED', event: 'ExperimentConcluded', phase: 'promotion-pending' });
+    expect(recordFromConfigMap(recordToConfigMap(original))).toEqual(original);
+  });
+
+  it('round-trips a record without the optional fields', () => {
+    const original = record({ organisationId: undefined, lastModified: undefined });
+    const back = recordFromConfigMap(recordToConfigMap(original))!;
+    expect(back).toEqual(original);
+    expect(back.organisationId).toBeUndefined();
+    expect(back.lastModified).toBeUndefined();
+  });
+
+  it('keeps the experiment JSON byte for byte (64-bit ids stay strings)', () => {
+    const back = recordFromConfigMap(recordToConfigMap(record()))!;
+    expect(back.experiment).toBe(JSON.stringify(experimentPayload()));
+    expect((JSON.parse(back.experiment) as { id: unknown }).id).toBe('7350102648234549248');
+  });
+
+  it('is undefined when experimentId, workspace or status is missing', () => {
+    const data = recordToConfigMap(record()).data!;
+    for (const key of ['experimentId', 'workspace', 'status']) {
+      const configMap: V1ConfigMap = { metadata: { name: 'x', namespace: 'mumbai' }, data: { ...data, [key]: '' } };
+      expect(recordFromConfigMap(configMap)).toBeUndefined();
+    }
+    expect(recordFromConfigMap({ metadata: { name: 'x' } })).toBeUndefined();
+  });
+
+  it('falls back to the ConfigMap namespace and defaults the rest', () => {
+    const configMap: V1ConfigMap = {
+      metadata: { name: 'mayday-experiment-1', namespace: 'pune' },
+      data: { experimentId: '1', workspace: 'svc', status: 'PAUSED', phase: 'something-new' },
+    };
+    expect(recordFromConfigMap(configMap)).toEqual({
+      experimentId: '1',
+      workspace: 'svc',
+      organisationId: undefined,
+      namespace: 'pune',
+      status: 'PAUSED',
+      lastModified: undefined,
+      event: '',
+      appliedAt: '',
+      phase: 'applied',
+      experiment: '',
+    });
+  });
+});
+
+describe('judgeAgainstRecord', () => {
+  it('applies when there is no record', () => {
+    expect(judgeAgainstRecord(undefined, { status: 'INPROGRESS', last_modified: LAST_MODIFIED })).toEqual({ apply: true });
+  });
+
+  it('TERMINAL_STATUSES are CONCLUDED and DISCARDED', () => {
+    expect([...TERMINAL_STATUSES].sort()).toEqual(['CONCLUDED', 'DISCARDED']);
+  });
+
+  it.each(['CONCLUDED', 'DISCARDED'] as const)('ignores anything after a completed %s, even a newer event', (status) => {
+    const verdict = judgeAgainstRecord(record({ status }), { status: 'INPROGRESS', last_modified: '2027-01-01T00:00:00Z' });
+    expect(verdict).toEqual({ apply: false, reason: `experiment already ${status}: nothing changes any more` });
+  });
+
+  it('ignores a repeat of a completed conclusion (re-running a promotion could undo a later experiment)', () => {
+    expect(judgeAgainstRecord(record({ status: 'CONCLUDED' }), { status: 'CONCLUDED', last_modified: LAST_MODIFIED })).toEqual({
+      apply: false,
+      reason: 'experiment already CONCLUDED: nothing changes any more',
+    });
+  });
+
+  describe('promotion-pending', () => {
+    const pending = record({ status: 'CONCLUDED', phase: 'promotion-pending' });
+
+    it('applies the same conclusion again with an equal last_modified', () => {
+      expect(judgeAgainstRecord(pending, { status: 'CONCLUDED', last_modified: LAST_MODIFIED })).toEqual({ apply: true });
+    });
+
+    it('applies the same conclusion with a newer last_modified', () => {
+      expect(judgeAgainstRecord(pending, { status: 'CONCLUDED', last_modified: '2026-08-20T07:37:40.100001Z' })).toEqual({
+        apply: true,
+      });
+    });
+
+    it('applies the same conclusion when a timestamp is missing', () => {
+      expect(judgeAgainstRecord(pending, { status: 'CONCLUDED' })).toEqual({ apply: true });
+      expect(judgeAgainstRecord({ ...pending, lastModified: undefined }, { status: 'CONCLUDED', last_modified: LAST_MODIFIED })).toEqual({
+        apply: true,
+      });
+    });
+
+    it('ignores an older conclusion', () => {
+      expect(judgeAgainstRecord(pending, { status: 'CONCLUDED', last_modified: '2026-08-20T07:37:40.099999Z' })).toEqual({
+        apply: false,
+        reason: 'experiment already CONCLUDED: nothing changes any more',
+      });
+    });
+
+    it('ignores another status (a late INPROGRESS, or a DISCARDED)', () => {
+      for (const status of ['INPROGRESS', 'PAUSED', 'DISCARDED'] as const) {
+        expect(judgeAgainstRecord(pending, { status, last_modified: '2027-01-01T00:00:00Z' })).toEqual({
+          apply: false,
+          reason: 'experiment already CONCLUDED: nothing changes any more',
+        });
+      }
+    });
+  });
+
+  describe('a running experiment', () => {
+    it('ignores an older last_modified as stale', () => {
+      const verdict = judgeAgainstRecord(record(), { status: 'PAUSED', last_modified: '2026-08-20T07:37:40.099999Z' });
+      expect(verdict).toEqual({
+        apply: false,
+        reason:
+          'stale event: last_modified 2026-08-20T07:37:40.099999Z is older than the applied 2026-08-20T07:37:40.100000Z (INPROGRESS)',
+      });
+    });
+
+    it('ignores a stale event even when only the microseconds tell it', () => {
+      const verdict = judgeAgainstRecord(record({ lastModified: '2026-08-20T07:37:40.100001Z' }), {
+        status: 'INPROGRESS',
+        last_modified: '2026-08-20T07:37:40.100000Z',
+      });
+      expect(verdict.apply).toBe(false);
+      expect((verdict as { reason: string }).reason).toMatch(/^stale event: /);
+    });
+
+    it('applies an equal last_modified (a retry converges)', () => {
+      expect(judgeAgainstRecord(record(), { status: 'INPROGRESS', last_modified: LAST_MODIFIED })).toEqual({ apply: true });
+    });
+
+    it('applies a newer last_modified, including a conclusion', () => {
+      expect(judgeAgainstRecord(record(), { status: 'CONCLUDED', last_modified: '2026-08-20T07:40:00Z' })).toEqual({ apply: true });
+      expect(judgeAgainstRecord(record({ status: 'PAUSED' }), { status: 'INPROGRESS', last_modified: '2026-08-20T08:00:00Z' })).toEqual({
+        apply: true,
+      });
+    });
+
+    it('applies when either timestamp is missing or unreadable', () => {
+      expect(judgeAgainstRecord(record(), { status: 'INPROGRESS' })).toEqual({ apply: true });
+      expect(judgeAgainstRecord(record({ lastModified: undefined }), { status: 'INPROGRESS', last_modified: LAST_MODIFIED })).toEqual({
+        apply: true,
+      });
+      expect(judgeAgainstRecord(record(), { status: 'INPROGRESS', last_modified: 'yesterday' })).toEqual({ apply: true });
+    });
+
+    it('compares offsets correctly: 12:00+05:30 is older than 07:00Z', () => {
+      const verdict = judgeAgainstRecord(record({ lastModified: '2026-08-20T07:00:00Z' }), {
+        status: 'INPROGRESS',
+        last_modified: '2026-08-20T12:00:00+05:30',
+      });
+      expect(verdict.apply).toBe(false);
+    });
+  });
+});
+
+describe('compareTimestamps', () => {
+  it('orders microseconds that Date.parse cannot tell apart', () => {
+    const later = '2026-08-20T07:37:40.100001Z';
+    const earlier = '2026-08-20T07:37:40.100000Z';
+    expect(Date.parse(later)).toBe(Date.parse(earlier));
+    expect(compareTimestamps(later, earlier)).toBe(1);
+    expect(compareTimestamps(earlier, later)).toBe(-1);
+    expect(compareTimestamps(earlier, earlier)).toBe(0);
+  });
+
+  it('orders nanoseconds', () => {
+    expect(compareTimestamps('2026-08-20T07:37:40.123456789Z', '2026-08-20T07:37:40.123456788Z')).toBe(1);
+  });
+
+  it('ignores digits beyond nanoseconds', () => {
+    expect(compareTimestamps('2026-08-20T07:37:40.1234567891Z', '2026-08-20T07:37:40.1234567899Z')).toBe(0);
+  });
+
+  it('treats a missing fraction and trailing zeros as equal', () => {
+    expect(compareTimestamps('2026-08-20T07:37:40Z', '2026-08-20T07:37:40.000000Z')).toBe(0);
+    expect(compareTimestamps('2026-08-20T07:37:40.1Z', '2026-08-20T07:37:40.100000Z')).toBe(0);
+  });
+
+  it('orders across seconds, days and years', () => {
+    expect(compareTimestamps('2026-08-20T07:37:41.000000Z', '2026-08-20T07:37:40.999999Z')).toBe(1);
+    expect(compareTimestamps('2026-08-19T23:59:59.999999Z', '2026-08-20T00:00:00Z')).toBe(-1);
+    expect(compareTimestamps('2025-12-31T23:59:59.999999999Z', '2026-01-01T00:00:00Z')).toBe(-1);
+  });
+
+  it('compares timezone offsets correctly', () => {
+    expect(compareTimestamps('2026-08-20T13:07:40.100000+05:30', '2026-08-20T07:37:40.100000Z')).toBe(0);
+    expect(compareTimestamps('2026-08-20T13:07:40.100001+05:30', '2026-08-20T07:37:40.100000Z')).toBe(1);
+    // 12:00 in India is 06:30 UTC: earlier than 07:00 UTC although its digits are larger.
+    expect(compareTimestamps('2026-08-20T12:00:00+05:30', '2026-08-20T07:00:00Z')).toBe(-1);
+    expect(compareTimestamps('2026-08-20T06:00:00-01:00', '2026-08-20T07:00:00Z')).toBe(0);
+    expect(compareTimestamps('2026-08-20T07:00:00+00:00', '2026-08-20T07:00:00Z')).toBe(0);
+  });
+
+  it('reads offsets without a colon (+0530)', () => {
+    expect(compareTimestamps('2026-08-20T13:07:40.100000+0530', '2026-08-20T07:37:40.100000Z')).toBe(0);
+  });
+
+  it("reads chrono's display form 'YYYY-MM-DD HH:MM:SS.nnnnnnnnn UTC'", () => {
+    expect(compareTimestamps('2026-08-20 07:37:40.123456789 UTC', '2026-08-20T07:37:40.123456789Z')).toBe(0);
+    expect(compareTimestamps('2026-08-20 07:37:40.123456789 UTC', '2026-08-20T07:37:40.123456788Z')).toBe(1);
+    expect(compareTimestamps('2026-08-20 07:37:40.123456789 UTC', '2026-08-20 07:37:40.12345679 UTC')).toBe(-1);
+  });
+
+  it('accepts lower-case z and surrounding whitespace', () => {
+    expect(compareTimestamps(' 2026-08-20T07:37:40.5z ', '2026-08-20T07:37:40.500Z')).toBe(0);
+  });
+
+  it('is undefined when either side is missing or unreadable', () => {
+    const ok = '2026-08-20T07:37:40.100000Z';
+    expect(compareTimestamps(undefined, ok)).toBeUndefined();
+    expect(compareTimestamps(ok, undefined)).toBeUndefined();
+    expect(compareTimestamps('', ok)).toBeUndefined();
+    expect(compareTimestamps('yesterday', ok)).toBeUndefined();
+    expect(compareTimestamps(ok, '2026-08-20')).toBeUndefined();
+    expect(compareTimestamps('2026-13-45T07:37:40Z', ok)).toBeUndefined();
+    expect(compareTimestamps('1755675460', ok)).toBeUndefined();
+    expect(compareTimestamps('2026-08-20T07:37:40.100000 PST', ok)).toBeUndefined();
+  });
+});
