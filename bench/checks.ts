@@ -6,7 +6,9 @@ import {
   AppsV1Api,
   CoreV1Api,
   KubeConfig,
+  KubernetesObjectApi,
   NetworkingV1Api,
+  type KubernetesObject,
   type V1Deployment,
   type V1Ingress,
   type V1Service,
@@ -27,6 +29,7 @@ export class ClusterChecker {
   private readonly apps: AppsV1Api;
   private readonly core: CoreV1Api;
   private readonly networking: NetworkingV1Api;
+  private readonly objects: KubernetesObjectApi;
 
   constructor(kubeconfigPath: string) {
     const kc = new KubeConfig();
@@ -34,6 +37,40 @@ export class ClusterChecker {
     this.apps = kc.makeApiClient(AppsV1Api);
     this.core = kc.makeApiClient(CoreV1Api);
     this.networking = kc.makeApiClient(NetworkingV1Api);
+    this.objects = KubernetesObjectApi.makeApiClient(kc);
+  }
+
+  /**
+   * Deletes what an experiment left behind (Deployments, Services, Ingresses, its record), untimed.
+   * The local control plane gives Services a /24 (254 cluster IPs): without this, a few hundred
+   * experiments exhaust it ("failed to allocate a serviceIP: range is full").
+   */
+  async removeLeftovers(id: ExperimentIdentity): Promise<void> {
+    const labelSelector = workspaceSelector(id.managedBy, id.service);
+    const kinds: [string, string][] = [
+      ['apps/v1', 'Deployment'],
+      ['v1', 'Service'],
+      ['networking.k8s.io/v1', 'Ingress'],
+      ['v1', 'ConfigMap'],
+    ];
+    const lists = await Promise.all(
+      kinds.map(([apiVersion, kind]) =>
+        this.objects.list<KubernetesObject>(apiVersion, kind, id.namespace, undefined, undefined, undefined, undefined, labelSelector),
+      ),
+    );
+    await Promise.all(
+      lists.flatMap((list, index) =>
+        list.items.map((item) =>
+          this.optional(() =>
+            this.objects.delete({
+              apiVersion: kinds[index][0],
+              kind: kinds[index][1],
+              metadata: { name: item.metadata!.name!, namespace: id.namespace },
+            }),
+          ),
+        ),
+      ),
+    );
   }
 
   /** Looks until the expectation holds or `timeoutMs` passed. */

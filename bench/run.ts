@@ -25,6 +25,8 @@ const EXPERIMENTS = intFromEnv('BENCH_EXPERIMENTS', 200, 1);
 const CONCURRENT = intFromEnv('BENCH_CONCURRENT', 50, 1);
 const WARMUP = intFromEnv('BENCH_WARMUP', 5, 1);
 const NAMESPACES = intFromEnv('BENCH_NAMESPACES', 10, 1);
+// The local control plane's Service range is a /24: 254 cluster IPs, 2 per running experiment.
+if (CONCURRENT > 120) throw new Error(`BENCH_CONCURRENT=${CONCURRENT}: at most 120 (the local control plane has 254 Service IPs, 2 per experiment)`);
 const GOALS = { ratio: 1.3, startupMs: 2000, rssMb: 150, concurrentErrors: 0 };
 
 type TransitionName = 'Started' | 'Inprogress' | 'Paused' | 'Concluded';
@@ -93,6 +95,15 @@ function identity(namespace: string, service: string, managedBy = 'mayday'): Exp
   return { namespace, service, experimentId, controlId: `${experimentId}-control`, canaryId: `${experimentId}-test1`, managedBy };
 }
 
+/** Stop a phase early once this many things failed (a broken run should not take minutes of retries). */
+const MAX_FAILURES = 20;
+
+/** One line, at most 300 characters (client-node's errors carry the whole answer, headers included). */
+function oneLine(text: string): string {
+  const line = text.replace(/\s*\n\s*/g, ' ').replace(/Headers: \{.*$/, '').trim();
+  return line.length > 300 ? `${line.slice(0, 297)}...` : line;
+}
+
 interface Failure {
   phase: string;
   experiment: string;
@@ -144,6 +155,7 @@ async function main(): Promise<number> {
     },
   });
   cleanups.push({ name: 'Mayday', run: () => mayday.stop() });
+  const atReady = { vmRssKb: mayday.procStatusKb('VmRSS'), vmHwmKb: mayday.procStatusKb('VmHWM') };
   console.log(`control plane up in ${fmt(controlPlaneMs / 1000)} s (${apiserverVersion}); Mayday ready in ${fmt(readyMs)} ms (pid ${mayday.pid})`);
 
   const checker = new ClusterChecker(kubeconfig);
@@ -168,11 +180,11 @@ async function main(): Promise<number> {
     try {
       delivered = await mayday.deliver(body);
     } catch (error) {
-      failures.push({ phase, experiment: id.experimentId, transition: transition.name, problem: `no answer: ${(error as Error).message}` });
+      failures.push({ phase, experiment: id.experimentId, transition: transition.name, problem: oneLine(`no answer: ${(error as Error).message}`) });
       return undefined;
     }
     if (delivered.status !== 200) {
-      failures.push({ phase, experiment: id.experimentId, transition: transition.name, problem: `HTTP ${delivered.status}: ${delivered.body.slice(0, 300)}` });
+      failures.push({ phase, experiment: id.experimentId, transition: transition.name, problem: oneLine(`HTTP ${delivered.status}: ${delivered.body}`) });
       return undefined;
     }
     return delivered.ms;
@@ -200,6 +212,7 @@ async function main(): Promise<number> {
   const scrapeB = await mayday.metrics();
   const scrapeOverhead = scrapeB.minus(scrapeA);
   const callsPerTransition: Record<string, Record<string, number>[]> = Object.fromEntries(NAMES.map((name) => [name, []]));
+  const notFound: Record<string, Record<string, number>[]> = Object.fromEntries(NAMES.map((name) => [name, []]));
   const superpositionPerTransition: Record<string, number[]> = Object.fromEntries(NAMES.map((name) => [name, []]));
   for (let index = 0; index < WARMUP; index++) {
     const id = identity(MAYDAY_NS(index), `warm${index}`);
@@ -210,6 +223,7 @@ async function main(): Promise<number> {
       const delta = (await mayday.metrics()).minus(before).minus(scrapeOverhead);
       if (ms === undefined) break;
       callsPerTransition[transition.name].push(delta.by('mayday_kube_api_calls_total', 'verb'));
+      notFound[transition.name].push(nonZero(delta.by('mayday_kube_api_calls_total', 'verb', { outcome: 'not_found' })));
       superpositionPerTransition[transition.name].push(sum(delta.by('mayday_superposition_requests_total', 'endpoint')));
       await check('warm-up', id, transition);
     }
@@ -219,6 +233,7 @@ async function main(): Promise<number> {
       await transition.floor(floor, floorId);
       await transition.floor(floorKeepAlive, floorKaId);
     }
+    await Promise.all([id, floorId, floorKaId].map((done) => checker.removeLeftovers(done)));
   }
 
   // 2b + 3. Latency per transition, one experiment at a time; after each Mayday experiment the same
@@ -273,11 +288,16 @@ async function main(): Promise<number> {
         await floor.record(floorId, transition.status, transition.event, nextLastModified(), JSON.stringify(experiment({ id: floorId.experimentId })));
         latency.record[transition.name].push(msSince(started));
       } catch (error) {
-        failures.push({ phase: 'floor', experiment: floorId.experimentId, transition: transition.name, problem: (error as Error).message });
+        failures.push({ phase: 'floor', experiment: floorId.experimentId, transition: transition.name, problem: oneLine((error as Error).message) });
         break;
       }
     }
     latency.floorLifecycle.push(floorLifecycle);
+    await Promise.all([id, floorId, floorKaId].map((done) => checker.removeLeftovers(done)));
+    if (failures.length >= MAX_FAILURES) {
+      console.error(`  stopping the sequential phase: ${failures.length} failures`);
+      break;
+    }
     if ((index + 1) % 50 === 0 || index + 1 === EXPERIMENTS) {
       console.log(`  sequential: ${index + 1}/${EXPERIMENTS} experiments (${fmt(msSince(sequentialStart) / 1000)} s)`);
     }
@@ -340,7 +360,9 @@ async function main(): Promise<number> {
           recordWrite: summarize(latency.record[transition.name]),
           floorWrites: FLOOR_WRITES[transition.name],
           maydayKubeCalls: calls.length > 0 ? withTotal(calls[calls.length - 1]) : undefined,
-          maydayKubeCallsStable: calls.every((entry) => JSON.stringify(entry) === JSON.stringify(calls[0])),
+          maydayKubeCallsStable: calls.every((entry) => sameCounts(entry, calls[0])),
+          maydayKubeCallsNotFound: notFound[transition.name].at(-1),
+          maydayKubeCallsPerWarmup: calls.map(withTotal),
           maydaySuperpositionRequests: superpositionPerTransition[transition.name].at(-1),
           concurrent: summarize(concurrentLatency[transition.name]),
         },
@@ -373,9 +395,10 @@ async function main(): Promise<number> {
     converged: concurrentConverged,
   };
   const memory = {
-    vmHwmMb: vmHwmKb === undefined ? undefined : round(vmHwmKb / 1024, 1),
+    vmHwmMb: mb(vmHwmKb),
     maxSampledRssMb: round(maxSampledRssKb / 1024, 1),
     rssSamples,
+    atReady: { vmRssMb: mb(atReady.vmRssKb), vmHwmMb: mb(atReady.vmHwmKb) },
   };
   const machine = {
     cpu: cpus()[0]?.model ?? 'unknown',
@@ -385,6 +408,7 @@ async function main(): Promise<number> {
     node: process.version,
     kubeApiserver: apiserverVersion,
   };
+  const build = gitState();
   const goals = [
     ...TRANSITIONS.map((transition) => {
       const value = perTransition[transition.name].ratio;
@@ -410,6 +434,7 @@ async function main(): Promise<number> {
   const result = {
     timestamp: startedAt.toISOString(),
     ok,
+    mayday: build,
     settings: { experiments: EXPERIMENTS, concurrent: CONCURRENT, warmup: WARMUP, namespacesPerSide: NAMESPACES, trafficProvider: 'nginx' },
     machine,
     startup: { readyMs: round(readyMs), controlPlaneMs: round(controlPlaneMs) },
@@ -453,14 +478,17 @@ interface TransitionReport {
   floorWrites: string;
   maydayKubeCalls?: Record<string, number>;
   maydayKubeCallsStable: boolean;
+  maydayKubeCallsNotFound?: Record<string, number>;
+  maydayKubeCallsPerWarmup: Record<string, number>[];
   maydaySuperpositionRequests?: number;
   concurrent?: Summary;
 }
 
 function print(result: {
+  mayday: { commit?: string; srcModified?: boolean };
   machine: Record<string, unknown>;
   startup: { readyMs: number; controlPlaneMs: number };
-  memory: { vmHwmMb?: number; maxSampledRssMb: number; rssSamples: number };
+  memory: { vmHwmMb?: number; maxSampledRssMb: number; rssSamples: number; atReady: { vmRssMb?: number; vmHwmMb?: number } };
   transitions: Record<TransitionName, TransitionReport>;
   lifecycle: { mayday?: Summary; floor?: Summary };
   sequentialApi: { calls: Record<string, number>; meanCallMsByVerb: Record<string, number>; serverSideEventMs: Record<string, number> };
@@ -485,7 +513,9 @@ function print(result: {
       ],
     ),
   );
-  console.log('\nWhere the time goes (Mayday\'s own counters, per transition, one warm-up experiment; floor = the writes above)\n');
+  console.log(
+    `\nKubernetes API calls per transition (Mayday's mayday_kube_api_calls_total around each transition of the warm-up experiments; floor = its writes)\n`,
+  );
   const verbs = ['get', 'list', 'apply', 'patch', 'delete', 'event'];
   console.log(
     table(
@@ -494,7 +524,10 @@ function print(result: {
         const calls = t[name].maydayKubeCalls ?? {};
         return [
           name,
-          ...verbs.map((verb) => String(calls[verb] ?? 0)),
+          ...verbs.map((verb) => {
+            const missing = t[name].maydayKubeCallsNotFound?.[verb];
+            return `${calls[verb] ?? 0}${missing ? ` (${missing} x 404)` : ''}`;
+          }),
           `${calls.total ?? '-'}${t[name].maydayKubeCallsStable ? '' : ' (varied)'}`,
           String(t[name].maydaySuperpositionRequests ?? '-'),
           t[name].floorWrites,
@@ -523,8 +556,12 @@ function print(result: {
       ` (latency under load p50/p95 ms: ${NAMES.map((name) => `${name} ${fmt(t[name].concurrent?.p50)}/${fmt(t[name].concurrent?.p95)}`).join(', ')})`,
   );
   console.log(`Start-up to ready: ${fmt(result.startup.readyMs)} ms (control plane: ${fmt(result.startup.controlPlaneMs / 1000)} s)`);
-  console.log(`Peak RSS: ${fmt(result.memory.vmHwmMb)} MB VmHWM (max of ${result.memory.rssSamples} VmRSS samples every 100 ms: ${fmt(result.memory.maxSampledRssMb)} MB)`);
+  console.log(
+    `Peak RSS: ${fmt(result.memory.vmHwmMb)} MB VmHWM at the end (max of ${result.memory.rssSamples} VmRSS samples every 100 ms: ` +
+      `${fmt(result.memory.maxSampledRssMb)} MB; at ready: VmRSS ${fmt(result.memory.atReady.vmRssMb)} MB, VmHWM ${fmt(result.memory.atReady.vmHwmMb)} MB)`,
+  );
   const m = result.machine;
+  if (result.mayday.commit) console.log(`Mayday: commit ${result.mayday.commit.slice(0, 12)}${result.mayday.srcModified ? ' with src/ modified' : ''}`);
   console.log(`Machine: ${m.cpu}, ${m.cores} cores, ${m.totalMemoryGb} GB, ${m.os}, Node ${m.node}, kube-apiserver ${m.kubeApiserver}`);
   console.log(`Checks: ${result.checks.converged}/${result.checks.total} converged (${result.checks.neededRetry} needed a second look)`);
   console.log('\nGoals\n');
@@ -538,6 +575,14 @@ function controlPlane(action: 'start' | 'stop', runDir: string): void {
   const script = join(root, 'scripts', 'kube-control-plane.sh');
   const result = spawnSync('bash', [script, action, runDir], { stdio: ['ignore', 'ignore', 'inherit'], env: process.env });
   if (result.status !== 0) throw new Error(`kube-control-plane.sh ${action} failed (exit ${result.status ?? result.signal})`);
+}
+
+/** Which Mayday was measured: the commit, and whether src/ differed from it. */
+function gitState(): { commit?: string; srcModified?: boolean } {
+  const run = (args: string[]) => spawnSync('git', args, { cwd: root, encoding: 'utf8' });
+  const head = run(['rev-parse', 'HEAD']);
+  if (head.status !== 0) return {};
+  return { commit: head.stdout.trim(), srcModified: run(['status', '--porcelain', '--', 'src']).stdout.trim() !== '' };
 }
 
 function readEnvFile(path: string): Record<string, string> {
@@ -566,6 +611,15 @@ function intFromEnv(name: string, fallback: number, min: number): number {
 
 function emptySamples(): Record<TransitionName, number[]> {
   return { Started: [], Inprogress: [], Paused: [], Concluded: [] };
+}
+
+function mb(kb: number | undefined): number | undefined {
+  return kb === undefined ? undefined : round(kb / 1024, 1);
+}
+
+function sameCounts(a: Record<string, number>, b: Record<string, number>): boolean {
+  const canonical = (values: Record<string, number>) => JSON.stringify(Object.entries(nonZero(values)).sort(([x], [y]) => x.localeCompare(y)));
+  return canonical(a) === canonical(b);
 }
 
 function sum(values: Record<string, number>): number {
