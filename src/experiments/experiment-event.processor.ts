@@ -3,7 +3,7 @@ import { ForbiddenScopeError } from '../common/errors';
 import { httpErrorFor } from '../common/http-error.filter';
 import { KeyedSerializer } from '../common/keyed-serializer';
 import { MaydayConfig } from '../config/mayday-config';
-import { KubeEventRecorder } from '../kubernetes/kube-events.service';
+import { KubeEventRecorder, type TransitionEvent } from '../kubernetes/kube-events.service';
 import { withRetryBudget } from '../kubernetes/retry';
 import { MetricsService } from '../metrics/metrics.service';
 import type { EventOutcome, EventSource, ExperimentEvent } from './experiment-event';
@@ -23,6 +23,7 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
   private readonly logger = new Logger(ExperimentEventProcessor.name);
   private readonly serializer = new KeyedSerializer();
   private draining = false;
+  private readonly eventsInFlight = new Set<Promise<void>>();
 
   constructor(
     private readonly experiments: ExperimentService,
@@ -61,6 +62,7 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
     this.draining = true;
     if (this.serializer.busyKeys > 0) this.logger.log(`finishing ${this.serializer.busyKeys} experiment(s) in flight`);
     await this.serializer.idle();
+    await Promise.all([...this.eventsInFlight]);
   }
 
   private async processInOrder(event: ExperimentEvent, planned: (plan: ExperimentPlan) => void): Promise<EventOutcome> {
@@ -87,8 +89,15 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
     const verdict = judgeAgainstRecord(record, experiment);
     if (!verdict.apply) return { ...outcome, result: 'ignored', reason: verdict.reason, actions: [] };
 
-    const result = await this.experiments.execute(plan, event, await preparing);
-    await Promise.all([this.recordApplied(event, plan, result, record), this.events.record(this.newEvents(result, record))]);
+    // A rollout's record goes with its last writes: a retry of the same state re-applies, and an
+    // older event is stale either way. A conclusion or discard is recorded only once it is done.
+    const alongside = () => this.recordApplied(event, plan, undefined, record);
+    const result =
+      plan.kind === 'rollout'
+        ? await this.experiments.execute(plan, event, await preparing, alongside)
+        : await this.experiments.execute(plan, event, await preparing);
+    if (plan.kind !== 'rollout') await this.recordApplied(event, plan, result, record);
+    this.recordEventsInBackground(this.newEvents(result, record));
     this.updateWeights(event, plan, result);
     if (result.pendingPromotion) {
       return { ...outcome, result: 'pending', reason: result.pendingPromotion, actions: result.actions };
@@ -96,10 +105,22 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
     return { ...outcome, result: 'applied', reason: plan.reason, actions: result.actions, canaries: result.canaries };
   }
 
+  /** Kubernetes Events are best effort and not worth the webhook's latency; shutdown waits for them. */
+  private recordEventsInBackground(events: TransitionEvent[]): void {
+    if (events.length === 0) return;
+    const recording = this.events.record(events).finally(() => this.eventsInFlight.delete(recording));
+    this.eventsInFlight.add(recording);
+  }
+
   /** Writes the record unless it already says exactly this (a duplicate changes nothing). */
-  private async recordApplied(event: ExperimentEvent, plan: ExperimentPlan, result: ExecutionResult, record?: ExperimentRecord): Promise<void> {
+  private async recordApplied(
+    event: ExperimentEvent,
+    plan: ExperimentPlan,
+    result: ExecutionResult | undefined,
+    record?: ExperimentRecord,
+  ): Promise<void> {
     const { experiment } = event;
-    const phase = result.pendingPromotion ? 'promotion-pending' : 'applied';
+    const phase = result?.pendingPromotion ? 'promotion-pending' : 'applied';
     if (
       record?.status === experiment.status &&
       record.lastModified === experiment.last_modified &&
@@ -123,7 +144,7 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
   }
 
   /** A pending promotion is announced once, not at every retry or watch event. */
-  private newEvents(result: ExecutionResult, record?: ExperimentRecord) {
+  private newEvents(result: ExecutionResult, record?: ExperimentRecord): TransitionEvent[] {
     const alreadyPending = record?.phase === 'promotion-pending';
     return result.events.filter((event) => !(alreadyPending && event.reason === 'PromotionPending'));
   }

@@ -100,12 +100,21 @@ export class ExperimentService {
     return { mainService: mainServiceLive, deployments, services, routes, settings };
   }
 
-  /** Converges the cluster to a plan that is not `ignore`, from what `prepare` read; says what was done. */
-  async execute(plan: ExperimentPlan, event: ExperimentEvent, observed: Observed): Promise<ExecutionResult> {
+  /**
+   * Converges the cluster to a plan that is not `ignore`, from what `prepare` read; says what was
+   * done. A rollout runs `alongsideRoutes` (the record write) with its last writes, once every check
+   * has passed and the workloads exist.
+   */
+  async execute(
+    plan: ExperimentPlan,
+    event: ExperimentEvent,
+    observed: Observed,
+    alongsideRoutes: () => Promise<void> = async () => undefined,
+  ): Promise<ExecutionResult> {
     const superposition = this.superpositionScope(event);
     switch (plan.kind) {
       case 'rollout':
-        return this.rollout(plan, observed, superposition);
+        return this.rollout(plan, observed, superposition, alongsideRoutes);
       case 'promote':
         return this.promote(plan, observed, superposition);
       case 'rollback':
@@ -131,7 +140,12 @@ export class ExperimentService {
    * plan's weight only when its Deployment is available (with the readiness gate on); a failing
    * one is marked failed and gets 0 until its variant changes.
    */
-  private async rollout(plan: ExperimentPlan, observed: Observed, superposition: () => SuperpositionScope): Promise<ExecutionResult> {
+  private async rollout(
+    plan: ExperimentPlan,
+    observed: Observed,
+    superposition: () => SuperpositionScope,
+    alongsideRoutes: () => Promise<void>,
+  ): Promise<ExecutionResult> {
     this.refuseConcurrentExperiment(plan, observed);
 
     // The CONTROL config is only needed to create the main path, when it is missing.
@@ -172,7 +186,8 @@ export class ExperimentService {
 
     // Every check has passed: from here on, write. Workloads and Services before the routes to them.
     const actions = await Promise.all(desired.map((object, index) => this.write(object, live[index])));
-    actions.push(...(await this.applyRouteChange(routes)));
+    const [routeActions] = await Promise.all([this.applyRouteChange(routes), alongsideRoutes()]);
+    actions.push(...routeActions);
     const desiredNames = new Set(desired.map((object) => object.metadata?.name));
     const stale = [...observed.services, ...observed.deployments].filter(
       (object) => this.isCanaryOf(object, plan) && !desiredNames.has(object.metadata?.name),

@@ -100,17 +100,23 @@ describe('delivery as Superposition really does it: duplicated, late, out of ord
       return { service, spec, steps, ending, namespace: namespaces[index % 2] };
     });
 
-    // Every event twice, then each delivery displaced by at most 3 places: late, early, duplicated,
-    // but a conclusion never before the start (Superposition sends the start first and the retries
-    // of one event span at most ~40 s).
+    // Every event twice, then each delivery displaced by at most 3 places, sent overlapping: late,
+    // early, duplicated. But an ending is never the first state to arrive: Superposition sends the
+    // start minutes before it (its retries of one event span ~40 s), so an ending waits until some
+    // running state has been answered (timers alone cannot promise that on a loaded machine).
     let delivered = 0;
     await Promise.all(
       experiments.map(async ({ service, spec, steps }) => {
         const deliveries = steps.flatMap((step) => [step, step]);
         const order = deliveries.map((step, index) => ({ step, key: index + Math.random() * 3.5 })).sort((a, b) => a.key - b.key);
+        let started!: () => void;
+        const someRunningStateAnswered = new Promise<void>((resolve) => (started = resolve));
         const inFlight = order.map(async ({ step }, position) => {
           await new Promise((resolve) => setTimeout(resolve, position * 25 + Math.random() * 20));
+          const ending = step.status === 'CONCLUDED' || step.status === 'DISCARDED';
+          if (ending) await someRunningStateAnswered;
           const answer = await send(service, spec, step);
+          if (step.status === 'INPROGRESS' || step.status === 'PAUSED') started();
           delivered += 1;
           expect(answer.status, JSON.stringify(answer.body)).toBe(200);
         });

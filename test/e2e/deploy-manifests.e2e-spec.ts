@@ -334,7 +334,7 @@ describe('Dockerfile', () => {
     expect(user, 'numeric, so that runAsNonRoot can verify it').toMatch(/^\d+$/);
 
     const cmd = runtime.filter((i) => i.keyword === 'CMD').pop();
-    expect(JSON.parse(cmd!.args)).toEqual(['node', 'dist/main.js']);
+    expect(JSON.parse(cmd!.args)).toEqual(['node', '--max-semi-space-size=2', 'dist/main.js']);
     expect(runtime.find((i) => i.keyword === 'EXPOSE')?.args).toBe('8090');
     const env = runtime.filter((i) => i.keyword === 'ENV').map((i) => i.args).join(' ');
     expect(env).toMatch(/\bNODE_ENV=production\b/);

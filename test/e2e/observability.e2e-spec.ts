@@ -138,17 +138,18 @@ describe('metrics, logs, Kubernetes Events and the status API', () => {
     expect(listed.map((item: { experimentId: string }) => item.experimentId)).toContain(id);
     expect((await mayday.get('/experiments/7350000000000000000', auth)).status).toBe(404);
 
-    // Kubernetes Events, as `kubectl describe` finds them (by the object's uid).
+    // Kubernetes Events (written in the background), as `kubectl describe` finds them (by the object's uid).
     const winner = await cluster.apps.readNamespacedDeployment({ namespace, name: canary });
-    const onWinner = (
-      await eventsApi.listNamespacedEvent({ namespace, fieldSelector: `regarding.name=${canary},regarding.uid=${winner.metadata!.uid}` })
-    ).items;
-    const reasons = onWinner.map((event) => event.reason);
-    expect(reasons).toEqual(expect.arrayContaining(['CanaryCreated', 'WeightChanged', 'Paused', 'Promoted']));
-    expect(onWinner.every((event) => event.reportingController === 'mayday.superposition.io/mayday')).toBe(true);
-    expect(onWinner.find((event) => event.reason === 'Paused')?.note).toBe('weight 25 -> 0');
-    const onMain = (await eventsApi.listNamespacedEvent({ namespace, fieldSelector: 'regarding.name=obs' })).items;
-    expect(onMain.map((event) => event.reason)).toContain('Promoted');
+    await eventually(async () => {
+      const onWinner = (
+        await eventsApi.listNamespacedEvent({ namespace, fieldSelector: `regarding.name=${canary},regarding.uid=${winner.metadata!.uid}` })
+      ).items;
+      expect(onWinner.map((event) => event.reason)).toEqual(expect.arrayContaining(['CanaryCreated', 'WeightChanged', 'Paused', 'Promoted']));
+      expect(onWinner.every((event) => event.reportingController === 'mayday.superposition.io/mayday')).toBe(true);
+      expect(onWinner.find((event) => event.reason === 'Paused')?.note).toBe('weight 25 -> 0');
+      const onMain = (await eventsApi.listNamespacedEvent({ namespace, fieldSelector: 'regarding.name=obs' })).items;
+      expect(onMain.map((event) => event.reason)).toContain('Promoted');
+    });
 
     // JSON logs: one line per event outcome with the fields, request ids, no secrets anywhere.
     const outcomes = logLines.filter((line) => line.experimentId === id && line.source === 'webhook');
