@@ -343,7 +343,7 @@ export class ExperimentService {
     }
   }
 
-  /** The live object for a desired one: Mayday's own from the lists, else looked up by name and refused if foreign. */
+  /** The live object for a desired one: Mayday's own from the lists, else looked up by name (and refused if foreign). */
   private async liveOrRefuse(desired: KubernetesObject, observed: Observed): Promise<KubernetesObject | undefined> {
     const name = desired.metadata!.name!;
     const owned = desired.kind === 'Deployment' ? observed.deployments : observed.services;
@@ -353,8 +353,8 @@ export class ExperimentService {
       desired.kind === 'Service' && name === observed.mainService?.metadata?.name
         ? observed.mainService
         : await this.kube.read(refOf(desired));
-    if (live) throw new ForeignObjectError(desired.kind!, desired.metadata!.namespace!, name);
-    return undefined;
+    if (live && !isManagedByMayday(live)) throw new ForeignObjectError(desired.kind!, desired.metadata!.namespace!, name);
+    return live;
   }
 
   private async write(desired: KubernetesObject, live?: KubernetesObject): Promise<ObjectAction> {

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { PatchStrategy, type KubernetesObject, type V1Service } from '@kubernetes/client-node';
+import { ClusterCache } from './cluster-cache.service';
 import { KubeClients } from './kube-client';
 import {
   KubeConflictError,
@@ -37,11 +38,12 @@ export class KubeResourcesService {
   constructor(
     private readonly clients: KubeClients,
     private readonly metrics: MetricsService,
+    private readonly cache: ClusterCache,
   ) {}
 
   /** Server-side apply; `force` takes over fields another manager holds (Mayday's own objects only). */
   async apply<T extends KubernetesObject>(object: T, options: { force?: boolean; dryRun?: boolean } = {}): Promise<T> {
-    return this.call('apply', () =>
+    const applied = await this.call('apply', () =>
       this.clients.objects.patch<T>(
         object,
         undefined,
@@ -51,10 +53,14 @@ export class KubeResourcesService {
         PatchStrategy.ServerSideApply,
       ),
     );
+    if (!options.dryRun) this.cache.written(withType(applied, object));
+    return applied;
   }
 
-  /** The live object, or undefined when there is none. */
+  /** The live object, or undefined when there is none (from the cache when it can tell). */
   async read<T extends KubernetesObject>(ref: ObjectRef): Promise<T | undefined> {
+    const cached = this.cache.get<T>(ref.apiVersion, ref.kind, ref.namespace, ref.name);
+    if (cached !== undefined) return cached ?? undefined;
     try {
       return await this.call('get', () =>
         this.clients.objects.read<T>({
@@ -77,6 +83,8 @@ export class KubeResourcesService {
     labelSelector?: string,
     limit?: number,
   ): Promise<T[]> {
+    const cached = limit === undefined ? this.cache.list<T>(apiVersion, kind, namespace, labelSelector) : undefined;
+    if (cached) return cached;
     const list = await this.call('list', () =>
       this.clients.objects.list<T>(
         apiVersion,
@@ -107,10 +115,12 @@ export class KubeResourcesService {
           options.uid ? { preconditions: { uid: options.uid } } : undefined,
         ),
       );
+      this.cache.deleted(ref.apiVersion, ref.kind, ref.namespace, ref.name);
       return true;
     } catch (error) {
-      if (error instanceof KubeNotFoundError) return false;
-      throw error;
+      if (!(error instanceof KubeNotFoundError)) throw error;
+      this.cache.deleted(ref.apiVersion, ref.kind, ref.namespace, ref.name);
+      return false;
     }
   }
 
@@ -122,7 +132,7 @@ export class KubeResourcesService {
     ref: ObjectRef,
     metadata: { labels?: Record<string, string | null>; annotations?: Record<string, string | null> },
   ): Promise<void> {
-    await this.call('patch', () =>
+    const patched = await this.call('patch', () =>
       this.clients.objects.patch(
         {
           apiVersion: ref.apiVersion,
@@ -136,6 +146,7 @@ export class KubeResourcesService {
         PatchStrategy.MergePatch,
       ),
     );
+    this.cache.written(withType(patched, ref));
   }
 
   /**
@@ -143,7 +154,7 @@ export class KubeResourcesService {
    * into a selector other managers own and select nothing (CONTRACT.md §3).
    */
   async replaceServiceSelector(namespace: string, name: string, selector: Record<string, string>): Promise<V1Service> {
-    return this.call('patch', () =>
+    const patched = await this.call('patch', () =>
       this.clients.core.patchNamespacedService({
         namespace,
         name,
@@ -151,6 +162,8 @@ export class KubeResourcesService {
         body: [{ op: 'replace', path: '/spec/selector', value: selector }],
       }),
     );
+    this.cache.written(withType(patched, { apiVersion: 'v1', kind: 'Service' }));
+    return patched;
   }
 
   /** Throws KubeNotFoundError unless the API server serves this kind (a CRD may not be installed). */
@@ -195,4 +208,9 @@ function outcomeOf(error: KubeApiError): string {
   if (error instanceof KubeForbiddenError) return 'forbidden';
   if (error instanceof KubeUnavailableError) return 'unavailable';
   return 'error';
+}
+
+/** An API answer with the apiVersion and kind of what was sent (some answers leave them out). */
+function withType<T extends KubernetesObject>(object: T, like: { apiVersion?: string; kind?: string }): T {
+  return { ...object, apiVersion: object.apiVersion ?? like.apiVersion, kind: object.kind ?? like.kind };
 }

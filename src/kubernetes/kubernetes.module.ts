@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { MaydayConfig } from '../config/mayday-config';
+import { ClusterCache } from './cluster-cache.service';
 import { KubeClients, loadKubeConfig } from './kube-client';
 import { KubeEventRecorder } from './kube-events.service';
 import { KubeResourcesService } from './kube-resources.service';
@@ -11,9 +12,10 @@ import { KubeResourcesService } from './kube-resources.service';
       inject: [MaydayConfig],
       useFactory: (config: MaydayConfig) => new KubeClients(loadKubeConfig(config.kubernetes)),
     },
+    ClusterCache,
     KubeResourcesService,
     KubeEventRecorder,
   ],
-  exports: [KubeResourcesService, KubeClients, KubeEventRecorder],
+  exports: [KubeResourcesService, KubeClients, KubeEventRecorder, ClusterCache],
 })
 export class KubernetesModule {}

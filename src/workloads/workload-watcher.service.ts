@@ -1,17 +1,8 @@
-import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import {
-  AppsV1Api,
-  CoreV1Api,
-  makeInformer,
-  type Informer,
-  type ObjectCache,
-  type V1Deployment,
-  type V1Pod,
-} from '@kubernetes/client-node';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { Injectable, type OnApplicationBootstrap } from '@nestjs/common';
+import type { KubernetesObject, V1Deployment, V1Pod } from '@kubernetes/client-node';
 import { MaydayConfig } from '../config/mayday-config';
-import { KubeClients } from '../kubernetes/kube-client';
-import { APP_LABEL, MANAGED_BY, MANAGED_BY_LABEL } from '../naming/labels';
+import { ClusterCache } from '../kubernetes/cluster-cache.service';
+import { APP_LABEL } from '../naming/labels';
 import { workloadState, type WorkloadState } from './workload-state';
 
 /** A Mayday Deployment whose state (available, waiting, failed and why) changed. */
@@ -20,24 +11,18 @@ export interface WorkloadChange {
   state: WorkloadState;
 }
 
-const RESTART_DELAY_MS = 2000;
-
 /**
- * Watches the Deployments and pods Mayday manages (client-node informers: one list, then a watch;
- * no polling) and tells its listeners when a Deployment becomes available, stops being available or
- * starts failing. Runs only with CANARY_READINESS_GATE on.
+ * Follows the Deployments and pods Mayday manages (through the cluster cache's informers: one list,
+ * then a watch; no polling) and tells its listeners when a Deployment becomes available, stops
+ * being available or starts failing. Only with CANARY_READINESS_GATE on.
  */
 @Injectable()
-export class WorkloadWatcher implements OnApplicationBootstrap, OnApplicationShutdown {
-  private readonly logger = new Logger(WorkloadWatcher.name);
-  private deployments?: Informer<V1Deployment> & ObjectCache<V1Deployment>;
-  private pods?: Informer<V1Pod> & ObjectCache<V1Pod>;
+export class WorkloadWatcher implements OnApplicationBootstrap {
   private readonly lastStates = new Map<string, string>();
   private readonly listeners: ((change: WorkloadChange) => void)[] = [];
-  private stopped = false;
 
   constructor(
-    private readonly clients: KubeClients,
+    private readonly cache: ClusterCache,
     private readonly config: MaydayConfig,
   ) {}
 
@@ -49,9 +34,9 @@ export class WorkloadWatcher implements OnApplicationBootstrap, OnApplicationShu
     this.listeners.push(listener);
   }
 
-  /** The pods of one Mayday Deployment, from the informer's cache. */
+  /** The pods of one Mayday Deployment, from the cache (none while it fills). */
   podsOf(namespace: string, deploymentName: string): V1Pod[] {
-    return (this.pods?.list(namespace) ?? []).filter((pod) => pod.metadata?.labels?.[APP_LABEL] === deploymentName);
+    return this.cache.list<V1Pod>('v1', 'Pod', namespace, `app.kubernetes.io/managed-by=mayday,${APP_LABEL}=${deploymentName}`) ?? [];
   }
 
   stateOf(deployment: V1Deployment | undefined): WorkloadState {
@@ -60,39 +45,19 @@ export class WorkloadWatcher implements OnApplicationBootstrap, OnApplicationShu
     return workloadState(deployment, pods, this.config.safety.maxRestarts);
   }
 
-  async onApplicationBootstrap(): Promise<void> {
+  onApplicationBootstrap(): void {
     if (!this.enabled) return;
-    const selector = `${MANAGED_BY_LABEL}=${MANAGED_BY}`;
-    const apps = this.clients.kubeConfig.makeApiClient(AppsV1Api);
-    const core = this.clients.kubeConfig.makeApiClient(CoreV1Api);
-    this.pods = makeInformer(this.clients.kubeConfig, '/api/v1/pods', () => core.listPodForAllNamespaces({ labelSelector: selector }), selector);
-    this.deployments = makeInformer(
-      this.clients.kubeConfig,
-      '/apis/apps/v1/deployments',
-      () => apps.listDeploymentForAllNamespaces({ labelSelector: selector }),
-      selector,
-    );
-    for (const verb of ['add', 'update'] as const) {
-      this.deployments.on(verb, (deployment) => this.evaluate(deployment));
-      this.pods.on(verb, (pod) => this.evaluatePod(pod));
-    }
-    this.deployments.on('delete', (deployment) => this.lastStates.delete(key(deployment)));
-    this.keepRunning('pods', this.pods);
-    this.keepRunning('deployments', this.deployments);
-    // Not awaited: Mayday answers webhooks while the informers fill; their first list raises the events.
-    void this.start('pods', this.pods);
-    void this.start('deployments', this.deployments);
-  }
-
-  async onApplicationShutdown(): Promise<void> {
-    this.stopped = true;
-    await Promise.all([this.deployments?.stop(), this.pods?.stop()]);
-  }
-
-  private evaluatePod(pod: V1Pod): void {
-    const deploymentName = pod.metadata?.labels?.[APP_LABEL];
-    const deployment = deploymentName ? this.deployments?.get(deploymentName, pod.metadata?.namespace) : undefined;
-    if (deployment) this.evaluate(deployment);
+    this.cache.on('apps/v1', 'Deployment', (verb, deployment) => {
+      if (verb === 'delete') this.lastStates.delete(key(deployment));
+      else this.evaluate(deployment as V1Deployment);
+    });
+    this.cache.on('v1', 'Pod', (verb, pod) => {
+      const deploymentName = pod.metadata?.labels?.[APP_LABEL];
+      const namespace = pod.metadata?.namespace;
+      if (!deploymentName || !namespace) return;
+      const deployment = this.cache.get<V1Deployment>('apps/v1', 'Deployment', namespace, deploymentName);
+      if (deployment) this.evaluate(deployment);
+    });
   }
 
   private evaluate(deployment: V1Deployment): void {
@@ -103,35 +68,8 @@ export class WorkloadWatcher implements OnApplicationBootstrap, OnApplicationShu
     if (previous === summary) return;
     for (const listener of this.listeners) listener({ deployment, state });
   }
-
-  /** An informer stops on a watch error (e.g. the API server restarted): start it again. */
-  private keepRunning(name: string, informer: Informer<V1Deployment> | Informer<V1Pod>): void {
-    informer.on('error', (error) => this.restartLater(name, informer, error));
-  }
-
-  private async start(name: string, informer: Informer<V1Deployment> | Informer<V1Pod>): Promise<void> {
-    if (this.stopped) return;
-    try {
-      await informer.start();
-    } catch (error) {
-      this.restartLater(name, informer, error);
-    }
-  }
-
-  private readonly restarting = new Set<string>();
-
-  /** One restart at a time per informer, however many ways its failure was reported. */
-  private restartLater(name: string, informer: Informer<V1Deployment> | Informer<V1Pod>, error: unknown): void {
-    if (this.stopped || this.restarting.has(name)) return;
-    this.restarting.add(name);
-    this.logger.warn(`${name} watch stopped (${(error as Error)?.message ?? String(error)}); restarting in ${RESTART_DELAY_MS} ms`);
-    void sleep(RESTART_DELAY_MS).then(() => {
-      this.restarting.delete(name);
-      return this.start(name, informer);
-    });
-  }
 }
 
-function key(deployment: V1Deployment): string {
-  return `${deployment.metadata?.namespace}/${deployment.metadata?.name}`;
+function key(object: KubernetesObject): string {
+  return `${object.metadata?.namespace}/${object.metadata?.name}`;
 }

@@ -1,0 +1,194 @@
+import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { makeInformer, type Informer, type KubernetesObject } from '@kubernetes/client-node';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { MaydayConfig } from '../config/mayday-config';
+import { MANAGED_BY, MANAGED_BY_LABEL } from '../naming/labels';
+import { KubeClients } from './kube-client';
+import { ObjectStore } from './object-store';
+
+/** One kind kept in memory: Mayday's own objects of it, or (`all`) every object of it. */
+interface CachedKind {
+  apiVersion: string;
+  kind: string;
+  /** The collection path to watch, e.g. /apis/apps/v1/deployments. */
+  path: string;
+  all?: boolean;
+}
+
+export type CacheListener = (verb: 'add' | 'update' | 'delete', object: KubernetesObject) => void;
+
+const RESTART_DELAY_MS = 2000;
+const OWNED = `${MANAGED_BY_LABEL}=${MANAGED_BY}`;
+
+/**
+ * Listers, as Kubernetes controllers have them: informers (one list, then a watch) keep the
+ * objects Mayday owns in memory, so that an event reads its state without a round trip. Mayday's
+ * own writes go in at once (read-your-writes), and the watch brings everyone else's. Until a
+ * kind's first list has arrived, or after its watch broke, reads go to the API server.
+ */
+@Injectable()
+export class ClusterCache implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(ClusterCache.name);
+  private readonly kinds: CachedKind[];
+  private readonly stores = new Map<string, ObjectStore>();
+  private readonly synced = new Set<string>();
+  private readonly informers = new Map<string, Informer<KubernetesObject>>();
+  private readonly listeners = new Map<string, CacheListener[]>();
+  private readonly restarting = new Set<string>();
+  private stopped = false;
+
+  constructor(
+    private readonly clients: KubeClients,
+    config: MaydayConfig,
+  ) {
+    this.kinds = [
+      { apiVersion: 'apps/v1', kind: 'Deployment', path: '/apis/apps/v1/deployments' },
+      { apiVersion: 'v1', kind: 'Service', path: '/api/v1/services' },
+      { apiVersion: 'v1', kind: 'ConfigMap', path: '/api/v1/configmaps' },
+    ];
+    if (config.routing.provider === 'nginx') {
+      // Every Ingress: the main route may be a user's, and no other canary may hold the host.
+      this.kinds.push({ apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', path: '/apis/networking.k8s.io/v1/ingresses', all: true });
+    } else {
+      this.kinds.push({ apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', path: '/apis/gateway.networking.k8s.io/v1/httproutes' });
+    }
+    if (config.safety.readinessGate) this.kinds.push({ apiVersion: 'v1', kind: 'Pod', path: '/api/v1/pods' });
+  }
+
+  onApplicationBootstrap(): void {
+    for (const kind of this.kinds) {
+      const key = kindKey(kind.apiVersion, kind.kind);
+      const store = new ObjectStore();
+      this.stores.set(key, store);
+      const selector = kind.all ? undefined : OWNED;
+      const informer = makeInformer<KubernetesObject>(
+        this.clients.kubeConfig,
+        kind.path,
+        async () => {
+          const list = await this.clients.objects.list(kind.apiVersion, kind.kind, undefined, undefined, undefined, undefined, undefined, selector);
+          // Filled here, before anyone reads it as synced (the informer's own add events come a bit later).
+          for (const item of list.items) store.upsert(withType(item, kind));
+          this.synced.add(key);
+          return list;
+        },
+        selector,
+      );
+      informer.on('add', (object) => this.apply(key, 'add', withType(object, kind), store));
+      informer.on('update', (object) => this.apply(key, 'update', withType(object, kind), store));
+      informer.on('delete', (object) => {
+        store.remove(object.metadata?.namespace, object.metadata?.name, object.metadata?.resourceVersion);
+        for (const listener of this.listeners.get(key) ?? []) listener('delete', withType(object, kind));
+      });
+      informer.on('error', (error) => this.restartLater(key, informer, error));
+      this.informers.set(key, informer);
+      // Not awaited: Mayday answers while the caches fill, reading from the API server meanwhile.
+      void this.start(key, informer);
+    }
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.stopped = true;
+    await Promise.all([...this.informers.values()].map((informer) => informer.stop()));
+  }
+
+  /** Called for every add and update of a kind (after the cache holds it). */
+  on(apiVersion: string, kind: string, listener: CacheListener): void {
+    const key = kindKey(apiVersion, kind);
+    this.listeners.set(key, [...(this.listeners.get(key) ?? []), listener]);
+  }
+
+  /**
+   * The cached objects for a list call, or undefined when the cache cannot answer it: the kind is
+   * not cached or not synced, or the selector could match objects the cache does not hold.
+   */
+  list<T extends KubernetesObject>(apiVersion: string, kind: string, namespace: string | undefined, labelSelector?: string): T[] | undefined {
+    const key = kindKey(apiVersion, kind);
+    const store = this.ready(key);
+    const labels = parseSelector(labelSelector);
+    if (!store || !labels) return undefined;
+    if (!this.holdsAll(key) && labels[MANAGED_BY_LABEL] !== MANAGED_BY) return undefined;
+    return store.list(namespace, labels) as T[];
+  }
+
+  /** The cached object, `null` when the cache knows there is none, undefined when it cannot tell. */
+  get<T extends KubernetesObject>(apiVersion: string, kind: string, namespace: string, name: string): T | null | undefined {
+    const key = kindKey(apiVersion, kind);
+    const store = this.ready(key);
+    if (!store) return undefined;
+    const object = store.get(namespace, name) as T | undefined;
+    if (object) return object;
+    // An object the cache does not hold may still exist if the cache only holds Mayday's own.
+    return this.holdsAll(key) ? null : undefined;
+  }
+
+  /** Mayday wrote this object: the cache holds it from now on (read-your-writes). */
+  written(object: KubernetesObject): void {
+    const key = kindKey(object.apiVersion ?? '', object.kind ?? '');
+    const store = this.stores.get(key);
+    if (!store) return;
+    const own = object.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY;
+    if (own || this.holdsAll(key)) store.upsert(object);
+    else store.remove(object.metadata?.namespace, object.metadata?.name, object.metadata?.resourceVersion);
+  }
+
+  /** Mayday deleted this object. */
+  deleted(apiVersion: string, kind: string, namespace: string, name: string): void {
+    this.stores.get(kindKey(apiVersion, kind))?.remove(namespace, name);
+  }
+
+  private apply(key: string, verb: 'add' | 'update', object: KubernetesObject, store: ObjectStore): void {
+    store.upsert(object);
+    for (const listener of this.listeners.get(key) ?? []) listener(verb, object);
+  }
+
+  private ready(key: string): ObjectStore | undefined {
+    return this.synced.has(key) ? this.stores.get(key) : undefined;
+  }
+
+  private holdsAll(key: string): boolean {
+    return this.kinds.some((kind) => kindKey(kind.apiVersion, kind.kind) === key && kind.all === true);
+  }
+
+  private async start(key: string, informer: Informer<KubernetesObject>): Promise<void> {
+    if (this.stopped) return;
+    try {
+      await informer.start();
+    } catch (error) {
+      this.restartLater(key, informer, error);
+    }
+  }
+
+  /** A watch that broke (e.g. the API server restarted) starts again; meanwhile reads go to the API server. */
+  private restartLater(key: string, informer: Informer<KubernetesObject>, error: unknown): void {
+    this.synced.delete(key);
+    if (this.stopped || this.restarting.has(key)) return;
+    this.restarting.add(key);
+    this.logger.warn(`watch of ${key} stopped (${(error as Error)?.message ?? String(error)}); restarting in ${RESTART_DELAY_MS} ms`);
+    void sleep(RESTART_DELAY_MS).then(async () => {
+      this.restarting.delete(key);
+      await this.start(key, informer);
+    });
+  }
+}
+
+function kindKey(apiVersion: string, kind: string): string {
+  return `${apiVersion}/${kind}`;
+}
+
+/** Watch events carry no apiVersion/kind on some servers; the cache's readers expect them. */
+function withType(object: KubernetesObject, kind: CachedKind): KubernetesObject {
+  if (object.apiVersion && object.kind) return object;
+  return Object.assign(object, { apiVersion: kind.apiVersion, kind: kind.kind });
+}
+
+/** `a=b,c=d` into a map; undefined for anything but equality terms (which the cache does not answer). */
+function parseSelector(selector: string | undefined): Record<string, string> | undefined {
+  if (!selector) return {};
+  const labels: Record<string, string> = {};
+  for (const term of selector.split(',')) {
+    const match = /^([^=!]+)=([^=]*)$/.exec(term.trim());
+    if (!match) return undefined;
+    labels[match[1]] = match[2];
+  }
+  return labels;
+}
