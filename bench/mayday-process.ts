@@ -44,7 +44,9 @@ export class MaydayProcess {
     const log = openSync(options.logPath, 'a');
     const started = process.hrtime.bigint();
     // The production command line (package.json start:prod, the Dockerfile's CMD).
-    const child = spawn(process.execPath, ['--max-semi-space-size=2', join(options.root, 'dist', 'main.js')], {
+    // BENCH_NODE_FLAGS replaces the flags, to try others (e.g. "--max-old-space-size=96").
+    const flags = process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? ['--max-semi-space-size=2'];
+    const child = spawn(process.execPath, [...flags, join(options.root, 'dist', 'main.js')], {
       cwd: options.cwd,
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...options.env },
       stdio: ['ignore', log, log],
