@@ -17,7 +17,8 @@ interface CachedKind {
 
 export type CacheListener = (verb: 'add' | 'update' | 'delete', object: KubernetesObject) => void;
 
-const RESTART_DELAY_MS = 2000;
+const FIRST_RESTART_DELAY_MS = 1000;
+const MAX_RESTART_DELAY_MS = 60_000;
 const OWNED = `${MANAGED_BY_LABEL}=${MANAGED_BY}`;
 
 /**
@@ -35,6 +36,8 @@ export class ClusterCache implements OnApplicationBootstrap, OnApplicationShutdo
   private readonly informers = new Map<string, Informer<KubernetesObject>>();
   private readonly listeners = new Map<string, CacheListener[]>();
   private readonly restarting = new Set<string>();
+  /** Consecutive failed starts per kind, for the backoff (a missing CRD must not flood the log). */
+  private readonly failures = new Map<string, number>();
   private stopped = false;
 
   constructor(
@@ -69,6 +72,7 @@ export class ClusterCache implements OnApplicationBootstrap, OnApplicationShutdo
           // Filled here, before anyone reads it as synced (the informer's own add events come a bit later).
           for (const item of list.items) store.upsert(withType(item, kind));
           this.synced.add(key);
+          this.failures.delete(key);
           return list;
         },
         selector,
@@ -163,8 +167,11 @@ export class ClusterCache implements OnApplicationBootstrap, OnApplicationShutdo
     this.synced.delete(key);
     if (this.stopped || this.restarting.has(key)) return;
     this.restarting.add(key);
-    this.logger.warn(`watch of ${key} stopped (${(error as Error)?.message ?? String(error)}); restarting in ${RESTART_DELAY_MS} ms`);
-    void sleep(RESTART_DELAY_MS).then(async () => {
+    const failures = (this.failures.get(key) ?? 0) + 1;
+    this.failures.set(key, failures);
+    const delay = Math.min(MAX_RESTART_DELAY_MS, FIRST_RESTART_DELAY_MS * 2 ** (failures - 1));
+    this.logger.warn(`watch of ${key} stopped (${(error as Error)?.message ?? String(error)}); restarting in ${delay} ms`);
+    void sleep(delay).then(async () => {
       this.restarting.delete(key);
       await this.start(key, informer);
     });
