@@ -2,29 +2,23 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { KubernetesObject, V1Deployment, V1Service } from '@kubernetes/client-node';
 import { ForeignObjectError, UnprocessableEventError } from '../common/errors';
 import { MaydayConfig } from '../config/mayday-config';
+import type { TransitionEvent } from '../kubernetes/kube-events.service';
 import { KubeResourcesService, type ObjectRef } from '../kubernetes/kube-resources.service';
 import { actionFor, isSubset, type ObjectAction } from '../kubernetes/object-diff';
-import {
-  APP_LABEL,
-  EXPERIMENT_LABEL,
-  isManagedByMayday,
-  ownedSelector,
-  ROLE_LABEL,
-  VARIANT_LABEL,
-} from '../naming/labels';
+import { MetricsService } from '../metrics/metrics.service';
+import { APP_LABEL, EXPERIMENT_LABEL, isManagedByMayday, ownedSelector, ROLE_LABEL, VARIANT_LABEL } from '../naming/labels';
 import { canaryServiceName, deploymentName, labelValue, mainServiceName, SERVICE_PORT } from '../naming/names';
 import type { SuperpositionScope } from '../superposition/superposition.client';
 import { TRAFFIC_ROUTER, type RouteChange, type RouteScope, type RouteState, type TrafficRouter } from '../traffic/traffic-router';
+import { failureMark, markedFailure, type WorkloadState } from '../workloads/workload-state';
+import { WorkloadWatcher } from '../workloads/workload-watcher.service';
 import type { VariantDto } from './dto/experiment.dto';
 import type { ExperimentEvent } from './experiment-event';
 import { planExperiment, type ExperimentPlan } from './experiment-plan';
 import { canaryService, mainService, variantDeployment, type VariantIdentity } from './manifests';
-import { VariantConfigResolver } from './variant-config.resolver';
+import { pendingPromotionEvents, promotionEvents, rollbackEvents, rolloutEvents, type CanaryTransition } from './transition-events';
 import type { DeploymentSettings } from './variant-config';
-import { WorkloadWatcher } from '../workloads/workload-watcher.service';
-import { failureMark, markedFailure, type WorkloadState } from '../workloads/workload-state';
-import type { TransitionEvent } from '../kubernetes/kube-events.service';
-import { MetricsService } from '../metrics/metrics.service';
+import { VariantConfigResolver } from './variant-config.resolver';
 
 /** One experimental variant's route as this event left it. */
 export interface CanaryOutcome {
@@ -194,27 +188,19 @@ export class ExperimentService {
     );
     actions.push(...(await this.removeAll(stale)));
 
-    const events: TransitionEvent[] = [];
+    const transitions: CanaryTransition[] = [];
     for (const [index, canary] of canaries.entries()) {
-      const deployment = actions.find((action) => action.kind === 'Deployment' && action.name === canaryDeployments[index].metadata!.name)!;
-      const regarding = eventTarget(deployment, 'apps/v1');
-      if (deployment.action === 'created') {
-        events.push({ regarding, reason: 'CanaryCreated', type: 'Normal', note: `canary of experiment ${plan.experimentId} for variant ${canary.variantId}` });
-      }
-      if (canary.state.phase === 'failed' && canary.liveDeployment && (await this.markFailed(canary.liveDeployment, canary.state.reason))) {
-        events.push({ regarding, reason: 'CanaryFailed', type: 'Warning', note: `taken out of traffic: ${canary.state.reason}` });
-      }
-      const previous = routes.previousWeights.get(canary.serviceName) ?? 0;
-      if (previous !== canary.weight) {
-        const why = canary.state.phase === 'available' ? '' : ` (${canary.state.phase}: ${canary.state.reason})`;
-        events.push({
-          regarding,
-          reason: plan.canaryWeight === 0 && previous > 0 ? 'Paused' : 'WeightChanged',
-          type: 'Normal',
-          note: `weight ${previous} -> ${canary.weight}${why}`,
-        });
-      }
+      const newlyFailed = canary.state.phase === 'failed' && canary.liveDeployment !== undefined && (await this.markFailed(canary.liveDeployment, canary.state.reason));
+      transitions.push({
+        variantId: canary.variantId,
+        deployment: actions.find((action) => action.kind === 'Deployment' && action.name === canaryDeployments[index].metadata!.name)!,
+        previousWeight: routes.previousWeights.get(canary.serviceName) ?? 0,
+        weight: canary.weight,
+        state: canary.state,
+        newlyFailed,
+      });
     }
+    const events = rolloutEvents(plan, transitions);
     return {
       actions,
       canaries: canaries.map(({ variantId, weight, state }) => ({ variantId, weight, state })),
@@ -245,8 +231,8 @@ export class ExperimentService {
     if (winnerState.phase !== 'available') {
       const actions = winnerToCreate ? [await this.write(winnerToCreate)] : [];
       const pendingPromotion = `Deployment ${plan.namespace}/${winnerName} is not available (${winnerState.reason}); the promotion completes when it is`;
-      const regarding = eventTarget(actions[0] ?? actionFor(winnerLive!, 'unchanged'), 'apps/v1');
-      return { actions, canaries: [], pendingPromotion, events: [{ regarding, reason: 'PromotionPending', type: 'Normal', note: pendingPromotion }] };
+      const events = pendingPromotionEvents(actions[0] ?? actionFor(winnerLive!, 'unchanged'), pendingPromotion);
+      return { actions, canaries: [], pendingPromotion, events };
     }
 
     const winnerDeployment = (winnerLive ?? winnerToCreate)!;
@@ -288,15 +274,7 @@ export class ExperimentService {
     actions.push(...(await this.removeAll(retired)));
     const winnerAction = actions.find((action) => action.kind === 'Deployment' && action.name === winnerName) ?? actionFor(winnerLive!, 'updated');
     const mainAction = actions.find((action) => action.kind === 'Service' && action.name === desiredMain.metadata!.name)!;
-    const note = `experiment ${plan.experimentId} concluded: variant ${winner.id} is the stable release`;
-    return {
-      actions,
-      canaries: [],
-      events: [
-        { regarding: eventTarget(winnerAction, 'apps/v1'), reason: 'Promoted', type: 'Normal', note },
-        { regarding: eventTarget(mainAction, 'v1'), reason: 'Promoted', type: 'Normal', note: `${note}; the Service selects ${winnerName}` },
-      ],
-    };
+    return { actions, canaries: [], events: promotionEvents(plan, winnerAction, mainAction) };
   }
 
   /** DISCARDED, or CONTROL won: canary routes, Services and Deployments go; the main path stays as it is. */
@@ -306,17 +284,8 @@ export class ExperimentService {
     const actions = await this.applyRouteChange(routes);
     actions.push(...(await this.removeAll(observed.services.filter((service) => this.isCanaryOf(service, plan)))));
     actions.push(...(await this.removeAll(observed.deployments.filter((deployment) => this.isCanaryOf(deployment, plan)))));
-    const events: TransitionEvent[] = [];
-    if (observed.mainService && actions.some((action) => action.action === 'deleted')) {
-      const why = plan.winner ? `CONTROL ${plan.winner.id} won` : 'it was discarded';
-      events.push({
-        regarding: eventTarget(actionFor(observed.mainService, 'unchanged'), 'v1'),
-        reason: 'RolledBack',
-        type: 'Normal',
-        note: `experiment ${plan.experimentId} rolled back (${why}): its canaries were removed`,
-      });
-    }
-    return { actions, canaries: [], events };
+    const main = observed.mainService ? actionFor(observed.mainService, 'unchanged') : undefined;
+    return { actions, canaries: [], events: rollbackEvents(plan, main, actions) };
   }
 
   /** Records on the Deployment that it was taken out of traffic, and why (kept until its spec changes). True when new. */
@@ -419,10 +388,6 @@ function refOf(object: KubernetesObject): ObjectRef {
     namespace: object.metadata!.namespace!,
     name: object.metadata!.name!,
   };
-}
-
-function eventTarget(action: ObjectAction, apiVersion: string): TransitionEvent['regarding'] {
-  return { apiVersion, kind: action.kind, namespace: action.namespace, name: action.name, ...(action.uid ? { uid: action.uid } : {}) };
 }
 
 function serviceRef(namespace: string, name: string): ObjectRef {

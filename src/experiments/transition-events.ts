@@ -1,0 +1,73 @@
+import type { TransitionEvent } from '../kubernetes/kube-events.service';
+import type { ObjectAction } from '../kubernetes/object-diff';
+import type { WorkloadState } from '../workloads/workload-state';
+import type { ExperimentPlan } from './experiment-plan';
+
+/** The Kubernetes Events that tell a transition's story, as pure functions of what it did. */
+
+export interface CanaryTransition {
+  variantId: string;
+  /** The canary Deployment as this event left it (its action carries the uid). */
+  deployment: ObjectAction;
+  previousWeight: number;
+  weight: number;
+  state: WorkloadState;
+  /** Whether this event took it out of traffic (it was not marked failed before). */
+  newlyFailed: boolean;
+}
+
+/** CanaryCreated, CanaryFailed, and WeightChanged or Paused, on each canary Deployment. */
+export function rolloutEvents(plan: ExperimentPlan, canaries: CanaryTransition[]): TransitionEvent[] {
+  const events: TransitionEvent[] = [];
+  for (const canary of canaries) {
+    const regarding = regardingOf(canary.deployment, 'apps/v1');
+    if (canary.deployment.action === 'created') {
+      events.push({ regarding, reason: 'CanaryCreated', type: 'Normal', note: `canary of experiment ${plan.experimentId} for variant ${canary.variantId}` });
+    }
+    if (canary.newlyFailed && canary.state.phase === 'failed') {
+      events.push({ regarding, reason: 'CanaryFailed', type: 'Warning', note: `taken out of traffic: ${canary.state.reason}` });
+    }
+    if (canary.previousWeight !== canary.weight) {
+      const why = canary.state.phase === 'available' ? '' : ` (${canary.state.phase}: ${canary.state.reason})`;
+      events.push({
+        regarding,
+        reason: plan.canaryWeight === 0 && canary.previousWeight > 0 ? 'Paused' : 'WeightChanged',
+        type: 'Normal',
+        note: `weight ${canary.previousWeight} -> ${canary.weight}${why}`,
+      });
+    }
+  }
+  return events;
+}
+
+/** Promoted, on the winner's Deployment and on the main Service. */
+export function promotionEvents(plan: ExperimentPlan, winner: ObjectAction, main: ObjectAction): TransitionEvent[] {
+  const note = `experiment ${plan.experimentId} concluded: variant ${plan.winner!.id} is the stable release`;
+  return [
+    { regarding: regardingOf(winner, 'apps/v1'), reason: 'Promoted', type: 'Normal', note },
+    { regarding: regardingOf(main, 'v1'), reason: 'Promoted', type: 'Normal', note: `${note}; the Service selects ${winner.name}` },
+  ];
+}
+
+/** PromotionPending, on the winner's Deployment. */
+export function pendingPromotionEvents(winner: ObjectAction, why: string): TransitionEvent[] {
+  return [{ regarding: regardingOf(winner, 'apps/v1'), reason: 'PromotionPending', type: 'Normal', note: why }];
+}
+
+/** RolledBack, on the main Service, when the rollback removed something. */
+export function rollbackEvents(plan: ExperimentPlan, main: ObjectAction | undefined, actions: ObjectAction[]): TransitionEvent[] {
+  if (!main || !actions.some((action) => action.action === 'deleted')) return [];
+  const why = plan.winner ? `CONTROL ${plan.winner.id} won` : 'it was discarded';
+  return [
+    {
+      regarding: regardingOf(main, 'v1'),
+      reason: 'RolledBack',
+      type: 'Normal',
+      note: `experiment ${plan.experimentId} rolled back (${why}): its canaries were removed`,
+    },
+  ];
+}
+
+function regardingOf(action: ObjectAction, apiVersion: string): TransitionEvent['regarding'] {
+  return { apiVersion, kind: action.kind, namespace: action.namespace, name: action.name, ...(action.uid ? { uid: action.uid } : {}) };
+}
