@@ -74,6 +74,17 @@ describe('the HTTP surface', () => {
     expect(viaPost.status).toBe(200);
     expect(viaPost.body.result).toBe('ignored');
   });
+
+  it('takes events with whatever method the Superposition webhook was configured with', async () => {
+    const id = experimentId();
+    const created = JSON.stringify(webhook('ExperimentCreated', 'methods', experiment({ id, status: 'CREATED', traffic: 0, context: { namespace } })));
+    for (const method of ['GET', 'PUT', 'PATCH', 'POST']) {
+      const answer = await rawRequest(`${mayday.url}/webhooks/superposition`, method, created);
+      expect(answer.status, method).toBe(200);
+      expect(JSON.parse(answer.body), method).toMatchObject({ result: 'ignored', experimentId: id });
+    }
+    expect((await mayday.get('/webhooks/superposition')).body).toEqual({ service: 'mayday', status: 'ok' });
+  });
 });
 
 describe('configuration at start-up', () => {
