@@ -101,7 +101,8 @@ export class ClusterChecker {
     ]);
     if (!stable) return 'stable Deployment missing';
     if (!main) return 'main Service missing';
-    if (main.spec?.selector?.app !== names.deployment(id.service, id.controlId)) return `main Service selects ${JSON.stringify(main.spec?.selector)}`;
+    if (main.spec?.selector?.app !== names.deployment(id.service, id.controlId))
+      return `main Service selects ${JSON.stringify(main.spec?.selector)}`;
     if (!mainRoute) return 'main Ingress missing';
     if (mainRoute.metadata?.annotations?.[CANARY_ANNOTATION]) return 'main Ingress carries canary annotations';
     if (!canary) return 'canary Deployment missing';
@@ -130,10 +131,12 @@ export class ClusterChecker {
     const deploymentNames = deployments.items.map((item: V1Deployment) => item.metadata?.name);
     if (deploymentNames.length !== 1 || deploymentNames[0] !== winner) return `Deployments left: ${deploymentNames.join(', ') || 'none'}`;
     const serviceNames = services.items.map((item: V1Service) => item.metadata?.name);
-    if (serviceNames.length !== 1 || serviceNames[0] !== names.mainService(id.service)) return `Services left: ${serviceNames.join(', ') || 'none'}`;
+    if (serviceNames.length !== 1 || serviceNames[0] !== names.mainService(id.service))
+      return `Services left: ${serviceNames.join(', ') || 'none'}`;
     if (services.items[0].spec?.selector?.app !== winner) return `main Service selects ${JSON.stringify(services.items[0].spec?.selector)}`;
     const ingressNames = ingresses.items.map((item: V1Ingress) => item.metadata?.name);
-    if (ingressNames.length !== 1 || ingressNames[0] !== names.mainIngress(id.service)) return `Ingresses left: ${ingressNames.join(', ') || 'none'}`;
+    if (ingressNames.length !== 1 || ingressNames[0] !== names.mainIngress(id.service))
+      return `Ingresses left: ${ingressNames.join(', ') || 'none'}`;
     if (ingresses.items[0].metadata?.annotations?.[CANARY_ANNOTATION]) return 'main Ingress carries canary annotations';
     if (backendOf(ingresses.items[0]) !== names.mainService(id.service)) return 'main Ingress does not route to the main Service';
     return undefined;

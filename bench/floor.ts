@@ -20,15 +20,7 @@ import {
   type KubernetesObject,
 } from '@kubernetes/client-node';
 import { Agent as HttpsAgent, type AgentOptions } from 'node:https';
-import {
-  canaryIngress,
-  canaryService,
-  deployment,
-  mainIngress,
-  mainService,
-  recordConfigMap,
-  type ExperimentIdentity,
-} from './shapes';
+import { canaryIngress, canaryService, deployment, mainIngress, mainService, recordConfigMap, type ExperimentIdentity } from './shapes';
 
 export const FIELD_MANAGER = 'bench-floor';
 export const FLOOR_TRAFFIC = { started: 10, inprogress: 30 };

@@ -14,7 +14,7 @@ import { experiment, webhook } from '../test/support/payloads';
 import { SuperpositionStandIn } from '../test/support/superposition-stand-in';
 import { ClusterChecker, type Expectation } from './checks';
 import { Floor, FLOOR_WRITES } from './floor';
-import { freePort, MaydayProcess, Metrics } from './mayday-process';
+import { freePort, MaydayProcess } from './mayday-process';
 import type { ExperimentIdentity } from './shapes';
 import { fmt, msSince, ratio, round, summarize, table, triple, type Summary } from './stats';
 
@@ -26,7 +26,8 @@ const CONCURRENT = intFromEnv('BENCH_CONCURRENT', 50, 1);
 const WARMUP = intFromEnv('BENCH_WARMUP', 5, 1);
 const NAMESPACES = intFromEnv('BENCH_NAMESPACES', 10, 1);
 // The local control plane's Service range is a /24: 254 cluster IPs, 2 per running experiment.
-if (CONCURRENT > 120) throw new Error(`BENCH_CONCURRENT=${CONCURRENT}: at most 120 (the local control plane has 254 Service IPs, 2 per experiment)`);
+if (CONCURRENT > 120)
+  throw new Error(`BENCH_CONCURRENT=${CONCURRENT}: at most 120 (the local control plane has 254 Service IPs, 2 per experiment)`);
 const GOALS = { ratio: 1.3, startupMs: 2000, rssMb: 150, concurrentErrors: 0 };
 
 type TransitionName = 'Started' | 'Inprogress' | 'Paused' | 'Concluded';
@@ -41,10 +42,39 @@ interface Transition {
 }
 
 const TRANSITIONS: Transition[] = [
-  { name: 'Started', event: 'ExperimentStarted', status: 'INPROGRESS', traffic: 10, expect: { kind: 'rollout', weight: 10 }, floor: (f, id) => f.started(id) },
-  { name: 'Inprogress', event: 'ExperimentInprogress', status: 'INPROGRESS', traffic: 30, expect: { kind: 'rollout', weight: 30 }, floor: (f, id) => f.inprogress(id) },
-  { name: 'Paused', event: 'ExperimentPaused', status: 'PAUSED', traffic: 30, expect: { kind: 'rollout', weight: 0 }, floor: (f, id) => f.paused(id) },
-  { name: 'Concluded', event: 'ExperimentConcluded', status: 'CONCLUDED', traffic: 30, chosen: 'test1', expect: { kind: 'promoted' }, floor: (f, id) => f.concluded(id) },
+  {
+    name: 'Started',
+    event: 'ExperimentStarted',
+    status: 'INPROGRESS',
+    traffic: 10,
+    expect: { kind: 'rollout', weight: 10 },
+    floor: (f, id) => f.started(id),
+  },
+  {
+    name: 'Inprogress',
+    event: 'ExperimentInprogress',
+    status: 'INPROGRESS',
+    traffic: 30,
+    expect: { kind: 'rollout', weight: 30 },
+    floor: (f, id) => f.inprogress(id),
+  },
+  {
+    name: 'Paused',
+    event: 'ExperimentPaused',
+    status: 'PAUSED',
+    traffic: 30,
+    expect: { kind: 'rollout', weight: 0 },
+    floor: (f, id) => f.paused(id),
+  },
+  {
+    name: 'Concluded',
+    event: 'ExperimentConcluded',
+    status: 'CONCLUDED',
+    traffic: 30,
+    chosen: 'test1',
+    expect: { kind: 'promoted' },
+    floor: (f, id) => f.concluded(id),
+  },
 ];
 const NAMES = TRANSITIONS.map((transition) => transition.name);
 
@@ -70,7 +100,10 @@ function cleanup(): Promise<void> {
   })();
   return cleaning;
 }
-for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+for (const [signal, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+] as const) {
   process.on(signal, () => {
     console.error(`\n${signal}: stopping Mayday and the control plane`);
     void finish(code);
@@ -100,7 +133,10 @@ const MAX_FAILURES = 20;
 
 /** One line, at most 300 characters (client-node's errors carry the whole answer, headers included). */
 function oneLine(text: string): string {
-  const line = text.replace(/\s*\n\s*/g, ' ').replace(/Headers: \{.*$/, '').trim();
+  const line = text
+    .replace(/\s*\n\s*/g, ' ')
+    .replace(/Headers: \{.*$/, '')
+    .trim();
   return line.length > 300 ? `${line.slice(0, 297)}...` : line;
 }
 
@@ -118,7 +154,9 @@ async function main(): Promise<number> {
   runDir = dir;
 
   // 1. Control plane, namespaces, Superposition stand-in, Mayday.
-  console.log(`bench: ${EXPERIMENTS} experiments sequential, ${CONCURRENT} concurrent, ${WARMUP} warm-up, ${NAMESPACES} namespaces per side`);
+  console.log(
+    `bench: ${EXPERIMENTS} experiments sequential, ${CONCURRENT} concurrent, ${WARMUP} warm-up, ${NAMESPACES} namespaces per side`,
+  );
   const controlPlaneStart = process.hrtime.bigint();
   cleanups.push({ name: 'control plane', run: () => controlPlane('stop', dir) });
   controlPlane('start', dir);
@@ -156,7 +194,9 @@ async function main(): Promise<number> {
   });
   cleanups.push({ name: 'Mayday', run: () => mayday.stop() });
   const atReady = { vmRssKb: mayday.procStatusKb('VmRSS'), vmHwmKb: mayday.procStatusKb('VmHWM') };
-  console.log(`control plane up in ${fmt(controlPlaneMs / 1000)} s (${apiserverVersion}); Mayday ready in ${fmt(readyMs)} ms (pid ${mayday.pid})`);
+  console.log(
+    `control plane up in ${fmt(controlPlaneMs / 1000)} s (${apiserverVersion}); Mayday ready in ${fmt(readyMs)} ms (pid ${mayday.pid})`,
+  );
 
   const checker = new ClusterChecker(kubeconfig);
   const floor = new Floor(kubeconfig);
@@ -180,11 +220,21 @@ async function main(): Promise<number> {
     try {
       delivered = await mayday.deliver(body);
     } catch (error) {
-      failures.push({ phase, experiment: id.experimentId, transition: transition.name, problem: oneLine(`no answer: ${(error as Error).message}`) });
+      failures.push({
+        phase,
+        experiment: id.experimentId,
+        transition: transition.name,
+        problem: oneLine(`no answer: ${(error as Error).message}`),
+      });
       return undefined;
     }
     if (delivered.status !== 200) {
-      failures.push({ phase, experiment: id.experimentId, transition: transition.name, problem: oneLine(`HTTP ${delivered.status}: ${delivered.body}`) });
+      failures.push({
+        phase,
+        experiment: id.experimentId,
+        transition: transition.name,
+        problem: oneLine(`HTTP ${delivered.status}: ${delivered.body}`),
+      });
       return undefined;
     }
     return delivered.ms;
@@ -285,10 +335,21 @@ async function main(): Promise<number> {
 
         // Mayday's record for this transition, the same ConfigMap it writes (not part of the floor).
         started = process.hrtime.bigint();
-        await floor.record(floorId, transition.status, transition.event, nextLastModified(), JSON.stringify(experiment({ id: floorId.experimentId })));
+        await floor.record(
+          floorId,
+          transition.status,
+          transition.event,
+          nextLastModified(),
+          JSON.stringify(experiment({ id: floorId.experimentId })),
+        );
         latency.record[transition.name].push(msSince(started));
       } catch (error) {
-        failures.push({ phase: 'floor', experiment: floorId.experimentId, transition: transition.name, problem: oneLine((error as Error).message) });
+        failures.push({
+          phase: 'floor',
+          experiment: floorId.experimentId,
+          transition: transition.name,
+          problem: oneLine((error as Error).message),
+        });
         break;
       }
     }
@@ -356,7 +417,10 @@ async function main(): Promise<number> {
           floor: floorSummary,
           ratio: { p50: ratio(maydaySummary?.p50, floorSummary?.p50), p95: ratio(maydaySummary?.p95, floorSummary?.p95) },
           floorKeepAlive: floorKaSummary,
-          ratioToKeepAliveFloor: { p50: ratio(maydaySummary?.p50, floorKaSummary?.p50), p95: ratio(maydaySummary?.p95, floorKaSummary?.p95) },
+          ratioToKeepAliveFloor: {
+            p50: ratio(maydaySummary?.p50, floorKaSummary?.p50),
+            p95: ratio(maydaySummary?.p95, floorKaSummary?.p95),
+          },
           recordWrite: summarize(latency.record[transition.name]),
           floorWrites: FLOOR_WRITES[transition.name],
           maydayKubeCalls: calls.length > 0 ? withTotal(calls[calls.length - 1]) : undefined,
@@ -461,7 +525,8 @@ async function main(): Promise<number> {
 
   if (!ok) {
     console.error(`\nFAILED: ${failures.length} failure(s) (events not answered 200, or a cluster that did not converge):`);
-    for (const failure of failures.slice(0, 10)) console.error(`  [${failure.phase}] ${failure.experiment} ${failure.transition}: ${failure.problem}`);
+    for (const failure of failures.slice(0, 10))
+      console.error(`  [${failure.phase}] ${failure.experiment} ${failure.transition}: ${failure.problem}`);
     return 1;
   }
   return 0;
@@ -503,7 +568,12 @@ function print(result: {
     table(
       ['transition', 'Mayday p50 / p95 / p99', 'floor p50 / p95 / p99', 'ratio p50 / p95'],
       [
-        ...NAMES.map((name) => [name, triple(t[name].mayday), triple(t[name].floor), `${fmt(t[name].ratio.p50, 2)} / ${fmt(t[name].ratio.p95, 2)}`]),
+        ...NAMES.map((name) => [
+          name,
+          triple(t[name].mayday),
+          triple(t[name].floor),
+          `${fmt(t[name].ratio.p50, 2)} / ${fmt(t[name].ratio.p95, 2)}`,
+        ]),
         [
           'whole lifecycle',
           triple(result.lifecycle.mayday),
@@ -546,7 +616,10 @@ function print(result: {
   console.log(`Mayday's server-side event time, mean ms: ${serverSide}`);
   console.log(
     `Floor over one keep-alive connection (reference; client-node's default opens a TLS connection per request), p50 / p95 ms: ` +
-      NAMES.map((name) => `${name} ${fmt(t[name].floorKeepAlive?.p50)} / ${fmt(t[name].floorKeepAlive?.p95)} (Mayday ${fmt(t[name].ratioToKeepAliveFloor.p50, 2)} x / ${fmt(t[name].ratioToKeepAliveFloor.p95, 2)} x)`).join('; '),
+      NAMES.map(
+        (name) =>
+          `${name} ${fmt(t[name].floorKeepAlive?.p50)} / ${fmt(t[name].floorKeepAlive?.p95)} (Mayday ${fmt(t[name].ratioToKeepAliveFloor.p50, 2)} x / ${fmt(t[name].ratioToKeepAliveFloor.p95, 2)} x)`,
+      ).join('; '),
   );
 
   const tp = result.throughput;
@@ -561,11 +634,17 @@ function print(result: {
       `${fmt(result.memory.maxSampledRssMb)} MB; at ready: VmRSS ${fmt(result.memory.atReady.vmRssMb)} MB, VmHWM ${fmt(result.memory.atReady.vmHwmMb)} MB)`,
   );
   const m = result.machine;
-  if (result.mayday.commit) console.log(`Mayday: commit ${result.mayday.commit.slice(0, 12)}${result.mayday.srcModified ? ' with src/ modified' : ''}`);
+  if (result.mayday.commit)
+    console.log(`Mayday: commit ${result.mayday.commit.slice(0, 12)}${result.mayday.srcModified ? ' with src/ modified' : ''}`);
   console.log(`Machine: ${m.cpu}, ${m.cores} cores, ${m.totalMemoryGb} GB, ${m.os}, Node ${m.node}, kube-apiserver ${m.kubeApiserver}`);
   console.log(`Checks: ${result.checks.converged}/${result.checks.total} converged (${result.checks.neededRetry} needed a second look)`);
   console.log('\nGoals\n');
-  console.log(table(['goal', 'this run', 'met'], result.goals.map((goal) => [goal.goal, goal.value, goal.met ? 'yes' : 'NO'])));
+  console.log(
+    table(
+      ['goal', 'this run', 'met'],
+      result.goals.map((goal) => [goal.goal, goal.value, goal.met ? 'yes' : 'NO']),
+    ),
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -618,7 +697,8 @@ function mb(kb: number | undefined): number | undefined {
 }
 
 function sameCounts(a: Record<string, number>, b: Record<string, number>): boolean {
-  const canonical = (values: Record<string, number>) => JSON.stringify(Object.entries(nonZero(values)).sort(([x], [y]) => x.localeCompare(y)));
+  const canonical = (values: Record<string, number>) =>
+    JSON.stringify(Object.entries(nonZero(values)).sort(([x], [y]) => x.localeCompare(y)));
   return canonical(a) === canonical(b);
 }
 

@@ -179,7 +179,7 @@ Mayday is running (control plane up in ${controlPlaneSeconds} s, ready in ${((Da
   kubeconfig:    ${kubeconfig}
   look with:     kubectl --kubeconfig ${kubeconfig} -n mumbai get deploy,svc,ingress,configmap
   note:          CANARY_READINESS_GATE=${process.env.CANARY_READINESS_GATE ?? 'false'} (no nodes here, so no pod is ever ready)
-  Superposition: ${process.env.SUPERPOSITION_URL ?? 'not set: each variant\'s payload overrides are its config'}
+  Superposition: ${process.env.SUPERPOSITION_URL ?? "not set: each variant's payload overrides are its config"}
 Ctrl-C stops Mayday and the control plane.
 `);
   if (smoke) {

@@ -30,7 +30,7 @@ export function httpErrorFor(error: unknown): HttpErrorBody {
       typeof response === 'string'
         ? response
         : Array.isArray((response as { message?: unknown }).message)
-          ? ((response as { message: string[] }).message).join('; ')
+          ? (response as { message: string[] }).message.join('; ')
           : String((response as { message?: unknown }).message ?? error.message);
     return body(error.getStatus(), message);
   }

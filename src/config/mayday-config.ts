@@ -9,8 +9,7 @@ export type TrafficProviderName = (typeof TRAFFIC_PROVIDERS)[number];
 
 /** How Mayday reaches the Kubernetes API: the standard kubeconfig chain, or an explicit server and token. */
 export type KubernetesConnection =
-  | { mode: 'default'; kubeconfig?: string }
-  | { mode: 'token'; server: string; token: string; caFile?: string; skipTlsVerify: boolean };
+  { mode: 'default'; kubeconfig?: string } | { mode: 'token'; server: string; token: string; caFile?: string; skipTlsVerify: boolean };
 
 /**
  * Everything Mayday reads from its environment, parsed and validated once at start-up.

@@ -43,11 +43,18 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
         throw new ForbiddenScopeError(`workspace "${event.workspace}" is not in ALLOWED_WORKSPACES`);
       }
       const outcome = await this.serializer.run(event.experiment.id, () =>
-        withRetryBudget(this.config.webhook.retryBudgetMs, () =>
-          this.processInOrder(event, (plan) => (namespace = plan.namespace)),
-        ),
+        withRetryBudget(this.config.webhook.retryBudgetMs, () => this.processInOrder(event, (plan) => (namespace = plan.namespace))),
       );
-      this.report(event, source, started, outcome.result, 200, outcome.namespace, outcome.reason, outcome.actions.filter((action) => action.action !== 'unchanged').length);
+      this.report(
+        event,
+        source,
+        started,
+        outcome.result,
+        200,
+        outcome.namespace,
+        outcome.reason,
+        outcome.actions.filter((action) => action.action !== 'unchanged').length,
+      );
       return outcome;
     } catch (error) {
       const answer = httpErrorFor(error);

@@ -122,8 +122,6 @@ function checkSplit(canaries: number, trafficPercentage: number, maxCanaries: nu
     );
   }
   if (canaries * trafficPercentage > 100) {
-    throw new UnprocessableEventError(
-      `${canaries} experimental variants at ${trafficPercentage}% each exceed 100% of traffic`,
-    );
+    throw new UnprocessableEventError(`${canaries} experimental variants at ${trafficPercentage}% each exceed 100% of traffic`);
   }
 }

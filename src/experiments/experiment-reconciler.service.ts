@@ -135,7 +135,9 @@ export class ExperimentReconciler implements OnApplicationBootstrap, OnApplicati
         'watch',
       );
     } catch (error) {
-      this.logger.warn(`experiment ${experimentId} in ${namespace} could not converge after a Deployment change: ${(error as Error).message}`);
+      this.logger.warn(
+        `experiment ${experimentId} in ${namespace} could not converge after a Deployment change: ${(error as Error).message}`,
+      );
     }
   }
 

@@ -68,8 +68,18 @@ export class ExperimentStatusService {
     const experiment = record.experiment ? parseExperiment(JSON.parse(record.experiment), 'record.experiment') : undefined;
     const [deployments, services, mainService] = await Promise.all([
       this.kube.list<V1Deployment>('apps/v1', 'Deployment', record.namespace, ownedSelector({ workspace: record.workspace })),
-      this.kube.list<V1Service>('v1', 'Service', record.namespace, ownedSelector({ workspace: record.workspace, experimentId: record.experimentId })),
-      this.kube.read<V1Service>({ apiVersion: 'v1', kind: 'Service', namespace: record.namespace, name: mainServiceName(record.workspace) }),
+      this.kube.list<V1Service>(
+        'v1',
+        'Service',
+        record.namespace,
+        ownedSelector({ workspace: record.workspace, experimentId: record.experimentId }),
+      ),
+      this.kube.read<V1Service>({
+        apiVersion: 'v1',
+        kind: 'Service',
+        namespace: record.namespace,
+        name: mainServiceName(record.workspace),
+      }),
     ]);
     const weights = await this.router
       .getRoutes({
@@ -127,4 +137,3 @@ export class ExperimentStatusService {
     };
   }
 }
-

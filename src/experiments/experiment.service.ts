@@ -89,7 +89,9 @@ export class ExperimentService {
       this.kube.list<V1Deployment>('apps/v1', 'Deployment', plan.namespace, selector),
       this.kube.list<V1Service>('v1', 'Service', plan.namespace, selector),
       this.router.observe(target),
-      plan.kind === 'rollout' ? this.settingsFor(plan, plan.experimental, this.superpositionScope(event)) : new Map<string, DeploymentSettings>(),
+      plan.kind === 'rollout'
+        ? this.settingsFor(plan, plan.experimental, this.superpositionScope(event))
+        : new Map<string, DeploymentSettings>(),
     ]);
     return { mainService: mainServiceLive, deployments, services, routes, settings };
   }
@@ -190,7 +192,10 @@ export class ExperimentService {
 
     const transitions: CanaryTransition[] = [];
     for (const [index, canary] of canaries.entries()) {
-      const newlyFailed = canary.state.phase === 'failed' && canary.liveDeployment !== undefined && (await this.markFailed(canary.liveDeployment, canary.state.reason));
+      const newlyFailed =
+        canary.state.phase === 'failed' &&
+        canary.liveDeployment !== undefined &&
+        (await this.markFailed(canary.liveDeployment, canary.state.reason));
       transitions.push({
         variantId: canary.variantId,
         deployment: actions.find((action) => action.kind === 'Deployment' && action.name === canaryDeployments[index].metadata!.name)!,
@@ -272,7 +277,8 @@ export class ExperimentService {
         (this.isCanaryOf(deployment, plan) || deployment.metadata?.labels?.[ROLE_LABEL] === 'stable'),
     );
     actions.push(...(await this.removeAll(retired)));
-    const winnerAction = actions.find((action) => action.kind === 'Deployment' && action.name === winnerName) ?? actionFor(winnerLive!, 'updated');
+    const winnerAction =
+      actions.find((action) => action.kind === 'Deployment' && action.name === winnerName) ?? actionFor(winnerLive!, 'updated');
     const mainAction = actions.find((action) => action.kind === 'Service' && action.name === desiredMain.metadata!.name)!;
     return { actions, canaries: [], events: promotionEvents(plan, winnerAction, mainAction) };
   }

@@ -22,7 +22,12 @@ export function rolloutEvents(plan: ExperimentPlan, canaries: CanaryTransition[]
   for (const canary of canaries) {
     const regarding = regardingOf(canary.deployment, 'apps/v1');
     if (canary.deployment.action === 'created') {
-      events.push({ regarding, reason: 'CanaryCreated', type: 'Normal', note: `canary of experiment ${plan.experimentId} for variant ${canary.variantId}` });
+      events.push({
+        regarding,
+        reason: 'CanaryCreated',
+        type: 'Normal',
+        note: `canary of experiment ${plan.experimentId} for variant ${canary.variantId}`,
+      });
     }
     if (canary.newlyFailed && canary.state.phase === 'failed') {
       events.push({ regarding, reason: 'CanaryFailed', type: 'Warning', note: `taken out of traffic: ${canary.state.reason}` });

@@ -36,10 +36,7 @@ export interface MergedConfig {
  * The payload's overrides are the truth for the keys they name (CONTRACT.md §2): a resolved
  * config that disagrees (e.g. Superposition silently answering the base config) loses.
  */
-export function applyOverrides(
-  resolved: Record<string, unknown>,
-  overrides: Record<string, unknown>,
-): MergedConfig {
+export function applyOverrides(resolved: Record<string, unknown>, overrides: Record<string, unknown>): MergedConfig {
   const config: Record<string, unknown> = { ...resolved };
   const overriddenKeys: string[] = [];
   for (const [key, value] of Object.entries(overrides)) {
@@ -92,14 +89,7 @@ export function envValue(value: unknown): string {
   return typeof value === 'string' ? value : JSON.stringify(value);
 }
 
-function integerKey(
-  variantId: string,
-  config: Record<string, unknown>,
-  key: string,
-  fallback: number,
-  min: number,
-  max: number,
-): number {
+function integerKey(variantId: string, config: Record<string, unknown>, key: string, fallback: number, min: number, max: number): number {
   const value = config[key];
   if (value === undefined || value === null) return fallback;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {

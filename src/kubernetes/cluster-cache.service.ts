@@ -53,7 +53,11 @@ export class ClusterCache implements OnApplicationBootstrap, OnApplicationShutdo
       // Every Ingress: the main route may be a user's, and no other canary may hold the host.
       this.kinds.push({ apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', path: '/apis/networking.k8s.io/v1/ingresses', all: true });
     } else {
-      this.kinds.push({ apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', path: '/apis/gateway.networking.k8s.io/v1/httproutes' });
+      this.kinds.push({
+        apiVersion: 'gateway.networking.k8s.io/v1',
+        kind: 'HTTPRoute',
+        path: '/apis/gateway.networking.k8s.io/v1/httproutes',
+      });
     }
     if (config.safety.readinessGate) this.kinds.push({ apiVersion: 'v1', kind: 'Pod', path: '/api/v1/pods' });
   }
@@ -68,7 +72,16 @@ export class ClusterCache implements OnApplicationBootstrap, OnApplicationShutdo
         this.clients.kubeConfig,
         kind.path,
         async () => {
-          const list = await this.clients.objects.list(kind.apiVersion, kind.kind, undefined, undefined, undefined, undefined, undefined, selector);
+          const list = await this.clients.objects.list(
+            kind.apiVersion,
+            kind.kind,
+            undefined,
+            undefined,
+            undefined,
+            undefined,
+            undefined,
+            selector,
+          );
           // Filled here, before anyone reads it as synced (the informer's own add events come a bit later).
           for (const item of list.items) store.upsert(withType(item, kind));
           this.synced.add(key);
@@ -105,7 +118,12 @@ export class ClusterCache implements OnApplicationBootstrap, OnApplicationShutdo
    * The cached objects for a list call, or undefined when the cache cannot answer it: the kind is
    * not cached or not synced, or the selector could match objects the cache does not hold.
    */
-  list<T extends KubernetesObject>(apiVersion: string, kind: string, namespace: string | undefined, labelSelector?: string): T[] | undefined {
+  list<T extends KubernetesObject>(
+    apiVersion: string,
+    kind: string,
+    namespace: string | undefined,
+    labelSelector?: string,
+  ): T[] | undefined {
     const key = kindKey(apiVersion, kind);
     const store = this.ready(key);
     const labels = parseSelector(labelSelector);

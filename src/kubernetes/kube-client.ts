@@ -59,9 +59,7 @@ export function loadKubeConfig(connection: KubernetesConnection): KubeConfig {
     return kubeConfig;
   }
   kubeConfig.loadFromOptions({
-    clusters: [
-      { name: 'mayday', server: connection.server, caFile: connection.caFile, skipTLSVerify: connection.skipTlsVerify },
-    ],
+    clusters: [{ name: 'mayday', server: connection.server, caFile: connection.caFile, skipTLSVerify: connection.skipTlsVerify }],
     users: [{ name: 'mayday', token: connection.token }],
     contexts: [{ name: 'mayday', cluster: 'mayday', user: 'mayday' }],
     currentContext: 'mayday',

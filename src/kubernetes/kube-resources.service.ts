@@ -86,17 +86,7 @@ export class KubeResourcesService {
     const cached = limit === undefined ? this.cache.list<T>(apiVersion, kind, namespace, labelSelector) : undefined;
     if (cached) return cached;
     const list = await this.call('list', () =>
-      this.clients.objects.list<T>(
-        apiVersion,
-        kind,
-        namespace,
-        undefined,
-        undefined,
-        undefined,
-        undefined,
-        labelSelector,
-        limit,
-      ),
+      this.clients.objects.list<T>(apiVersion, kind, namespace, undefined, undefined, undefined, undefined, labelSelector, limit),
     );
     return list.items.map((item) => ({ ...item, apiVersion, kind }));
   }

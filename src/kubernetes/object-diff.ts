@@ -29,9 +29,7 @@ export function actionFor(object: KubernetesObject, action: ObjectActionKind): O
 export function isSubset(desired: unknown, live: unknown): boolean {
   if (desired === live) return true;
   if (Array.isArray(desired)) {
-    return (
-      Array.isArray(live) && desired.length === live.length && desired.every((item, index) => isSubset(item, live[index]))
-    );
+    return Array.isArray(live) && desired.length === live.length && desired.every((item, index) => isSubset(item, live[index]));
   }
   if (desired !== null && typeof desired === 'object') {
     if (live === null || typeof live !== 'object' || Array.isArray(live)) return false;

@@ -34,7 +34,11 @@ export class LoggingModule {
               quietReqLogger: true,
               autoLogging: { ignore: (request) => /^\/(health|metrics)/.test(request.url ?? '') },
               serializers: {
-                req: (request: { id: string; method: string; url: string }) => ({ id: request.id, method: request.method, url: request.url }),
+                req: (request: { id: string; method: string; url: string }) => ({
+                  id: request.id,
+                  method: request.method,
+                  url: request.url,
+                }),
                 res: (response: { statusCode: number }) => ({ statusCode: response.statusCode }),
               },
               redact: {

@@ -85,7 +85,10 @@ export class MetricsService {
   setCanaryWeights(namespace: string, workspace: string, experiment: string, weights: { variant: string; weight: number }[]): void {
     this.clearCanaryWeights(namespace, workspace, experiment);
     for (const { variant, weight } of weights) this.canaryWeight.set({ namespace, workspace, experiment, variant }, weight);
-    this.weightedVariants.set(`${namespace}/${workspace}/${experiment}`, weights.map(({ variant }) => variant));
+    this.weightedVariants.set(
+      `${namespace}/${workspace}/${experiment}`,
+      weights.map(({ variant }) => variant),
+    );
   }
 
   /** Forgets the weights of one experiment's variants (it ended). */

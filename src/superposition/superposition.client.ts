@@ -36,18 +36,11 @@ export class SuperpositionClient {
    * The config one variant sees: the experiment's whole context plus `variantIds` as an ARRAY
    * (a bare string never matches and silently yields the base config).
    */
-  async resolveConfig(
-    scope: SuperpositionScope,
-    context: Record<string, unknown>,
-    variantId: string,
-  ): Promise<ResolvedConfig> {
+  async resolveConfig(scope: SuperpositionScope, context: Record<string, unknown>, variantId: string): Promise<ResolvedConfig> {
     const body = { context: { ...context, variantIds: [variantId] } };
     const answer = await this.counted('resolve', () => this.request('POST', '/config/resolve', scope, body));
     if (answer === undefined || answer === null || typeof answer !== 'object' || Array.isArray(answer)) {
-      throw new SuperpositionBadResponseError(
-        `Superposition /config/resolve answered ${describe(answer)} instead of a JSON object`,
-        200,
-      );
+      throw new SuperpositionBadResponseError(`Superposition /config/resolve answered ${describe(answer)} instead of a JSON object`, 200);
     }
     return answer as ResolvedConfig;
   }

@@ -3,13 +3,7 @@ import { UnprocessableEventError, ForeignObjectError } from '../common/errors';
 import { KubeResourcesService } from '../kubernetes/kube-resources.service';
 import { EXPERIMENT_LABEL, isManagedByMayday, ownedSelector } from '../naming/labels';
 import { labelValue } from '../naming/names';
-import {
-  canaryIngress,
-  canaryWeightOf,
-  isCanaryIngress,
-  mainIngress,
-  servesHostRoot,
-} from './nginx-ingress';
+import { canaryIngress, canaryWeightOf, isCanaryIngress, mainIngress, servesHostRoot } from './nginx-ingress';
 import type { CanaryRoute, RouteChange, RouteScope, RouteState, RouteTarget, TrafficRouter } from './traffic-router';
 
 /** Every Ingress of the namespace: the main route may be anyone's, the canary must be alone on its host. */
@@ -47,9 +41,7 @@ export class NginxRouter implements TrafficRouter {
       writes.push({ desired: main, live: liveMain });
     } else {
       // Anyone's non-canary Ingress of our class for the host and `/` (even one named like ours) is the main path.
-      const served = ingresses.some(
-        (ingress) => !isCanaryIngress(ingress) && servesHostRoot(ingress, scope.host, this.ingressClass),
-      );
+      const served = ingresses.some((ingress) => !isCanaryIngress(ingress) && servesHostRoot(ingress, scope.host, this.ingressClass));
       if (!served) {
         if (liveMain) throw new ForeignObjectError('Ingress', scope.namespace, main.metadata!.name!);
         writes.push({ desired: main });
@@ -76,9 +68,7 @@ export class NginxRouter implements TrafficRouter {
       if (live && !isManagedByMayday(live)) throw new ForeignObjectError('Ingress', scope.namespace, desired.metadata!.name!);
       writes.push({ desired, live });
     }
-    const deletes = ingresses.filter(
-      (ingress) => isOurCanary(ingress, scope.experimentId) && !desiredNames.has(ingress.metadata?.name),
-    );
+    const deletes = ingresses.filter((ingress) => isOurCanary(ingress, scope.experimentId) && !desiredNames.has(ingress.metadata?.name));
     const ours = ingresses.filter((ingress) => isOurCanary(ingress, scope.experimentId));
     return { writes, deletes, previousWeights: weightsByService(ours) };
   }
@@ -116,8 +106,6 @@ function backendOf(ingress: V1Ingress): string {
 
 function isOurCanary(ingress: V1Ingress, experimentId: string): boolean {
   return (
-    isManagedByMayday(ingress) &&
-    isCanaryIngress(ingress) &&
-    ingress.metadata?.labels?.[EXPERIMENT_LABEL] === labelValue(experimentId)
+    isManagedByMayday(ingress) && isCanaryIngress(ingress) && ingress.metadata?.labels?.[EXPERIMENT_LABEL] === labelValue(experimentId)
   );
 }

@@ -5,9 +5,7 @@ import type { ExperimentEvent } from '../experiments/experiment-event';
 import { WebhookEnvelopeDto, type WebhookEventName } from './dto/webhook-event.dto';
 
 /** A validated webhook: an experiment event, or a ConfigChanged that Mayday acknowledges and ignores. */
-export type ParsedWebhook =
-  | { kind: 'experiment'; event: ExperimentEvent }
-  | { kind: 'config'; event: WebhookEventName; workspace: string };
+export type ParsedWebhook = { kind: 'experiment'; event: ExperimentEvent } | { kind: 'config'; event: WebhookEventName; workspace: string };
 
 /**
  * Validates the envelope, then the payload as an experiment for every Experiment* event. A bad

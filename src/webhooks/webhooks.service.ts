@@ -5,9 +5,7 @@ import { ExperimentEventProcessor } from '../experiments/experiment-event.proces
 import { MetricsService } from '../metrics/metrics.service';
 import type { ParsedWebhook } from './webhook-event.pipe';
 
-export type WebhookAnswer =
-  | EventOutcome
-  | { result: 'ignored'; reason: string; event: string; actions: [] };
+export type WebhookAnswer = EventOutcome | { result: 'ignored'; reason: string; event: string; actions: [] };
 
 /** Hands each validated webhook to the experiment lifecycle (which logs and counts every outcome). */
 @Injectable()

@@ -10,10 +10,7 @@ export const FAILED_ANNOTATION = `${PREFIX}/failed`;
  */
 export const FAILED_SPEC_ANNOTATION = `${PREFIX}/failed-spec`;
 
-export type WorkloadState =
-  | { phase: 'available' }
-  | { phase: 'waiting'; reason: string }
-  | { phase: 'failed'; reason: string };
+export type WorkloadState = { phase: 'available' } | { phase: 'waiting'; reason: string } | { phase: 'failed'; reason: string };
 
 /**
  * Whether a Deployment may receive traffic. Failed: Mayday marked it failed at its current

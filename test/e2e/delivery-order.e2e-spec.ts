@@ -36,7 +36,13 @@ describe('delivery as Superposition really does it: duplicated, late, out of ord
   });
 
   function send(service: string, spec: ExperimentSpec, step: Step) {
-    const payload = experiment({ ...spec, status: step.status, traffic: step.traffic, chosen: step.chosen, lastModified: step.lastModified });
+    const payload = experiment({
+      ...spec,
+      status: step.status,
+      traffic: step.traffic,
+      chosen: step.chosen,
+      lastModified: step.lastModified,
+    });
     return mayday.post('/webhooks/superposition', webhook(step.event, service, payload));
   }
 
@@ -48,7 +54,13 @@ describe('delivery as Superposition really does it: duplicated, late, out of ord
     const base = Date.now();
     const started = { event: 'ExperimentStarted', status: 'INPROGRESS' as const, traffic: 10, lastModified: timestamp(base, 0) };
     const ramp = { event: 'ExperimentInprogress', status: 'INPROGRESS' as const, traffic: 30, lastModified: timestamp(base, 1) };
-    const concluded = { event: 'ExperimentConcluded', status: 'CONCLUDED' as const, traffic: 30, chosen: 'control', lastModified: timestamp(base, 2) };
+    const concluded = {
+      event: 'ExperimentConcluded',
+      status: 'CONCLUDED' as const,
+      traffic: 30,
+      chosen: 'control',
+      lastModified: timestamp(base, 2),
+    };
     expect((await send(service, spec, started)).status).toBe(200);
     expect((await send(service, spec, concluded)).status).toBe(200);
     const after = await cluster.snapshot(namespace);
@@ -70,7 +82,12 @@ describe('delivery as Superposition really does it: duplicated, late, out of ord
     const base = Date.now();
     await send(service, spec, { event: 'ExperimentStarted', status: 'INPROGRESS', traffic: 10, lastModified: timestamp(base, 0) });
     await send(service, spec, { event: 'ExperimentInprogress', status: 'INPROGRESS', traffic: 40, lastModified: timestamp(base, 2) });
-    const stale = await send(service, spec, { event: 'ExperimentInprogress', status: 'INPROGRESS', traffic: 20, lastModified: timestamp(base, 1) });
+    const stale = await send(service, spec, {
+      event: 'ExperimentInprogress',
+      status: 'INPROGRESS',
+      traffic: 20,
+      lastModified: timestamp(base, 1),
+    });
     expect(stale.body.result).toBe('ignored');
     expect(stale.body.reason).toMatch(/stale event/);
     const canary = (await cluster.ingresses(namespace)).find((ingress) => ingress.metadata?.name?.includes('-ingress-'));
@@ -93,9 +110,12 @@ describe('delivery as Superposition really does it: duplicated, late, out of ord
         { event: 'ExperimentPaused', status: 'PAUSED', traffic: 20, lastModified: timestamp(base, 3) },
         { event: 'ExperimentInprogress', status: 'INPROGRESS', traffic: 35, lastModified: timestamp(base, 4) },
       ];
-      if (ending === 'winner') steps.push({ event: 'ExperimentConcluded', status: 'CONCLUDED', traffic: 35, chosen: 'test1', lastModified: timestamp(base, 5) });
-      if (ending === 'control') steps.push({ event: 'ExperimentConcluded', status: 'CONCLUDED', traffic: 35, chosen: 'control', lastModified: timestamp(base, 5) });
-      if (ending === 'discard') steps.push({ event: 'ExperimentDiscarded', status: 'DISCARDED', traffic: 35, lastModified: timestamp(base, 5) });
+      if (ending === 'winner')
+        steps.push({ event: 'ExperimentConcluded', status: 'CONCLUDED', traffic: 35, chosen: 'test1', lastModified: timestamp(base, 5) });
+      if (ending === 'control')
+        steps.push({ event: 'ExperimentConcluded', status: 'CONCLUDED', traffic: 35, chosen: 'control', lastModified: timestamp(base, 5) });
+      if (ending === 'discard')
+        steps.push({ event: 'ExperimentDiscarded', status: 'DISCARDED', traffic: 35, lastModified: timestamp(base, 5) });
       if (ending === 'paused') steps.push({ event: 'ExperimentPaused', status: 'PAUSED', traffic: 35, lastModified: timestamp(base, 5) });
       return { service, spec, steps, ending, namespace: namespaces[index % 2] };
     });
@@ -152,7 +172,12 @@ describe('delivery as Superposition really does it: duplicated, late, out of ord
         cluster.ingresses(namespace, MANAGED),
         cluster.core.listNamespacedConfigMap({ namespace, labelSelector: MANAGED }).then((list) => list.items),
       ]);
-      for (const [kind, items] of [['Deployment', deployments], ['Service', services], ['Ingress', ingresses], ['ConfigMap', configMaps]] as const) {
+      for (const [kind, items] of [
+        ['Deployment', deployments],
+        ['Service', services],
+        ['Ingress', ingresses],
+        ['ConfigMap', configMaps],
+      ] as const) {
         for (const item of items) found.add(`${namespace}/${kind}/${item.metadata?.name}`);
       }
     }
@@ -167,7 +192,9 @@ describe('delivery as Superposition really does it: duplicated, late, out of ord
         expect(canary?.metadata?.annotations?.['nginx.ingress.kubernetes.io/canary-weight']).toBe(ending === 'running' ? '35' : '0');
       }
       const record = await cluster.core.readNamespacedConfigMap({ namespace, name: `mayday-experiment-${spec.id}` });
-      const finalStatus = { winner: 'CONCLUDED', control: 'CONCLUDED', discard: 'DISCARDED', running: 'INPROGRESS', paused: 'PAUSED' }[ending];
+      const finalStatus = { winner: 'CONCLUDED', control: 'CONCLUDED', discard: 'DISCARDED', running: 'INPROGRESS', paused: 'PAUSED' }[
+        ending
+      ];
       expect(record.data?.status).toBe(finalStatus);
     }
   }, 120_000);

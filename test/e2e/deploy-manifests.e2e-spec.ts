@@ -149,7 +149,13 @@ describe('deploy/ manifests', () => {
     const role = only<V1ClusterRole>('ClusterRole');
     const crud = ['create', 'get', 'list', 'watch', 'update', 'patch', 'delete'];
     const expected = new Set<string>();
-    for (const resource of ['apps/deployments', '/services', 'networking.k8s.io/ingresses', '/configmaps', 'gateway.networking.k8s.io/httproutes']) {
+    for (const resource of [
+      'apps/deployments',
+      '/services',
+      'networking.k8s.io/ingresses',
+      '/configmaps',
+      'gateway.networking.k8s.io/httproutes',
+    ]) {
       for (const verb of crud) expected.add(`${resource}:${verb}`);
     }
     for (const verb of ['create', 'patch']) expected.add(`events.k8s.io/events:${verb}`);
@@ -165,7 +171,10 @@ describe('deploy/ manifests', () => {
         }
       }
     }
-    expect([...granted].filter((entry) => entry.includes('*')), 'no wildcards').toEqual([]);
+    expect(
+      [...granted].filter((entry) => entry.includes('*')),
+      'no wildcards',
+    ).toEqual([]);
     expect([...granted].sort()).toEqual([...expected].sort());
 
     const binding = only<V1ClusterRoleBinding>('ClusterRoleBinding');
@@ -336,7 +345,10 @@ describe('Dockerfile', () => {
     const cmd = runtime.filter((i) => i.keyword === 'CMD').pop();
     expect(JSON.parse(cmd!.args)).toEqual(['node', '--max-semi-space-size=2', 'dist/main.js']);
     expect(runtime.find((i) => i.keyword === 'EXPOSE')?.args).toBe('8090');
-    const env = runtime.filter((i) => i.keyword === 'ENV').map((i) => i.args).join(' ');
+    const env = runtime
+      .filter((i) => i.keyword === 'ENV')
+      .map((i) => i.args)
+      .join(' ');
     expect(env).toMatch(/\bNODE_ENV=production\b/);
     expect(env).toMatch(/\bPORT=8090\b/);
     expect(env).toMatch(/\bHOST=0\.0\.0\.0\b/);

@@ -81,7 +81,10 @@ describe('a crash between any two API calls of a transition', () => {
       kube.crashAt = Number.POSITIVE_INFINITY;
       const redelivered = await send(`${name}svc`, { ...spec(namespace), ...transition.patch }, transition.event);
       expect(redelivered.status, `redelivery after a crash after ${crashAt} write(s)`).toBe(200);
-      expect(sorted(await cluster.snapshot(namespace)).map((key) => key.replace(namespace, 'NS')), `crash after ${crashAt}`).toEqual(expected);
+      expect(
+        sorted(await cluster.snapshot(namespace)).map((key) => key.replace(namespace, 'NS')),
+        `crash after ${crashAt}`,
+      ).toEqual(expected);
     }
     return writes;
   }
@@ -159,8 +162,8 @@ describe('faults of Kubernetes, Superposition and Mayday itself', () => {
     expect(ramp[0].status).toBe(503);
     expect(ramp.at(-1)?.status).toBe(200);
     const weight = async () =>
-      (await cluster.ingresses(namespace)).find((ingress) => ingress.metadata?.name === `faulty-ingress-${id}-test1`)
-        ?.metadata?.annotations?.['nginx.ingress.kubernetes.io/canary-weight'];
+      (await cluster.ingresses(namespace)).find((ingress) => ingress.metadata?.name === `faulty-ingress-${id}-test1`)?.metadata
+        ?.annotations?.['nginx.ingress.kubernetes.io/canary-weight'];
     expect(await weight()).toBe('40');
 
     // Mayday restarts between two events; what it applied is read back from the cluster.
@@ -181,11 +184,17 @@ describe('faults of Kubernetes, Superposition and Mayday itself', () => {
     const namespace = await cluster.createNamespace('drain');
     standIn.delayMs = 1500;
     try {
-      const inFlight = mayday.post('/webhooks/superposition', webhook('ExperimentStarted', 'faulty', experiment({ id: experimentId(), context: { namespace } })));
+      const inFlight = mayday.post(
+        '/webhooks/superposition',
+        webhook('ExperimentStarted', 'faulty', experiment({ id: experimentId(), context: { namespace } })),
+      );
       await new Promise((resolve) => setTimeout(resolve, 300));
       const closing = mayday.close();
       await new Promise((resolve) => setTimeout(resolve, 100));
-      const refused = await mayday.post('/webhooks/superposition', webhook('ExperimentStarted', 'faulty', experiment({ id: experimentId(), context: { namespace } })));
+      const refused = await mayday.post(
+        '/webhooks/superposition',
+        webhook('ExperimentStarted', 'faulty', experiment({ id: experimentId(), context: { namespace } })),
+      );
       expect(refused.status).toBe(503);
       expect((await inFlight).status).toBe(200);
       await closing;

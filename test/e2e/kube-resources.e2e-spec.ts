@@ -59,9 +59,12 @@ describe('KubeResourcesService against a real kube-apiserver', () => {
 
   it('reports a field owned by another manager as a conflict unless forced', async () => {
     await kube.apply(deployment(namespace, 'owned'));
-    await cluster.apps.patchNamespacedDeployment(
-      { namespace, name: 'owned', fieldManager: 'someone-else', body: [{ op: 'replace', path: '/spec/replicas', value: 3 }] },
-    );
+    await cluster.apps.patchNamespacedDeployment({
+      namespace,
+      name: 'owned',
+      fieldManager: 'someone-else',
+      body: [{ op: 'replace', path: '/spec/replicas', value: 3 }],
+    });
     const conflict = await kube.apply(deployment(namespace, 'owned', 2), { force: false }).catch((error) => error);
     expect(conflict).toBeInstanceOf(KubeConflictError);
     expect(conflict.statusCode).toBe(409);

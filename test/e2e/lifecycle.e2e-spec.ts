@@ -67,9 +67,7 @@ describe('the experiment lifecycle on ingress-nginx (real kube-apiserver, Superp
 
     const canaryService = state.services[`nginxservice-service-${test1}`];
     expect(canaryService.spec?.selector).toEqual({ app: `nginxservice-dep-${test1}` });
-    expect(canaryService.spec?.ports).toEqual([
-      { name: 'http', port: 80, targetPort: 80, protocol: 'TCP' },
-    ]);
+    expect(canaryService.spec?.ports).toEqual([{ name: 'http', port: 80, targetPort: 80, protocol: 'TCP' }]);
     expect(state.services.nginxservice.spec?.selector).toEqual({ app: `nginxservice-dep-${control}` });
 
     const main = state.ingresses.nginxservice;
@@ -97,14 +95,13 @@ describe('the experiment lifecycle on ingress-nginx (real kube-apiserver, Superp
 
     // The resolve requests carried the whole context and the variant id as an array.
     const resolved = standIn.resolveRequests().filter((request) => JSON.stringify(request.body).includes(id));
-    expect(resolved.map((request) => request.body).sort((a: any, b: any) => a.context.variantIds[0].localeCompare(b.context.variantIds[0]))).toEqual([
-      { context: { namespace, variantIds: [control] } },
-      { context: { namespace, variantIds: [test1] } },
-    ]);
+    expect(
+      resolved.map((request) => request.body).sort((a: any, b: any) => a.context.variantIds[0].localeCompare(b.context.variantIds[0])),
+    ).toEqual([{ context: { namespace, variantIds: [control] } }, { context: { namespace, variantIds: [test1] } }]);
 
     const weightOf = async () =>
-      (await cluster.ingresses(namespace)).find((ingress) => ingress.metadata?.name === `nginxservice-ingress-${test1}`)
-        ?.metadata?.annotations?.['nginx.ingress.kubernetes.io/canary-weight'];
+      (await cluster.ingresses(namespace)).find((ingress) => ingress.metadata?.name === `nginxservice-ingress-${test1}`)?.metadata
+        ?.annotations?.['nginx.ingress.kubernetes.io/canary-weight'];
 
     const ramped = await deliver('ExperimentInprogress', service, { ...spec, traffic: 40 });
     expect(ramped.status).toBe(200);
@@ -281,7 +278,12 @@ describe('the experiment lifecycle on ingress-nginx (real kube-apiserver, Superp
         metadata: { name: 'team-ingress' },
         spec: {
           ingressClassName: 'nginx',
-          rules: [{ host: `uing.${namespace}`, http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'uing', port: { number: 80 } } } }] } }],
+          rules: [
+            {
+              host: `uing.${namespace}`,
+              http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'uing', port: { number: 80 } } } }] },
+            },
+          ],
         },
       },
     });
@@ -428,4 +430,3 @@ describe('the experiment lifecycle on ingress-nginx (real kube-apiserver, Superp
     expect(ingress?.spec?.rules?.[0].host).toBe(`web-shop.${namespace}`);
   });
 });
-

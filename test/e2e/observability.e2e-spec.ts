@@ -88,7 +88,11 @@ describe('metrics, logs, Kubernetes Events and the status API', () => {
       main: { service: 'obs', exists: true, managedByMayday: true, selects: `obs-dep-${id}-control`, route: 'obs' },
     });
     expect(view.variants).toEqual([
-      expect.objectContaining({ variantId: `${id}-control`, type: 'CONTROL', deployment: expect.objectContaining({ name: `obs-dep-${id}-control`, role: 'stable' }) }),
+      expect.objectContaining({
+        variantId: `${id}-control`,
+        type: 'CONTROL',
+        deployment: expect.objectContaining({ name: `obs-dep-${id}-control`, role: 'stable' }),
+      }),
       expect.objectContaining({
         variantId: test1,
         type: 'EXPERIMENTAL',
@@ -105,7 +109,9 @@ describe('metrics, logs, Kubernetes Events and the status API', () => {
       expect(view.variants[1]).toMatchObject({ weight: 25, state: 'available', deployment: { readyReplicas: 1, availableReplicas: 1 } });
     });
 
-    expect((await deliver('ExperimentPaused', { ...spec, status: 'PAUSED', lastModified: '2026-08-20T07:41:00.000001Z' })).status).toBe(200);
+    expect((await deliver('ExperimentPaused', { ...spec, status: 'PAUSED', lastModified: '2026-08-20T07:41:00.000001Z' })).status).toBe(
+      200,
+    );
     let metrics = (await mayday.get('/metrics')).body as string;
     expect(sample(metrics, 'mayday_canary_weight', { namespace, workspace: 'obs', experiment: id, variant: test1 })).toBe(0);
     expect((await deliver('ExperimentInprogress', { ...spec, traffic: 40, lastModified: '2026-08-20T07:42:00.000001Z' })).status).toBe(200);
@@ -113,7 +119,17 @@ describe('metrics, logs, Kubernetes Events and the status API', () => {
     expect(sample(metrics, 'mayday_canary_weight', { namespace, workspace: 'obs', experiment: id, variant: test1 })).toBe(40);
     expect(sample(metrics, 'mayday_experiments', { status: 'INPROGRESS' })).toBeGreaterThanOrEqual(1);
 
-    expect((await deliver('ExperimentConcluded', { ...spec, traffic: 40, status: 'CONCLUDED', chosen: 'test1', lastModified: '2026-08-20T07:43:00.000001Z' })).status).toBe(200);
+    expect(
+      (
+        await deliver('ExperimentConcluded', {
+          ...spec,
+          traffic: 40,
+          status: 'CONCLUDED',
+          chosen: 'test1',
+          lastModified: '2026-08-20T07:43:00.000001Z',
+        })
+      ).status,
+    ).toBe(200);
 
     // Metrics.
     const response = await mayday.get('/metrics');
@@ -121,7 +137,9 @@ describe('metrics, logs, Kubernetes Events and the status API', () => {
     expect(response.headers?.get('content-type')).toContain('text/plain');
     metrics = response.body as string;
     expect(sample(metrics, 'mayday_webhook_events_total', { source: 'webhook', event: 'ExperimentStarted', outcome: 'applied' })).toBe(1);
-    expect(sample(metrics, 'mayday_webhook_events_total', { source: 'watch', event: 'ExperimentStarted', outcome: 'applied' })).toBeGreaterThanOrEqual(1);
+    expect(
+      sample(metrics, 'mayday_webhook_events_total', { source: 'watch', event: 'ExperimentStarted', outcome: 'applied' }),
+    ).toBeGreaterThanOrEqual(1);
     expect(sample(metrics, 'mayday_webhook_events_total', { event: 'ExperimentConcluded', outcome: 'applied' })).toBe(1);
     expect(sample(metrics, 'mayday_event_duration_seconds_count', { event: 'ExperimentConcluded', outcome: 'applied' })).toBe(1);
     expect(sample(metrics, 'mayday_kube_api_calls_total', { verb: 'apply', outcome: 'ok' })).toBeGreaterThan(5);
@@ -144,7 +162,9 @@ describe('metrics, logs, Kubernetes Events and the status API', () => {
       const onWinner = (
         await eventsApi.listNamespacedEvent({ namespace, fieldSelector: `regarding.name=${canary},regarding.uid=${winner.metadata!.uid}` })
       ).items;
-      expect(onWinner.map((event) => event.reason)).toEqual(expect.arrayContaining(['CanaryCreated', 'WeightChanged', 'Paused', 'Promoted']));
+      expect(onWinner.map((event) => event.reason)).toEqual(
+        expect.arrayContaining(['CanaryCreated', 'WeightChanged', 'Paused', 'Promoted']),
+      );
       expect(onWinner.every((event) => event.reportingController === 'mayday.superposition.io/mayday')).toBe(true);
       expect(onWinner.find((event) => event.reason === 'Paused')?.note).toBe('weight 25 -> 0');
       const onMain = (await eventsApi.listNamespacedEvent({ namespace, fieldSelector: 'regarding.name=obs' })).items;
@@ -171,10 +191,16 @@ describe('metrics, logs, Kubernetes Events and the status API', () => {
   }, 60_000);
 
   it('counts and logs refused events with their status code', async () => {
-    const answer = await mayday.post('/webhooks/superposition', webhook('ExperimentStarted', 'obs', experiment({ id: experimentId(), context: { namespace: 'not-allowed' } })), auth);
+    const answer = await mayday.post(
+      '/webhooks/superposition',
+      webhook('ExperimentStarted', 'obs', experiment({ id: experimentId(), context: { namespace: 'not-allowed' } })),
+      auth,
+    );
     expect(answer.status).toBe(403);
     const metrics = (await mayday.get('/metrics')).body as string;
-    expect(sample(metrics, 'mayday_webhook_events_total', { source: 'webhook', event: 'ExperimentStarted', outcome: 'rejected' })).toBeGreaterThanOrEqual(1);
+    expect(
+      sample(metrics, 'mayday_webhook_events_total', { source: 'webhook', event: 'ExperimentStarted', outcome: 'rejected' }),
+    ).toBeGreaterThanOrEqual(1);
     const line = logLines.find((entry) => entry.statusCode === 403);
     expect(line).toMatchObject({ level: 40, result: 'rejected', namespace: 'not-allowed' });
   });
@@ -187,7 +213,15 @@ describe('LOG_LEVEL', () => {
     logs.on('data', (chunk: Buffer) => lines.push(...chunk.toString().split('\n').filter(Boolean)));
     // nestjs-pino keeps the first logger of a process for lines written outside a request.
     __resetOutOfContextForTests();
-    const app = await createApp({ env: { KUBECONFIG: inject('controlPlane').kubeconfig, LOG_LEVEL: 'warn', RESYNC_INTERVAL_SECONDS: '0', CANARY_READINESS_GATE: 'false' }, logDestination: logs });
+    const app = await createApp({
+      env: {
+        KUBECONFIG: inject('controlPlane').kubeconfig,
+        LOG_LEVEL: 'warn',
+        RESYNC_INTERVAL_SECONDS: '0',
+        CANARY_READINESS_GATE: 'false',
+      },
+      logDestination: logs,
+    });
     await app.listen(0, '127.0.0.1');
     const { port } = app.getHttpServer().address() as { port: number };
     await fetch(`http://127.0.0.1:${port}/webhooks/superposition`, {

@@ -22,7 +22,8 @@ async function mainSelector(namespace: string, service: string): Promise<Record<
 describe('the readiness gate, automatic rollback of failing canaries, and pending promotions', () => {
   const namespaces: Record<string, string> = {};
   beforeAll(async () => {
-    for (const name of ['gate', 'deadline', 'crash', 'pending', 'restart']) namespaces[name] = await cluster.createNamespace(`safe-${name}`);
+    for (const name of ['gate', 'deadline', 'crash', 'pending', 'restart'])
+      namespaces[name] = await cluster.createNamespace(`safe-${name}`);
   });
   const harness = useMaydayWithSuperposition(() => ({
     CANARY_READINESS_GATE: 'true',
@@ -175,7 +176,10 @@ describe('resync repairs webhooks that never arrived', () => {
     await eventually(async () => expect(await canaryWeight(namespace, service, `${first.id}-test1`)).toBe('35'), 3000);
 
     // A conclusion, never delivered.
-    standIn.putExperiment(service, experiment({ ...first, traffic: 35, status: 'CONCLUDED', chosen: 'test1', lastModified: '2026-08-20T07:42:00.000001Z' }));
+    standIn.putExperiment(
+      service,
+      experiment({ ...first, traffic: 35, status: 'CONCLUDED', chosen: 'test1', lastModified: '2026-08-20T07:42:00.000001Z' }),
+    );
     await eventually(async () => expect(await mainSelector(namespace, service)).toEqual({ app: `${service}-dep-${first.id}-test1` }), 3000);
     await eventually(async () => expect((await cluster.names(namespace)).ingresses).toEqual([service]), 3000);
 

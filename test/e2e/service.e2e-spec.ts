@@ -37,7 +37,10 @@ describe('the HTTP surface', () => {
     const cases: [unknown, string][] = [
       [{ payload: {} }, 'event_info'],
       [webhook('ExperimentFinished', 'svc', experiment({ id: '1', context: { namespace } })), 'event_info.webhook_event'],
-      [webhook('ExperimentStarted', 'svc', { ...experiment({ id: '1', context: { namespace } }), traffic_percentage: 'ten' }), 'payload.traffic_percentage'],
+      [
+        webhook('ExperimentStarted', 'svc', { ...experiment({ id: '1', context: { namespace } }), traffic_percentage: 'ten' }),
+        'payload.traffic_percentage',
+      ],
       [webhook('ExperimentStarted', 'svc', { ...experiment({ id: '1', context: { namespace } }), id: 7350102648234549248 }), 'payload.id'],
       [webhook('ExperimentStarted', '', experiment({ id: '1', context: { namespace } })), 'event_info.workspace_id'],
     ];
@@ -77,7 +80,9 @@ describe('the HTTP surface', () => {
 
   it('takes events with whatever method the Superposition webhook was configured with', async () => {
     const id = experimentId();
-    const created = JSON.stringify(webhook('ExperimentCreated', 'methods', experiment({ id, status: 'CREATED', traffic: 0, context: { namespace } })));
+    const created = JSON.stringify(
+      webhook('ExperimentCreated', 'methods', experiment({ id, status: 'CREATED', traffic: 0, context: { namespace } })),
+    );
     for (const method of ['GET', 'PUT', 'PATCH', 'POST']) {
       const answer = await rawRequest(`${mayday.url}/webhooks/superposition`, method, created);
       expect(answer.status, method).toBe(200);
@@ -140,11 +145,15 @@ describe('readiness follows its dependencies', () => {
 async function rawRequest(url: string, method: string, body: string): Promise<{ status: number; body: string }> {
   const { request } = await import('node:http');
   return new Promise((resolve, reject) => {
-    const req = request(url, { method, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
-    });
+    const req = request(
+      url,
+      { method, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });

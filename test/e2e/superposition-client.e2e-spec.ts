@@ -55,9 +55,7 @@ describe('SuperpositionClient over HTTP against the stand-in', () => {
   });
 
   it('turns a 4xx into a rejection carrying Superposition message', async () => {
-    const error = await superposition
-      .resolveConfig({ orgId: 'localorg', workspace: 'unknown' }, {}, 'x')
-      .catch((failure) => failure);
+    const error = await superposition.resolveConfig({ orgId: 'localorg', workspace: 'unknown' }, {}, 'x').catch((failure) => failure);
     expect(error).toBeInstanceOf(SuperpositionRejectedError);
     expect(error.statusCode).toBe(404);
     expect(error.message).toContain('workspace unknown not found');

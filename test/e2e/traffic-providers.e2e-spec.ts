@@ -101,7 +101,9 @@ describe.each([nginx, gatewayApi])('the lifecycle on $name', (provider) => {
     await expectWeights(100, 0);
     expect((await deliver('ExperimentInprogress', service, { ...spec, traffic: 40 })).status).toBe(200);
     await expectWeights(60, 40);
-    expect((await deliver('ExperimentConcluded', service, { ...spec, traffic: 40, status: 'CONCLUDED', chosen: 'test1' })).status).toBe(200);
+    expect((await deliver('ExperimentConcluded', service, { ...spec, traffic: 40, status: 'CONCLUDED', chosen: 'test1' })).status).toBe(
+      200,
+    );
     await expectWeights(100, undefined);
 
     expect(await provider.routes(namespace)).toEqual([service]);
@@ -147,16 +149,20 @@ describe('Gateway API specifics', () => {
     const [route] = await httpRoutes(namespace);
     expect(route.metadata.name).toBe('shop');
     expect(route.metadata.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'mayday', 'mayday.superposition.io/workspace': 'shop' });
-    expect(route.spec.parentRefs).toEqual([{ group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'public-gw', namespace: 'gateways' }]);
+    expect(route.spec.parentRefs).toEqual([
+      { group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'public-gw', namespace: 'gateways' },
+    ]);
     expect(route.spec.hostnames).toEqual([`shop.${namespace}`]);
     expect(route.spec.rules).toHaveLength(1);
     expect(route.spec.rules[0].matches).toEqual([{ path: { type: 'PathPrefix', value: '/' } }]);
-    expect(route.spec.rules[0].backendRefs).toEqual([
-      { group: '', kind: 'Service', name: 'shop', port: 80, weight: 40 },
-      { group: '', kind: 'Service', name: svc('a'), port: 80, weight: 20 },
-      { group: '', kind: 'Service', name: svc('b'), port: 80, weight: 20 },
-      { group: '', kind: 'Service', name: svc('c'), port: 80, weight: 20 },
-    ].map(({ group: _group, ...backend }) => expect.objectContaining(backend)));
+    expect(route.spec.rules[0].backendRefs).toEqual(
+      [
+        { group: '', kind: 'Service', name: 'shop', port: 80, weight: 40 },
+        { group: '', kind: 'Service', name: svc('a'), port: 80, weight: 20 },
+        { group: '', kind: 'Service', name: svc('b'), port: 80, weight: 20 },
+        { group: '', kind: 'Service', name: svc('c'), port: 80, weight: 20 },
+      ].map(({ group: _group, ...backend }) => expect.objectContaining(backend)),
+    );
     const cService = (await cluster.services(namespace)).find((item) => item.metadata?.name === svc('c'));
     expect(cService?.spec?.ports?.[0]).toMatchObject({ port: 80, targetPort: 8080 });
 

@@ -254,11 +254,17 @@ describe('webhook scope (ALLOWED_NAMESPACES, ALLOWED_WORKSPACES)', () => {
     expect(before).toEqual({ allowed: {}, other: {} });
 
     const id = experimentId();
-    const otherNs = await postJson(mayday, webhook('ExperimentStarted', allowedWorkspace, experiment({ id, context: { namespace: otherNamespace } })));
+    const otherNs = await postJson(
+      mayday,
+      webhook('ExperimentStarted', allowedWorkspace, experiment({ id, context: { namespace: otherNamespace } })),
+    );
     expectRefusal(otherNs, 403, 'another namespace');
     expect(otherNs.json.message).toContain(otherNamespace);
 
-    const otherWs = await postJson(mayday, webhook('ExperimentStarted', otherWorkspace, experiment({ id, context: { namespace: allowedNamespace } })));
+    const otherWs = await postJson(
+      mayday,
+      webhook('ExperimentStarted', otherWorkspace, experiment({ id, context: { namespace: allowedNamespace } })),
+    );
     expectRefusal(otherWs, 403, 'another workspace');
     expect(otherWs.json.message).toContain(otherWorkspace);
 
@@ -270,14 +276,21 @@ describe('webhook scope (ALLOWED_NAMESPACES, ALLOWED_WORKSPACES)', () => {
     // A conclusion is refused the same way (it would delete objects).
     const concluded = await postJson(
       mayday,
-      webhook('ExperimentConcluded', allowedWorkspace, experiment({ id, status: 'CONCLUDED', chosen: 'test1', context: { namespace: otherNamespace } })),
+      webhook(
+        'ExperimentConcluded',
+        allowedWorkspace,
+        experiment({ id, status: 'CONCLUDED', chosen: 'test1', context: { namespace: otherNamespace } }),
+      ),
     );
     expectRefusal(concluded, 403, 'a conclusion in another namespace');
     expect(concluded.json.message).toContain(otherNamespace);
 
     expect(await snapshots()).toEqual(before);
 
-    const allowed = await postJson(mayday, webhook('ExperimentStarted', allowedWorkspace, experiment({ id, context: { namespace: allowedNamespace } })));
+    const allowed = await postJson(
+      mayday,
+      webhook('ExperimentStarted', allowedWorkspace, experiment({ id, context: { namespace: allowedNamespace } })),
+    );
     expect(allowed.status, allowed.text).toBe(200);
     expect(allowed.json.result).toBe('applied');
     expect((await cluster.names(allowedNamespace)).deployments).toEqual([`scopesvc-dep-${id}-control`, `scopesvc-dep-${id}-test1`]);
@@ -320,13 +333,11 @@ describe('webhook limits (WEBHOOK_MAX_BODY_BYTES, Content-Type)', () => {
     expectRefusal(await send(mayday.url, WEBHOOK, huge, { 'content-type': 'application/json' }), 413, 'a 200 kB body');
 
     // Without Content-Length the limit still holds while the body streams in.
-    const chunked = await rawRequest(
-      mayday.url,
-      WEBHOOK,
-      'POST',
-      { 'content-type': 'application/json', 'transfer-encoding': 'chunked' },
-      [huge.slice(0, 1000), huge.slice(1000, 3000), huge.slice(3000)],
-    );
+    const chunked = await rawRequest(mayday.url, WEBHOOK, 'POST', { 'content-type': 'application/json', 'transfer-encoding': 'chunked' }, [
+      huge.slice(0, 1000),
+      huge.slice(1000, 3000),
+      huge.slice(3000),
+    ]);
     expectRefusal(chunked, 413, 'a chunked body over the limit');
 
     // The limit is on the inflated body: a few kB of gzip that inflate to 5 MB are refused, not inflated.
@@ -561,10 +572,54 @@ function toInprogress(tree: Tree): void {
 // --- arbitraries: hostile text -----------------------------------------------------------------
 
 const ODD_CHARACTERS = [
-  '\u0000', '\u0001', '\u001f', '\u007f', '\u202e', '\u200f', '\u200b', '\u2028', '\ufeff', '\ufffd',
-  '\ud800', '\udbff', '\udc00', '\udfff', '😀', '👩‍👩‍👧', '🇮🇳', 'İ', 'ß', 'Ω', 'ǅ', 'ﬀ', '名', 'ع', '\u0301',
-  '_', '.', ' ', '\t', '\n', '\r', '"', '\\', '/', '%', '$', '{{SECRETS.MAYDAY_TOKEN}}', '<script>', "'", '`',
-  '../', 'A', 'Z', 'a', 'z', '0', '9', '-',
+  '\u0000',
+  '\u0001',
+  '\u001f',
+  '\u007f',
+  '\u202e',
+  '\u200f',
+  '\u200b',
+  '\u2028',
+  '\ufeff',
+  '\ufffd',
+  '\ud800',
+  '\udbff',
+  '\udc00',
+  '\udfff',
+  '😀',
+  '👩‍👩‍👧',
+  '🇮🇳',
+  'İ',
+  'ß',
+  'Ω',
+  'ǅ',
+  'ﬀ',
+  '名',
+  'ع',
+  '\u0301',
+  '_',
+  '.',
+  ' ',
+  '\t',
+  '\n',
+  '\r',
+  '"',
+  '\\',
+  '/',
+  '%',
+  '$',
+  '{{SECRETS.MAYDAY_TOKEN}}',
+  '<script>',
+  "'",
+  '`',
+  '../',
+  'A',
+  'Z',
+  'a',
+  'z',
+  '0',
+  '9',
+  '-',
 ];
 const oddUnit = fc.oneof(
   { arbitrary: fc.constantFrom(...ODD_CHARACTERS), weight: 3 },
@@ -576,7 +631,9 @@ const jsonNoise = fc.jsonValue({ maxDepth: 2 }).filter((value) => !hasForbiddenK
 /** Any JSON value, tagged with its JSON type, for "wrong type" mutations. */
 type JsonType = 'string' | 'number' | 'boolean' | 'null' | 'array' | 'object';
 const typedValue: fc.Arbitrary<{ type: JsonType; value: unknown }> = fc.oneof(
-  fc.oneof(oddString(20), fc.constantFrom('10', 'INPROGRESS', 'ExperimentStarted', '{}', '[]', 'null')).map((value) => ({ type: 'string' as const, value })),
+  fc
+    .oneof(oddString(20), fc.constantFrom('10', 'INPROGRESS', 'ExperimentStarted', '{}', '[]', 'null'))
+    .map((value) => ({ type: 'string' as const, value })),
   fc.oneof(fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true }), fc.constantFrom(0, 10, 7350102648234549248)).map((value) => ({
     type: 'number' as const,
     value,
@@ -584,10 +641,19 @@ const typedValue: fc.Arbitrary<{ type: JsonType; value: unknown }> = fc.oneof(
   fc.boolean().map((value) => ({ type: 'boolean' as const, value })),
   fc.constant({ type: 'null' as const, value: null }),
   fc.array(jsonNoise, { maxLength: 3 }).map((value) => ({ type: 'array' as const, value })),
-  fc.oneof(fc.constant({}), fc.dictionary(oddString(8).map((key) => `x_${key}`), jsonNoise, { maxKeys: 3 })).map((value) => ({
-    type: 'object' as const,
-    value,
-  })),
+  fc
+    .oneof(
+      fc.constant({}),
+      fc.dictionary(
+        oddString(8).map((key) => `x_${key}`),
+        jsonNoise,
+        { maxKeys: 3 },
+      ),
+    )
+    .map((value) => ({
+      type: 'object' as const,
+      value,
+    })),
 );
 
 // --- arbitraries: the valid base and its noise -------------------------------------------------
@@ -606,7 +672,10 @@ const baseSpec: fc.Arbitrary<BaseSpec> = fc.record({
   event: fc.constantFrom('ExperimentStarted', 'ExperimentInprogress', 'ExperimentConcluded'),
   idNumber: fc.integer({ min: 0, max: 2 ** 48 }),
   // Workspace and variant ids that are valid to Superposition but not Kubernetes names.
-  workspaceSuffix: fc.oneof(fc.constant(''), oddString(40).map((suffix) => `-${suffix}`)),
+  workspaceSuffix: fc.oneof(
+    fc.constant(''),
+    oddString(40).map((suffix) => `-${suffix}`),
+  ),
   controlSuffix: oddString(60),
   experimentalSuffix: oddString(60),
   traffic: fc.integer({ min: 0, max: 100 }),
@@ -622,7 +691,14 @@ interface Noise {
 const noise: fc.Arbitrary<Noise> = fc.record({
   extras: fc.array(
     fc.record({
-      where: fc.constantFrom('event_info' as const, 'payload' as const, 'context' as const, 'metrics' as const, 'variant0' as const, 'variant1' as const),
+      where: fc.constantFrom(
+        'event_info' as const,
+        'payload' as const,
+        'context' as const,
+        'metrics' as const,
+        'variant0' as const,
+        'variant1' as const,
+      ),
       key: oddString(12).map((key) => `x_${key}`),
       value: jsonNoise,
     }),
@@ -685,11 +761,15 @@ function hugeString(pattern: string, bytes: number): string {
 function applyNoise(tree: Tree, extra: Noise): void {
   for (const { where, key, value } of extra.extras) {
     const target =
-      where === 'event_info' ? tree.event_info
-      : where === 'payload' ? tree.payload
-      : where === 'context' ? tree.payload.context
-      : where === 'metrics' ? tree.payload.metrics
-      : tree.payload.variants[where === 'variant0' ? 0 : 1];
+      where === 'event_info'
+        ? tree.event_info
+        : where === 'payload'
+          ? tree.payload
+          : where === 'context'
+            ? tree.payload.context
+            : where === 'metrics'
+              ? tree.payload.metrics
+              : tree.payload.variants[where === 'variant0' ? 0 : 1];
     target[key] = value;
   }
   for (const { where, value } of extra.texts) {
@@ -703,7 +783,10 @@ function applyNoise(tree: Tree, extra: Noise): void {
 
 /** A workspace id with characters no host can hold is refused (422) before the variants are looked at. */
 const OR_HOST = String.raw`|host ".*" made from INGRESS_HOST_TEMPLATE`;
-const VARIANT_CONFIG_MESSAGE = new RegExp(String.raw`variant ".*": config key "(container\.image|replicas|container\.port|env\..*)"${OR_HOST}`, 's');
+const VARIANT_CONFIG_MESSAGE = new RegExp(
+  String.raw`variant ".*": config key "(container\.image|replicas|container\.port|env\..*)"${OR_HOST}`,
+  's',
+);
 const WINNER_MESSAGE = new RegExp(String.raw`chosen_variant${OR_HOST}`, 's');
 const CANARIES_MESSAGE = new RegExp(String.raw`cannot split traffic over \d experimental variants${OR_HOST}`, 's');
 
@@ -728,11 +811,27 @@ const wrongType = fc
 
 /** Declared optional fields with a wrong type, and values of the right type that are out of bounds. */
 const badValue = fc.oneof(
-  fc.oneof(fc.constant(''), fc.integer({ min: 254, max: 400 }).map((length) => 'w'.repeat(length))).map((value) =>
-    edit(`workspace_id ${JSON.stringify(value).slice(0, 20)}`, 400, (tree) => (tree.event_info.workspace_id = value)),
-  ),
   fc
-    .constantFrom('', '-1', '1-', '12 34', '../etc/passwd', 'a'.repeat(64), '1'.repeat(64), '7350\u0000', '١٢٣', '73501 ', ' 73501', '7350/1')
+    .oneof(
+      fc.constant(''),
+      fc.integer({ min: 254, max: 400 }).map((length) => 'w'.repeat(length)),
+    )
+    .map((value) => edit(`workspace_id ${JSON.stringify(value).slice(0, 20)}`, 400, (tree) => (tree.event_info.workspace_id = value))),
+  fc
+    .constantFrom(
+      '',
+      '-1',
+      '1-',
+      '12 34',
+      '../etc/passwd',
+      'a'.repeat(64),
+      '1'.repeat(64),
+      '7350\u0000',
+      '١٢٣',
+      '73501 ',
+      ' 73501',
+      '7350/1',
+    )
     .map((value) => edit(`payload.id ${JSON.stringify(value)}`, 400, (tree) => (tree.payload.id = value))),
   fc.constant(edit('organisation_id ""', 400, (tree) => (tree.event_info.organisation_id = ''))),
   fc
@@ -742,28 +841,50 @@ const badValue = fc.oneof(
     )
     .map(([path, value]) => edit(`${path} as ${value.type}`, 400, (tree) => setPath(tree, path, value.value))),
   fc
-    .tuple(fc.constantFrom(0, 1), typedValue.filter((value) => value.type !== 'object' && value.type !== 'null'))
-    .map(([index, value]) => edit(`variants.${index}.overrides as ${value.type}`, 400, (tree) => (tree.payload.variants[index].overrides = value.value))),
+    .tuple(
+      fc.constantFrom(0, 1),
+      typedValue.filter((value) => value.type !== 'object' && value.type !== 'null'),
+    )
+    .map(([index, value]) =>
+      edit(`variants.${index}.overrides as ${value.type}`, 400, (tree) => (tree.payload.variants[index].overrides = value.value)),
+    ),
 );
 
-const trafficOutOfRange = fc.oneof(
-  fc.integer({ min: 101, max: 2 ** 31 }).map((value) => ({ label: 'above 100', value: value as unknown })),
-  fc.integer({ min: -(2 ** 31), max: -1 }).map((value) => ({ label: 'negative', value: value as unknown })),
-  fc
-    .double({ min: -1000, max: 1000, noNaN: true, noDefaultInfinity: true })
-    .filter((value) => !Number.isInteger(value))
-    .map((value) => ({ label: 'fractional', value: value as unknown })),
-  fc.constantFrom(1e300, 2 ** 53 + 2).map((value) => ({ label: 'huge', value: value as unknown })),
-  fc.constantFrom('1e400', '-1e400').map((value) => ({ label: 'infinite', raw: value })),
-).map((choice) =>
-  edit(`traffic_percentage ${choice.label}`, 400, (tree, raw) => {
-    tree.payload.traffic_percentage = 'raw' in choice ? raw.text(choice.raw) : choice.value;
-  }),
-);
+const trafficOutOfRange = fc
+  .oneof(
+    fc.integer({ min: 101, max: 2 ** 31 }).map((value) => ({ label: 'above 100', value: value as unknown })),
+    fc.integer({ min: -(2 ** 31), max: -1 }).map((value) => ({ label: 'negative', value: value as unknown })),
+    fc
+      .double({ min: -1000, max: 1000, noNaN: true, noDefaultInfinity: true })
+      .filter((value) => !Number.isInteger(value))
+      .map((value) => ({ label: 'fractional', value: value as unknown })),
+    fc.constantFrom(1e300, 2 ** 53 + 2).map((value) => ({ label: 'huge', value: value as unknown })),
+    fc.constantFrom('1e400', '-1e400').map((value) => ({ label: 'infinite', raw: value })),
+  )
+  .map((choice) =>
+    edit(`traffic_percentage ${choice.label}`, 400, (tree, raw) => {
+      tree.payload.traffic_percentage = 'raw' in choice ? raw.text(choice.raw) : choice.value;
+    }),
+  );
 
 const unknownStatus = fc
   .oneof(
-    fc.constantFrom('inprogress', 'InProgress', 'Inprogress', 'IN_PROGRESS', 'INPROGRESS ', ' INPROGRESS', 'INPROGRESS\u0000', 'concluded', 'Concluded', 'RUNNING', 'STARTED', '', 'İNPROGRESS', 'CONCLUDED\u200f'),
+    fc.constantFrom(
+      'inprogress',
+      'InProgress',
+      'Inprogress',
+      'IN_PROGRESS',
+      'INPROGRESS ',
+      ' INPROGRESS',
+      'INPROGRESS\u0000',
+      'concluded',
+      'Concluded',
+      'RUNNING',
+      'STARTED',
+      '',
+      'İNPROGRESS',
+      'CONCLUDED\u200f',
+    ),
     oddString(16),
   )
   .filter((value) => !STATUSES.includes(value))
@@ -815,16 +936,21 @@ const badVariants = fc.oneof(
     edit('variants: 65 of them', 400, (tree) => {
       const canary = tree.payload.variants[1];
       for (let index = 0; index < 63; index++) {
-        tree.payload.variants.push({ id: `${canary.id}-${index}`, variant_type: 'EXPERIMENTAL', overrides: { 'container.image': 'nginx:1.27' } });
+        tree.payload.variants.push({
+          id: `${canary.id}-${index}`,
+          variant_type: 'EXPERIMENTAL',
+          overrides: { 'container.image': 'nginx:1.27' },
+        });
       }
     }),
   ),
   fc.constant(edit('variants: duplicate id', 400, (tree) => (tree.payload.variants[1].id = tree.payload.variants[0].id))),
   fc.constant(edit('variants: a variant repeated', 400, (tree) => tree.payload.variants.push(structuredClone(tree.payload.variants[1])))),
-  fc
-    .tuple(nonObject, fc.boolean())
-    .map(([choice, replace]) =>
-      edit(`variants: a ${Array.isArray(choice) ? 'array' : choice === null ? 'null' : typeof choice} variant (${replace ? 'replacing' : 'added'})`, 400, (tree) => {
+  fc.tuple(nonObject, fc.boolean()).map(([choice, replace]) =>
+    edit(
+      `variants: a ${Array.isArray(choice) ? 'array' : choice === null ? 'null' : typeof choice} variant (${replace ? 'replacing' : 'added'})`,
+      400,
+      (tree) => {
         const canary = tree.payload.variants[1];
         const value =
           choice === 'array holding a variant'
@@ -832,11 +958,17 @@ const badVariants = fc.oneof(
             : choice;
         if (replace) tree.payload.variants[1] = value;
         else tree.payload.variants.push(value);
-      }),
+      },
     ),
+  ),
   fc
-    .tuple(fc.constantFrom(0, 1), fc.constantFrom<unknown>('experimental', 'control', 'Experimental', 'CANARY', '', null, 1, ['EXPERIMENTAL']))
-    .map(([index, value]) => edit(`variants.${index}.variant_type ${JSON.stringify(value)}`, 400, (tree) => (tree.payload.variants[index].variant_type = value))),
+    .tuple(
+      fc.constantFrom(0, 1),
+      fc.constantFrom<unknown>('experimental', 'control', 'Experimental', 'CANARY', '', null, 1, ['EXPERIMENTAL']),
+    )
+    .map(([index, value]) =>
+      edit(`variants.${index}.variant_type ${JSON.stringify(value)}`, 400, (tree) => (tree.payload.variants[index].variant_type = value)),
+    ),
   fc.constant(edit('variants.1.variant_type missing', 400, (tree) => delete tree.payload.variants[1].variant_type)),
   fc
     .tuple(fc.constantFrom(0, 1), fc.constantFrom<unknown>(undefined, '', 7350102648234549248, null, ['id'], 'v'.repeat(254)))
@@ -867,10 +999,13 @@ const prototypeKey = fc
       for (let level = 0; level < wrap; level++) target = target[`x_wrap${level}`] = {};
       const polluted = JSON.stringify({ fuzzPolluted: context.token, isAdmin: true });
       const valueText =
-        value === 'pollute' ? polluted
-        : value === 'object' ? '{}'
-        : value === 'prototype-chain' ? `{"prototype":${polluted},"__proto__":${polluted}}`
-        : value;
+        value === 'pollute'
+          ? polluted
+          : value === 'object'
+            ? '{}'
+            : value === 'prototype-chain'
+              ? `{"prototype":${polluted},"__proto__":${polluted}}`
+              : value;
       target[raw.text(JSON.stringify(key))] = raw.text(valueText);
     });
     // The key must really be in the JSON text (a JS object literal would not have made it an own key).
@@ -972,29 +1107,38 @@ const badNamespace = fc
     fc.constantFrom('own upper', 'own trailing space', 'own leading space', 'own underscore', 'own nul', 'own rtl', 'own twice 64'),
     oddString(70).filter((value) => value !== '' && !(value.length <= 63 && DNS_LABEL.test(value))),
     // Not a string at all: never a silent fallback to DEFAULT_NAMESPACE.
-    fc.oneof(fc.integer(), fc.boolean(), fc.constant<unknown>([]), fc.constant<unknown>({}), fc.constant<unknown>(['own'])).map((value) => ({ value })),
+    fc
+      .oneof(fc.integer(), fc.boolean(), fc.constant<unknown>([]), fc.constant<unknown>({}), fc.constant<unknown>(['own']))
+      .map((value) => ({ value })),
   )
   .chain((value) => fc.tuple(fc.constant(value), fc.boolean()))
   .map(([choice, jsonLogic]) =>
-    edit(`namespace not a Kubernetes name${jsonLogic ? ' (JSON-logic)' : ''}`, 422, (tree, _raw, context) => {
-      const ns = context.namespace;
-      const own: Record<string, unknown> = {
-        'own upper': ns.toUpperCase(),
-        'own trailing space': `${ns} `,
-        'own leading space': ` ${ns}`,
-        'own underscore': ns.replace('-', '_'),
-        'own nul': `${ns}\u0000`,
-        'own rtl': `\u202e${ns}`,
-        'own twice 64': `${ns}-${'x'.repeat(64)}`,
-      };
-      let value: unknown =
-        typeof choice === 'object' && choice !== null && 'value' in choice ? (choice as { value: unknown }).value
-        : typeof choice === 'string' && Object.hasOwn(own, choice) ? own[choice]
-        : choice;
-      if (Array.isArray(value) && value[0] === 'own') value = [ns];
-      if (jsonLogic) tree.payload.context = { and: [{ '==': [{ var: 'namespace' }, value] }] };
-      else tree.payload.context.namespace = value;
-    }, /namespace/),
+    edit(
+      `namespace not a Kubernetes name${jsonLogic ? ' (JSON-logic)' : ''}`,
+      422,
+      (tree, _raw, context) => {
+        const ns = context.namespace;
+        const own: Record<string, unknown> = {
+          'own upper': ns.toUpperCase(),
+          'own trailing space': `${ns} `,
+          'own leading space': ` ${ns}`,
+          'own underscore': ns.replace('-', '_'),
+          'own nul': `${ns}\u0000`,
+          'own rtl': `\u202e${ns}`,
+          'own twice 64': `${ns}-${'x'.repeat(64)}`,
+        };
+        let value: unknown =
+          typeof choice === 'object' && choice !== null && 'value' in choice
+            ? (choice as { value: unknown }).value
+            : typeof choice === 'string' && Object.hasOwn(own, choice)
+              ? own[choice]
+              : choice;
+        if (Array.isArray(value) && value[0] === 'own') value = [ns];
+        if (jsonLogic) tree.payload.context = { and: [{ '==': [{ var: 'namespace' }, value] }] };
+        else tree.payload.context.namespace = value;
+      },
+      /namespace/,
+    ),
   );
 
 const badImage = fc.constantFrom<unknown>(
@@ -1015,14 +1159,19 @@ const badImage = fc.constantFrom<unknown>(
 );
 const badVariantConfig = fc.oneof(
   badImage.map((value) =>
-    edit(`INPROGRESS: container.image ${typeof value === 'string' && value.includes(' ') === false && value.length > 4 ? value : JSON.stringify(value)}`, 422, (tree) => {
-      toInprogress(tree);
-      const canary = tree.payload.variants[1];
-      if (value === 'missing') delete canary.overrides['container.image'];
-      else if (value === 'no overrides') delete canary.overrides;
-      else if (value === 'null overrides') canary.overrides = null;
-      else canary.overrides['container.image'] = value;
-    }, VARIANT_CONFIG_MESSAGE),
+    edit(
+      `INPROGRESS: container.image ${typeof value === 'string' && value.includes(' ') === false && value.length > 4 ? value : JSON.stringify(value)}`,
+      422,
+      (tree) => {
+        toInprogress(tree);
+        const canary = tree.payload.variants[1];
+        if (value === 'missing') delete canary.overrides['container.image'];
+        else if (value === 'no overrides') delete canary.overrides;
+        else if (value === 'null overrides') canary.overrides = null;
+        else canary.overrides['container.image'] = value;
+      },
+      VARIANT_CONFIG_MESSAGE,
+    ),
   ),
   fc
     .oneof(
@@ -1032,74 +1181,111 @@ const badVariantConfig = fc.oneof(
       fc.constantFrom<unknown>('3', '', true, [1], {}),
     )
     .map((value) =>
-      edit(`INPROGRESS: replicas ${typeof value}`, 422, (tree) => {
-        toInprogress(tree);
-        tree.payload.variants[1].overrides.replicas = value;
-      }, VARIANT_CONFIG_MESSAGE),
+      edit(
+        `INPROGRESS: replicas ${typeof value}`,
+        422,
+        (tree) => {
+          toInprogress(tree);
+          tree.payload.variants[1].overrides.replicas = value;
+        },
+        VARIANT_CONFIG_MESSAGE,
+      ),
     ),
-  fc
-    .oneof(fc.constantFrom<unknown>(0, -80, 65536, 100000, 80.5, '80', true), fc.integer({ min: 65536, max: 2 ** 31 }))
-    .map((value) =>
-      edit(`INPROGRESS: container.port ${typeof value}`, 422, (tree) => {
+  fc.oneof(fc.constantFrom<unknown>(0, -80, 65536, 100000, 80.5, '80', true), fc.integer({ min: 65536, max: 2 ** 31 })).map((value) =>
+    edit(
+      `INPROGRESS: container.port ${typeof value}`,
+      422,
+      (tree) => {
         toInprogress(tree);
         tree.payload.variants[1].overrides['container.port'] = value;
-      }, VARIANT_CONFIG_MESSAGE),
+      },
+      VARIANT_CONFIG_MESSAGE,
     ),
+  ),
   fc
     .oneof(
       fc.constantFrom('', '1ABC', 'A B', 'A=B', 'Ä', 'A\u0000', 'A/B', 'A:B', '$A', '😀', ' ', '\u202eA'),
       oddString(12).filter((name) => !ENV_NAME.test(name)),
     )
     .map((name) =>
-      edit('INPROGRESS: invalid env. name', 422, (tree) => {
-        toInprogress(tree);
-        tree.payload.variants[1].overrides[`env.${name}`] = 'x';
-      }, VARIANT_CONFIG_MESSAGE),
+      edit(
+        'INPROGRESS: invalid env. name',
+        422,
+        (tree) => {
+          toInprogress(tree);
+          tree.payload.variants[1].overrides[`env.${name}`] = 'x';
+        },
+        VARIANT_CONFIG_MESSAGE,
+      ),
     ),
   fc.constant(
-    edit('INPROGRESS: env value over 256 KiB', 422, (tree) => {
-      toInprogress(tree);
-      tree.payload.variants[1].overrides['env.BIG'] = 'v'.repeat(256 * 1024 + 1);
-    }, VARIANT_CONFIG_MESSAGE),
+    edit(
+      'INPROGRESS: env value over 256 KiB',
+      422,
+      (tree) => {
+        toInprogress(tree);
+        tree.payload.variants[1].overrides['env.BIG'] = 'v'.repeat(256 * 1024 + 1);
+      },
+      VARIANT_CONFIG_MESSAGE,
+    ),
   ),
 );
 
 const badWinner = fc
-  .constantFrom('missing', 'null', 'empty', 'upper-cased control', 'control with a space', 'the experiment id', 'an unknown variant', 'random')
+  .constantFrom(
+    'missing',
+    'null',
+    'empty',
+    'upper-cased control',
+    'control with a space',
+    'the experiment id',
+    'an unknown variant',
+    'random',
+  )
   .chain((how) => fc.tuple(fc.constant(how), oddString(20)))
   .map(([how, random]) =>
-    edit(`CONCLUDED: chosen_variant ${how}`, 422, (tree) => {
-      tree.event_info.webhook_event = 'ExperimentConcluded';
-      tree.payload.status = 'CONCLUDED';
-      const ids: string[] = tree.payload.variants.map((variant: Tree) => variant.id);
-      const [control] = ids;
-      const choices: Record<string, string | null | undefined> = {
-        missing: undefined,
-        null: null,
-        empty: '',
-        'upper-cased control': control.toUpperCase(),
-        'control with a space': `${control} `,
-        'the experiment id': tree.payload.id,
-        'an unknown variant': `${tree.payload.id}-test1`,
-        random: ids.includes(random) ? `${random}-not-a-variant` : random,
-      };
-      const chosen = choices[how];
-      if (chosen === undefined) delete tree.payload.chosen_variant;
-      else tree.payload.chosen_variant = chosen;
-    }, WINNER_MESSAGE),
+    edit(
+      `CONCLUDED: chosen_variant ${how}`,
+      422,
+      (tree) => {
+        tree.event_info.webhook_event = 'ExperimentConcluded';
+        tree.payload.status = 'CONCLUDED';
+        const ids: string[] = tree.payload.variants.map((variant: Tree) => variant.id);
+        const [control] = ids;
+        const choices: Record<string, string | null | undefined> = {
+          missing: undefined,
+          null: null,
+          empty: '',
+          'upper-cased control': control.toUpperCase(),
+          'control with a space': `${control} `,
+          'the experiment id': tree.payload.id,
+          'an unknown variant': `${tree.payload.id}-test1`,
+          random: ids.includes(random) ? `${random}-not-a-variant` : random,
+        };
+        const chosen = choices[how];
+        if (chosen === undefined) delete tree.payload.chosen_variant;
+        else tree.payload.chosen_variant = chosen;
+      },
+      WINNER_MESSAGE,
+    ),
   );
 
 const manyCanaries = fc.integer({ min: 1, max: 4 }).map((more) =>
-  edit(`INPROGRESS with ${more + 1} experimental variants`, 422, (tree) => {
-    toInprogress(tree);
-    for (let index = 0; index < more; index++) {
-      tree.payload.variants.push({
-        id: `${tree.payload.id}-x${index}`,
-        variant_type: 'EXPERIMENTAL',
-        overrides: { 'container.image': `nginx:1.2${index}` },
-      });
-    }
-  }, CANARIES_MESSAGE),
+  edit(
+    `INPROGRESS with ${more + 1} experimental variants`,
+    422,
+    (tree) => {
+      toInprogress(tree);
+      for (let index = 0; index < more; index++) {
+        tree.payload.variants.push({
+          id: `${tree.payload.id}-x${index}`,
+          variant_type: 'EXPERIMENTAL',
+          overrides: { 'container.image': `nginx:1.2${index}` },
+        });
+      }
+    },
+    CANARIES_MESSAGE,
+  ),
 );
 
 const wrongMediaType = fc
@@ -1120,9 +1306,14 @@ const wrongMediaType = fc
   .map((type) => text(`Content-Type ${type}`, 415, (valid) => valid, type, /Content-Type must be application\/json|unsupported charset/));
 
 const oversized = fc.integer({ min: DEFAULT_BODY_LIMIT + 1, max: DEFAULT_BODY_LIMIT + 300_000 }).map((bytes) =>
-  edit('over the default 1 MiB body limit', 413, (tree) => {
-    tree.payload.description = 'o'.repeat(bytes);
-  }, /WEBHOOK_MAX_BODY_BYTES/),
+  edit(
+    'over the default 1 MiB body limit',
+    413,
+    (tree) => {
+      tree.payload.description = 'o'.repeat(bytes);
+    },
+    /WEBHOOK_MAX_BODY_BYTES/,
+  ),
 );
 
 /** Each family of breaking mutations, by name (for the report), with its share of the runs. */
@@ -1169,73 +1360,77 @@ describe('webhook fuzz: malformed and hostile deliveries', () => {
   });
   afterAll(() => mayday?.close());
 
-  it(`refuses ${RUNS} invalid webhooks with a JSON 4xx, keeps answering, and changes nothing in the cluster`, { timeout: 120_000 }, async () => {
-    const context: FuzzContext = { namespace, token, workspaces: new Set() };
-    const snapshotBefore = await cluster.snapshot(namespace);
-    const ownBefore = await ownMaydayObjects();
-    const prototypeBefore = Object.getOwnPropertyNames(Object.prototype).sort();
-    const statuses = new Map<number, number>();
-    const families = new Map<string, Map<number, number>>();
-    let sent = 0;
-    let largest = 0;
-    const started = performance.now();
+  it(
+    `refuses ${RUNS} invalid webhooks with a JSON 4xx, keeps answering, and changes nothing in the cluster`,
+    { timeout: 120_000 },
+    async () => {
+      const context: FuzzContext = { namespace, token, workspaces: new Set() };
+      const snapshotBefore = await cluster.snapshot(namespace);
+      const ownBefore = await ownMaydayObjects();
+      const prototypeBefore = Object.getOwnPropertyNames(Object.prototype).sort();
+      const statuses = new Map<number, number>();
+      const families = new Map<string, Map<number, number>>();
+      let sent = 0;
+      let largest = 0;
+      const started = performance.now();
 
-    await fc.assert(
-      fc.asyncProperty(sample, async ({ base, noise: extra, breaker: broken, contentType }) => {
-        const tree = buildBase(base, context);
-        applyNoise(tree, extra);
-        const raw = new RawJson(`${token}-${sent}`);
-        const outgoing = broken.apply(tree, raw, context, contentType);
-        const bytes = typeof outgoing.body === 'string' ? Buffer.byteLength(outgoing.body) : outgoing.body.byteLength;
-        largest = Math.max(largest, bytes);
-        // Noise alone never crosses the body limit: only the oversized mutation does.
-        if (broken.expected !== 413) expect(bytes, broken.kind).toBeLessThanOrEqual(DEFAULT_BODY_LIMIT);
-        else expect(bytes).toBeGreaterThan(DEFAULT_BODY_LIMIT);
+      await fc.assert(
+        fc.asyncProperty(sample, async ({ base, noise: extra, breaker: broken, contentType }) => {
+          const tree = buildBase(base, context);
+          applyNoise(tree, extra);
+          const raw = new RawJson(`${token}-${sent}`);
+          const outgoing = broken.apply(tree, raw, context, contentType);
+          const bytes = typeof outgoing.body === 'string' ? Buffer.byteLength(outgoing.body) : outgoing.body.byteLength;
+          largest = Math.max(largest, bytes);
+          // Noise alone never crosses the body limit: only the oversized mutation does.
+          if (broken.expected !== 413) expect(bytes, broken.kind).toBeLessThanOrEqual(DEFAULT_BODY_LIMIT);
+          else expect(bytes).toBeGreaterThan(DEFAULT_BODY_LIMIT);
 
-        const answer = await send(mayday.url, WEBHOOK, outgoing.body, { 'content-type': outgoing.contentType });
-        sent++;
-        statuses.set(answer.status, (statuses.get(answer.status) ?? 0) + 1);
-        const byFamily = families.get(broken.family) ?? new Map<number, number>();
-        byFamily.set(answer.status, (byFamily.get(answer.status) ?? 0) + 1);
-        families.set(broken.family, byFamily);
+          const answer = await send(mayday.url, WEBHOOK, outgoing.body, { 'content-type': outgoing.contentType });
+          sent++;
+          statuses.set(answer.status, (statuses.get(answer.status) ?? 0) + 1);
+          const byFamily = families.get(broken.family) ?? new Map<number, number>();
+          byFamily.set(answer.status, (byFamily.get(answer.status) ?? 0) + 1);
+          families.set(broken.family, byFamily);
 
-        const what = `${broken.kind}\nrequest (${bytes} bytes): ${typeof outgoing.body === 'string' ? outgoing.body.slice(0, 600) : `<${bytes} random bytes>`}`;
-        expect([400, 413, 415, 422], `${what}\nanswer: ${answer.status} ${answer.text.slice(0, 400)}`).toContain(answer.status);
-        expectRefusal(answer, broken.expected, what);
-        if (broken.message) expect(answer.json.message, what).toMatch(broken.message);
+          const what = `${broken.kind}\nrequest (${bytes} bytes): ${typeof outgoing.body === 'string' ? outgoing.body.slice(0, 600) : `<${bytes} random bytes>`}`;
+          expect([400, 413, 415, 422], `${what}\nanswer: ${answer.status} ${answer.text.slice(0, 400)}`).toContain(answer.status);
+          expectRefusal(answer, broken.expected, what);
+          if (broken.message) expect(answer.json.message, what).toMatch(broken.message);
 
-        if (sent % 40 === 0) {
-          const live = await send(mayday.url, '/health/live', undefined, {}, 'GET');
-          expect(live.status, `liveness after ${sent} requests`).toBe(200);
-        }
-      }),
-      { numRuns: RUNS },
-    );
-    const elapsed = Math.round(performance.now() - started);
+          if (sent % 40 === 0) {
+            const live = await send(mayday.url, '/health/live', undefined, {}, 'GET');
+            expect(live.status, `liveness after ${sent} requests`).toBe(200);
+          }
+        }),
+        { numRuns: RUNS },
+      );
+      const elapsed = Math.round(performance.now() - started);
 
-    expect(sent).toBeGreaterThanOrEqual(500);
-    expect((await send(mayday.url, '/health/live', undefined, {}, 'GET')).status).toBe(200);
-    expect((await send(mayday.url, '/health/ready', undefined, {}, 'GET')).status).toBe(200);
+      expect(sent).toBeGreaterThanOrEqual(500);
+      expect((await send(mayday.url, '/health/live', undefined, {}, 'GET')).status).toBe(200);
+      expect((await send(mayday.url, '/health/ready', undefined, {}, 'GET')).status).toBe(200);
 
-    // Nothing changed: the fuzz namespace, Mayday's objects in this file's namespaces, and nowhere
-    // in the cluster is there an object for a workspace the fuzzer used.
-    expect(await cluster.snapshot(namespace)).toEqual(snapshotBefore);
-    expect(await ownMaydayObjects()).toEqual(ownBefore);
-    const fuzzLabels = new Set([...context.workspaces].map((workspace) => labelValue(workspace)));
-    const leaked = (await maydayObjects()).filter(
-      (object) => object.workspace !== undefined && (fuzzLabels.has(object.workspace) || object.workspace.includes(`fuzz-${token}`)),
-    );
-    expect(leaked).toEqual([]);
-    // Mayday runs in this process: no prototype-pollution payload reached Object.prototype.
-    expect(Object.getOwnPropertyNames(Object.prototype).sort()).toEqual(prototypeBefore);
-    expect(({} as Record<string, unknown>).fuzzPolluted).toBeUndefined();
-    expect(({} as Record<string, unknown>).isAdmin).toBeUndefined();
+      // Nothing changed: the fuzz namespace, Mayday's objects in this file's namespaces, and nowhere
+      // in the cluster is there an object for a workspace the fuzzer used.
+      expect(await cluster.snapshot(namespace)).toEqual(snapshotBefore);
+      expect(await ownMaydayObjects()).toEqual(ownBefore);
+      const fuzzLabels = new Set([...context.workspaces].map((workspace) => labelValue(workspace)));
+      const leaked = (await maydayObjects()).filter(
+        (object) => object.workspace !== undefined && (fuzzLabels.has(object.workspace) || object.workspace.includes(`fuzz-${token}`)),
+      );
+      expect(leaked).toEqual([]);
+      // Mayday runs in this process: no prototype-pollution payload reached Object.prototype.
+      expect(Object.getOwnPropertyNames(Object.prototype).sort()).toEqual(prototypeBefore);
+      expect(({} as Record<string, unknown>).fuzzPolluted).toBeUndefined();
+      expect(({} as Record<string, unknown>).isAdmin).toBeUndefined();
 
-    const distribution = Object.fromEntries([...statuses].sort(([a], [b]) => a - b));
-    const perFamily = FAMILIES.map(([family]) => `  ${family}: ${JSON.stringify(Object.fromEntries(families.get(family) ?? []))}`);
-    console.log(
-      `[webhook fuzz] ${sent} requests in ${elapsed} ms, largest ${largest} bytes, ${context.workspaces.size} workspaces; statuses ${JSON.stringify(distribution)}\n` +
-        perFamily.join('\n'),
-    );
-  });
+      const distribution = Object.fromEntries([...statuses].sort(([a], [b]) => a - b));
+      const perFamily = FAMILIES.map(([family]) => `  ${family}: ${JSON.stringify(Object.fromEntries(families.get(family) ?? []))}`);
+      console.log(
+        `[webhook fuzz] ${sent} requests in ${elapsed} ms, largest ${largest} bytes, ${context.workspaces.size} workspaces; statuses ${JSON.stringify(distribution)}\n` +
+          perFamily.join('\n'),
+      );
+    },
+  );
 });

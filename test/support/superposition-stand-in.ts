@@ -189,7 +189,9 @@ export class SuperpositionStandIn {
     const experimentPath = /^\/experiments\/([^/]+)$/.exec(url.pathname);
     if (experimentPath && request.method === 'GET') {
       const experiment = space.experiments.get(decodeURIComponent(experimentPath[1]));
-      return experiment ? send(200, experiment) : send(404, { message: 'No records found. Please refine or correct your search parameters' });
+      return experiment
+        ? send(200, experiment)
+        : send(404, { message: 'No records found. Please refine or correct your search parameters' });
     }
     return send(404, { message: `no route for ${request.method} ${url.pathname}` });
   }

@@ -100,9 +100,7 @@ describe('namespaceOf', () => {
 
   it('refuses a value that is not a string, naming the dimension', () => {
     expect(() => namespaceOf({ namespace: 42 }, 'namespace', 'default')).toThrow(ContextError);
-    expect(() => namespaceOf({ namespace: 42 }, 'namespace', 'default')).toThrow(
-      'context dimension "namespace" must be a string (got 42)',
-    );
+    expect(() => namespaceOf({ namespace: 42 }, 'namespace', 'default')).toThrow('context dimension "namespace" must be a string (got 42)');
     expect(() => namespaceOf({ ns: ['a'] }, 'ns', 'default')).toThrow('context dimension "ns" must be a string (got ["a"])');
     expect(() => namespaceOf({ namespace: true }, 'namespace', 'default')).toThrow(ContextError);
   });

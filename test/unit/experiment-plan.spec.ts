@@ -3,16 +3,7 @@ import { UnprocessableEventError } from '../../src/common/errors';
 import { ContextError } from '../../src/experiments/context';
 import { hostFor, planExperiment, type PlanSettings } from '../../src/experiments/experiment-plan';
 import type { WebhookEventName } from '../../src/webhooks/dto/webhook-event.dto';
-import {
-  CONTROL_ID,
-  EXPERIMENT_ID,
-  experimentDto,
-  routing,
-  TEST1_ID,
-  TEST2_ID,
-  WORKSPACE,
-  type VariantSpec,
-} from './fixtures';
+import { CONTROL_ID, EXPERIMENT_ID, experimentDto, routing, TEST1_ID, TEST2_ID, WORKSPACE, type VariantSpec } from './fixtures';
 
 const NGINX: PlanSettings = { routing: routing(), maxCanaries: 1 };
 const GATEWAY: PlanSettings = { routing: routing({ provider: 'gateway-api', gatewayName: 'gw' }), maxCanaries: 16 };
@@ -166,7 +157,12 @@ describe('planExperiment', () => {
     });
 
     it('rolls back an A/B/n experiment even with ingress-nginx', () => {
-      const plan = planExperiment('ExperimentDiscarded', WORKSPACE, experimentDto({ status: 'DISCARDED', variants: THREE_VARIANTS }), NGINX);
+      const plan = planExperiment(
+        'ExperimentDiscarded',
+        WORKSPACE,
+        experimentDto({ status: 'DISCARDED', variants: THREE_VARIANTS }),
+        NGINX,
+      );
       expect(plan.kind).toBe('rollback');
       expect(plan.experimental).toHaveLength(2);
     });
@@ -192,14 +188,17 @@ describe('planExperiment', () => {
 
     it('refuses more experimental variants than the provider splits, naming the limit', () => {
       const limited = unprocessable(() =>
-        planExperiment('ExperimentInprogress', WORKSPACE, experimentDto({ variants: [...THREE_VARIANTS, { suffix: 't3', type: 'EXPERIMENTAL' }] }), {
-          routing: routing(),
-          maxCanaries: 2,
-        }),
+        planExperiment(
+          'ExperimentInprogress',
+          WORKSPACE,
+          experimentDto({ variants: [...THREE_VARIANTS, { suffix: 't3', type: 'EXPERIMENTAL' }] }),
+          {
+            routing: routing(),
+            maxCanaries: 2,
+          },
+        ),
       );
-      expect(limited.message).toBe(
-        'the traffic provider splits traffic over at most 2 experimental variants; this experiment has 3',
-      );
+      expect(limited.message).toBe('the traffic provider splits traffic over at most 2 experimental variants; this experiment has 3');
     });
 
     it('refuses experimental variants whose shares add up to more than 100%', () => {
@@ -244,14 +243,15 @@ describe('planExperiment', () => {
       expect(plan.dimensions).toEqual({ namespace: 'mumbai' });
     });
 
-    it.each([['Mumbai'], ['mum_bai'], ['-mumbai'], ['mumbai.west'], ['a'.repeat(64)]])('refuses the namespace %s with a 422 error', (namespace) => {
-      const error = unprocessable(() =>
-        planExperiment('ExperimentInprogress', WORKSPACE, experimentDto({ context: { namespace } }), NGINX),
-      );
-      expect(error.message).toBe(
-        `namespace "${namespace}" (context dimension "namespace") is not a valid Kubernetes namespace name`,
-      );
-    });
+    it.each([['Mumbai'], ['mum_bai'], ['-mumbai'], ['mumbai.west'], ['a'.repeat(64)]])(
+      'refuses the namespace %s with a 422 error',
+      (namespace) => {
+        const error = unprocessable(() =>
+          planExperiment('ExperimentInprogress', WORKSPACE, experimentDto({ context: { namespace } }), NGINX),
+        );
+        expect(error.message).toBe(`namespace "${namespace}" (context dimension "namespace") is not a valid Kubernetes namespace name`);
+      },
+    );
 
     it('takes a 63-character namespace', () => {
       const namespace = 'a'.repeat(63);

@@ -191,8 +191,7 @@ describe('judgeAgainstRecord', () => {
       const verdict = judgeAgainstRecord(record(), { status: 'PAUSED', last_modified: '2026-08-20T07:37:40.099999Z' });
       expect(verdict).toEqual({
         apply: false,
-        reason:
-          'stale event: last_modified 2026-08-20T07:37:40.099999Z is older than the applied 2026-08-20T07:37:40.100000Z (INPROGRESS)',
+        reason: 'stale event: last_modified 2026-08-20T07:37:40.099999Z is older than the applied 2026-08-20T07:37:40.100000Z (INPROGRESS)',
       });
     });
 

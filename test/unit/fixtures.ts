@@ -72,11 +72,7 @@ export function experimentDto(spec: ExperimentSpec = {}): ExperimentDto {
 }
 
 /** A webhook body: the envelope of CONTRACT.md §1 around a payload. */
-export function webhookBody(
-  event: string,
-  payload: unknown = experimentPayload(),
-  workspace: string = WORKSPACE,
-): Record<string, unknown> {
+export function webhookBody(event: string, payload: unknown = experimentPayload(), workspace: string = WORKSPACE): Record<string, unknown> {
   return {
     event_info: {
       webhook_event: event,

@@ -125,7 +125,12 @@ describe('backendWeights', () => {
       spec: {
         rules: [
           { backendRefs: [{ name: 'a' }, { name: 'b', weight: 3 }] },
-          { backendRefs: [{ name: 'b', weight: 4 }, { name: 'c', weight: 0 }] },
+          {
+            backendRefs: [
+              { name: 'b', weight: 4 },
+              { name: 'c', weight: 0 },
+            ],
+          },
           {},
         ],
       },

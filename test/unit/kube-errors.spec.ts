@@ -31,7 +31,9 @@ describe('toKubeError: answers of the API server', () => {
   });
 
   it('404 for a missing namespace says "namespaces" in detailsKind', () => {
-    const error = toKubeError(apiError(404, status(404, 'NotFound', 'namespaces "mumbai" not found', { name: 'mumbai', kind: 'namespaces' })));
+    const error = toKubeError(
+      apiError(404, status(404, 'NotFound', 'namespaces "mumbai" not found', { name: 'mumbai', kind: 'namespaces' })),
+    );
     expect(error).toBeInstanceOf(KubeNotFoundError);
     expect(error.detailsKind).toBe('namespaces');
     expect(error.message).toBe('namespaces "mumbai" not found');

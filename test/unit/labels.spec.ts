@@ -82,9 +82,7 @@ describe('ownedSelector', () => {
   });
 
   it('adds each given part, in a fixed order', () => {
-    expect(
-      ownedSelector({ role: 'canary', variantId: 'v-1', experimentId: '42', workspace: 'nginxservice' }),
-    ).toBe(
+    expect(ownedSelector({ role: 'canary', variantId: 'v-1', experimentId: '42', workspace: 'nginxservice' })).toBe(
       'app.kubernetes.io/managed-by=mayday,mayday.superposition.io/workspace=nginxservice,' +
         'mayday.superposition.io/experiment=42,mayday.superposition.io/variant=v-1,mayday.superposition.io/role=canary',
     );

@@ -173,9 +173,7 @@ describe('kubeName (DNS-1123, the default)', () => {
   });
 
   it('is injective over inputs that differ only by case and separators', () => {
-    const variants = fc
-      .string({ unit: fc.constantFrom('a', 'A', '-', '_', '.'), minLength: 1, maxLength: 12 })
-      .map((s) => `svc${s}x`);
+    const variants = fc.string({ unit: fc.constantFrom('a', 'A', '-', '_', '.'), minLength: 1, maxLength: 12 }).map((s) => `svc${s}x`);
     fc.assert(
       fc.property(fc.uniqueArray(variants, { minLength: 2, maxLength: 40 }), (inputs) => {
         expect(new Set(inputs.map((input) => kubeName(input))).size).toBe(inputs.length);
@@ -188,9 +186,7 @@ describe('kubeName (DNS-1123, the default)', () => {
 describe('kubeName (DNS-1035, for Services)', () => {
   it('keeps valid names exactly', () => {
     expect(kubeName('nginxservice', 'dns1035')).toBe('nginxservice');
-    expect(kubeName('nginxservice-service-7350102648234549248-test1', 'dns1035')).toBe(
-      'nginxservice-service-7350102648234549248-test1',
-    );
+    expect(kubeName('nginxservice-service-7350102648234549248-test1', 'dns1035')).toBe('nginxservice-service-7350102648234549248-test1');
     expect(kubeName('a1', 'dns1035')).toBe('a1');
   });
 
@@ -316,9 +312,7 @@ describe('object names (CONTRACT.md §3)', () => {
 
   it('sanitises a variant id with upper case and "_" (hashing the whole raw name)', () => {
     const raw = 'nginxservice-dep-7350102648234549248-Test_1';
-    expect(deploymentName('nginxservice', '7350102648234549248-Test_1')).toBe(
-      `nginxservice-dep-7350102648234549248-test-1-${hash8(raw)}`,
-    );
+    expect(deploymentName('nginxservice', '7350102648234549248-Test_1')).toBe(`nginxservice-dep-7350102648234549248-test-1-${hash8(raw)}`);
     expect(canaryServiceName('nginxservice', '7350102648234549248-Test_1')).toBe(
       `nginxservice-service-7350102648234549248-test-1-${hash8('nginxservice-service-7350102648234549248-Test_1')}`,
     );

@@ -142,7 +142,9 @@ describe('servesHostRoot', () => {
   });
 
   it('treats a path without a value as /', () => {
-    const spec = { rules: [{ host: 'a.b', http: { paths: [{ pathType: 'ImplementationSpecific', backend: { service: { name: 's' } } }] } }] };
+    const spec = {
+      rules: [{ host: 'a.b', http: { paths: [{ pathType: 'ImplementationSpecific', backend: { service: { name: 's' } } }] } }],
+    };
     expect(servesHostRoot(ingress(spec), 'a.b', 'nginx')).toBe(true);
   });
 

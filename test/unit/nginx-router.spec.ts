@@ -62,9 +62,7 @@ function userIngress(
         {
           host: options.host ?? SCOPE.host,
           http: {
-            paths: [
-              { path: options.path ?? '/', pathType: 'Prefix', backend: { service: { name: 'frontend', port: { number: 8080 } } } },
-            ],
+            paths: [{ path: options.path ?? '/', pathType: 'Prefix', backend: { service: { name: 'frontend', port: { number: 8080 } } } }],
           },
         },
       ],

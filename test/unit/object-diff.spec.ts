@@ -40,7 +40,17 @@ describe('isSubset', () => {
       { name: 'A', value: '1' },
       { name: 'B', value: '2' },
     ];
-    expect(isSubset({ env }, { env: [{ name: 'A', value: '1' }, { name: 'B', value: '2' }] })).toBe(true);
+    expect(
+      isSubset(
+        { env },
+        {
+          env: [
+            { name: 'A', value: '1' },
+            { name: 'B', value: '2' },
+          ],
+        },
+      ),
+    ).toBe(true);
     expect(isSubset({ env: [env[0]] }, { env })).toBe(false);
     expect(isSubset({ env }, { env: [env[0]] })).toBe(false);
     expect(isSubset({ env }, { env: [env[1], env[0]] })).toBe(false);
@@ -72,9 +82,12 @@ describe('isSubset', () => {
 
 describe('actionFor', () => {
   it('names kind, namespace and name of the object with the action', () => {
-    expect(
-      actionFor({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'd', namespace: 'mumbai' } }, 'created'),
-    ).toEqual({ kind: 'Deployment', namespace: 'mumbai', name: 'd', action: 'created' });
+    expect(actionFor({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'd', namespace: 'mumbai' } }, 'created')).toEqual({
+      kind: 'Deployment',
+      namespace: 'mumbai',
+      name: 'd',
+      action: 'created',
+    });
     expect(actionFor({ kind: 'Service', metadata: { name: 's', namespace: 'n' } }, 'deleted').action).toBe('deleted');
   });
 

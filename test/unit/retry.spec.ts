@@ -42,7 +42,11 @@ describe('retryTransient inside withRetryBudget', () => {
 
   it('retries transient errors until the call succeeds, telling onRetry about each', async () => {
     vi.spyOn(Math, 'random').mockReturnValue(0.1);
-    const errors = [new KubeUnavailableError('x', 503), new KubeUnavailableError('y', 0, 'Unreachable'), new KubeUnavailableError('z', 429)];
+    const errors = [
+      new KubeUnavailableError('x', 503),
+      new KubeUnavailableError('y', 0, 'Unreachable'),
+      new KubeUnavailableError('z', 429),
+    ];
     const call = flaky(errors, { name: 'dep' });
     const onRetry = vi.fn();
     const result = await withRetryBudget(5000, () => retryTransient(call, onRetry));

@@ -42,14 +42,23 @@ describe('rolloutEvents', () => {
   });
 
   it('calls a drop to 0 by a PAUSED experiment Paused, and says why a weight stays 0', () => {
-    expect(rolloutEvents(plan({ canaryWeight: 0 }), [canary({ previousWeight: 30, weight: 0 })])[0]).toMatchObject({ reason: 'Paused', note: 'weight 30 -> 0' });
-    const waiting = rolloutEvents(plan({ canaryWeight: 30 }), [canary({ previousWeight: 30, weight: 0, state: { phase: 'waiting', reason: '0 of 1 replicas available' } })]);
-    expect(waiting).toEqual([{ regarding, reason: 'WeightChanged', type: 'Normal', note: 'weight 30 -> 0 (waiting: 0 of 1 replicas available)' }]);
+    expect(rolloutEvents(plan({ canaryWeight: 0 }), [canary({ previousWeight: 30, weight: 0 })])[0]).toMatchObject({
+      reason: 'Paused',
+      note: 'weight 30 -> 0',
+    });
+    const waiting = rolloutEvents(plan({ canaryWeight: 30 }), [
+      canary({ previousWeight: 30, weight: 0, state: { phase: 'waiting', reason: '0 of 1 replicas available' } }),
+    ]);
+    expect(waiting).toEqual([
+      { regarding, reason: 'WeightChanged', type: 'Normal', note: 'weight 30 -> 0 (waiting: 0 of 1 replicas available)' },
+    ]);
   });
 
   it('warns once when a canary is taken out of traffic', () => {
     const failed = { phase: 'failed' as const, reason: 'CrashLoop: restarted 4 times' };
-    expect(rolloutEvents(plan(), [canary({ weight: 0, state: failed, newlyFailed: true })]).map((event) => [event.reason, event.type])).toEqual([
+    expect(
+      rolloutEvents(plan(), [canary({ weight: 0, state: failed, newlyFailed: true })]).map((event) => [event.reason, event.type]),
+    ).toEqual([
       ['CanaryFailed', 'Warning'],
       ['WeightChanged', 'Normal'],
     ]);
@@ -61,7 +70,11 @@ describe('promotion and rollback events', () => {
   const main: ObjectAction = { kind: 'Service', namespace: 'ns', name: 'svc', action: 'updated', uid: 'uid-main' };
 
   it('marks the winner and the main Service promoted', () => {
-    const events = promotionEvents(plan({ kind: 'promote', winner: { id: '42-test1', variant_type: 'EXPERIMENTAL' } }), deployment('updated'), main);
+    const events = promotionEvents(
+      plan({ kind: 'promote', winner: { id: '42-test1', variant_type: 'EXPERIMENTAL' } }),
+      deployment('updated'),
+      main,
+    );
     expect(events.map((event) => [event.regarding.kind, event.regarding.uid, event.reason])).toEqual([
       ['Deployment', 'uid-1', 'Promoted'],
       ['Service', 'uid-main', 'Promoted'],
@@ -87,6 +100,8 @@ describe('promotion and rollback events', () => {
     ]);
     expect(rollbackEvents(plan({ kind: 'rollback' }), main, [])).toEqual([]);
     expect(rollbackEvents(plan({ kind: 'rollback' }), undefined, deleted)).toEqual([]);
-    expect(rollbackEvents(plan({ kind: 'rollback', winner: { id: '42-control', variant_type: 'CONTROL' } }), main, deleted)[0].note).toContain('CONTROL 42-control won');
+    expect(
+      rollbackEvents(plan({ kind: 'rollback', winner: { id: '42-control', variant_type: 'CONTROL' } }), main, deleted)[0].note,
+    ).toContain('CONTROL 42-control won');
   });
 });

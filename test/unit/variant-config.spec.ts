@@ -1,11 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  applyOverrides,
-  CONFIG_KEYS,
-  deploymentSettings,
-  envValue,
-  VariantConfigError,
-} from '../../src/experiments/variant-config';
+import { applyOverrides, CONFIG_KEYS, deploymentSettings, envValue, VariantConfigError } from '../../src/experiments/variant-config';
 
 const VARIANT = '7350102648234549248-test1';
 
@@ -268,14 +262,12 @@ describe('deploymentSettings', () => {
     );
 
     it('refuses a value longer than 256 KiB', () => {
-      const error = configError(() =>
-        deploymentSettings(VARIANT, { 'container.image': 'nginx', 'env.BIG': 'x'.repeat(256 * 1024 + 1) }),
-      );
+      const error = configError(() => deploymentSettings(VARIANT, { 'container.image': 'nginx', 'env.BIG': 'x'.repeat(256 * 1024 + 1) }));
       expect(error.key).toBe('env.BIG');
       expect(error.message).toContain('is longer than 262144 bytes');
-      expect(
-        deploymentSettings(VARIANT, { 'container.image': 'nginx', 'env.BIG': 'x'.repeat(256 * 1024) }).env[0].value,
-      ).toHaveLength(256 * 1024);
+      expect(deploymentSettings(VARIANT, { 'container.image': 'nginx', 'env.BIG': 'x'.repeat(256 * 1024) }).env[0].value).toHaveLength(
+        256 * 1024,
+      );
     });
   });
 });

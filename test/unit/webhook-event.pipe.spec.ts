@@ -224,9 +224,7 @@ describe('parseWebhook: malformed envelopes', () => {
   });
 
   it('refuses a payload that is an array or a string', () => {
-    expect(problems(() => parseWebhook(webhookBody('ExperimentStarted', [experimentPayload()])))).toEqual([
-      'payload must be an object',
-    ]);
+    expect(problems(() => parseWebhook(webhookBody('ExperimentStarted', [experimentPayload()])))).toEqual(['payload must be an object']);
     expect(problems(() => parseWebhook(webhookBody('ConfigChanged', 'x')))).toEqual(['payload must be an object']);
   });
 
@@ -320,9 +318,7 @@ describe('parseWebhook: malformed experiments', () => {
     expect(problems(() => parseWebhook(editedBody((payload) => (payload.variants = payload.variants.slice(0, 1)))))).toEqual([
       'payload.variants must contain at least 2 elements',
     ]);
-    expect(problems(() => parseWebhook(editedBody((payload) => (payload.variants = {}))))).toContain(
-      'payload.variants must be an array',
-    );
+    expect(problems(() => parseWebhook(editedBody((payload) => (payload.variants = {}))))).toContain('payload.variants must be an array');
   });
 
   it('reports several problems of one payload together', () => {
@@ -346,8 +342,7 @@ describe('parseWebhook: malformed experiments', () => {
 });
 
 describe('parseWebhook: variant rules', () => {
-  const withVariants = (variants: VariantSpec[]) =>
-    webhookBody('ExperimentStarted', experimentPayload({ variants }));
+  const withVariants = (variants: VariantSpec[]) => webhookBody('ExperimentStarted', experimentPayload({ variants }));
 
   it('refuses two CONTROL variants and no EXPERIMENTAL one', () => {
     const found = problems(() =>
@@ -488,9 +483,7 @@ describe('parseExperiment', () => {
   it('names problems with the given path', () => {
     const payload = experimentPayload();
     payload.traffic_percentage = 200;
-    expect(problems(() => parseExperiment(payload, 'experiment'))).toEqual([
-      'experiment.traffic_percentage must not be greater than 100',
-    ]);
+    expect(problems(() => parseExperiment(payload, 'experiment'))).toEqual(['experiment.traffic_percentage must not be greater than 100']);
     const twoControls = experimentPayload({
       variants: [
         { suffix: 'a', type: 'CONTROL' },

@@ -1,12 +1,6 @@
 import type { V1Deployment, V1DeploymentCondition, V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import {
-  FAILED_ANNOTATION,
-  FAILED_SPEC_ANNOTATION,
-  failureMark,
-  markedFailure,
-  workloadState,
-} from '../../src/workloads/workload-state';
+import { FAILED_ANNOTATION, FAILED_SPEC_ANNOTATION, failureMark, markedFailure, workloadState } from '../../src/workloads/workload-state';
 import { clone } from './fixtures';
 
 const NAME = 'nginxservice-dep-7350102648234549248-test1';
@@ -313,7 +307,10 @@ describe('workloadState: signals of the previous spec', () => {
     ]);
     updated.metadata!.generation = 3;
     updated.status!.observedGeneration = 2;
-    expect(workloadState(updated, [], MAX_RESTARTS)).toEqual({ phase: 'waiting', reason: 'generation 3 not yet observed by the controller' });
+    expect(workloadState(updated, [], MAX_RESTARTS)).toEqual({
+      phase: 'waiting',
+      reason: 'generation 3 not yet observed by the controller',
+    });
   });
 
   it('ignores crash-looping pods of an older pod template (another image)', () => {
