@@ -1,7 +1,6 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
-import { maydayLabels } from '../naming/labels';
-import { mainRouteName, SERVICE_PORT } from '../naming/names';
-import type { CanaryRoute, RouteScope } from './traffic-router';
+import { SERVICE_PORT } from '../naming/names';
+import { mainRouteMetadata, type CanaryRoute, type RouteScope } from './traffic-router';
 
 export const HTTPROUTE_API = 'gateway.networking.k8s.io/v1';
 
@@ -32,16 +31,7 @@ export function httpRoute(scope: RouteScope, canaries: CanaryRoute[], gateway: P
   return {
     apiVersion: HTTPROUTE_API,
     kind: 'HTTPRoute',
-    metadata: {
-      name: mainRouteName(scope.service),
-      namespace: scope.namespace,
-      labels: maydayLabels({
-        workspace: scope.service,
-        experimentId: scope.experimentId,
-        variantId: scope.stableVariantId,
-        role: 'stable',
-      }),
-    },
+    metadata: mainRouteMetadata(scope),
     spec: {
       parentRefs: [{ name: gateway.name, ...(gateway.namespace ? { namespace: gateway.namespace } : {}) }],
       hostnames: [scope.host],

@@ -1,7 +1,7 @@
 import type { V1Ingress } from '@kubernetes/client-node';
 import { maydayLabels } from '../naming/labels';
-import { canaryIngressName, mainRouteName, SERVICE_PORT } from '../naming/names';
-import type { CanaryRoute, RouteScope } from './traffic-router';
+import { canaryIngressName, SERVICE_PORT } from '../naming/names';
+import { mainRouteMetadata, type CanaryRoute, type RouteScope } from './traffic-router';
 
 export const CANARY_ANNOTATION = 'nginx.ingress.kubernetes.io/canary';
 export const CANARY_WEIGHT_ANNOTATION = 'nginx.ingress.kubernetes.io/canary-weight';
@@ -12,16 +12,7 @@ export function mainIngress(scope: RouteScope, ingressClass: string): V1Ingress 
   return {
     apiVersion: 'networking.k8s.io/v1',
     kind: 'Ingress',
-    metadata: {
-      name: mainRouteName(scope.service),
-      namespace: scope.namespace,
-      labels: maydayLabels({
-        workspace: scope.service,
-        experimentId: scope.experimentId,
-        variantId: scope.stableVariantId,
-        role: 'stable',
-      }),
-    },
+    metadata: mainRouteMetadata(scope),
     spec: ingressSpec(scope.host, ingressClass, scope.mainServiceName, scope.mainServicePort),
   };
 }

@@ -1,5 +1,7 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { TrafficProviderName } from '../config/mayday-config';
+import { maydayLabels } from '../naming/labels';
+import { mainRouteName } from '../naming/names';
 
 /** Where one experiment's traffic is routed: one service (workspace) on one host in one namespace. */
 export interface RouteScope {
@@ -58,3 +60,12 @@ export interface TrafficRouter {
 }
 
 export const TRAFFIC_ROUTER = Symbol('TrafficRouter');
+
+/** Name, namespace and labels of the route object that carries a service's main path (Ingress or HTTPRoute). */
+export function mainRouteMetadata(scope: RouteScope): { name: string; namespace: string; labels: Record<string, string> } {
+  return {
+    name: mainRouteName(scope.service),
+    namespace: scope.namespace,
+    labels: maydayLabels({ workspace: scope.service, experimentId: scope.experimentId, variantId: scope.stableVariantId, role: 'stable' }),
+  };
+}

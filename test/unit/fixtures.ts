@@ -1,3 +1,4 @@
+import type { RouteScope } from '../../src/traffic/traffic-router';
 /**
  * Builders shared by the unit tests: experiment payloads and webhook bodies shaped like CONTRACT.md §1,
  * and the routing settings the planner reads. Plain objects; cast to the DTO types where a test needs them.
@@ -102,3 +103,14 @@ export function routing(overrides: Partial<MaydayConfig['routing']> = {}): Mayda
 export function clone<T>(value: T): T {
   return JSON.parse(JSON.stringify(value)) as T;
 }
+
+/** Where the routes of the fixture experiment go (namespace mumbai, service nginxservice). */
+export const ROUTE_SCOPE: RouteScope = {
+  namespace: 'mumbai',
+  service: WORKSPACE,
+  experimentId: EXPERIMENT_ID,
+  host: 'nginxservice.mumbai',
+  mainServiceName: 'nginxservice',
+  mainServicePort: 80,
+  stableVariantId: CONTROL_ID,
+};

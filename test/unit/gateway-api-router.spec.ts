@@ -2,18 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { ForeignObjectError, UnprocessableEventError } from '../../src/common/errors';
 import { GatewayApiRouter } from '../../src/traffic/gateway-api.router';
 import { httpRoute, type HttpRoute } from '../../src/traffic/gateway-httproute';
-import type { CanaryRoute, RouteScope, RouteState } from '../../src/traffic/traffic-router';
-import { clone, CONTROL_ID, EXPERIMENT_ID, TEST1_ID, TEST2_ID, WORKSPACE } from './fixtures';
+import type { CanaryRoute, RouteState } from '../../src/traffic/traffic-router';
+import { ROUTE_SCOPE, TEST1_ID, TEST2_ID, clone } from './fixtures';
 
-const SCOPE: RouteScope = {
-  namespace: 'mumbai',
-  service: WORKSPACE,
-  experimentId: EXPERIMENT_ID,
-  host: 'nginxservice.mumbai',
-  mainServiceName: 'nginxservice',
-  mainServicePort: 80,
-  stableVariantId: CONTROL_ID,
-};
+const SCOPE = ROUTE_SCOPE;
 const GATEWAY = { name: 'gw', namespace: 'gws' };
 const SVC1 = `nginxservice-service-${TEST1_ID}`;
 const SVC2 = `nginxservice-service-${TEST2_ID}`;

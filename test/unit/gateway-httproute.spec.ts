@@ -1,17 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { backendWeights, httpRoute, HTTPROUTE_API, type HttpRoute } from '../../src/traffic/gateway-httproute';
-import type { CanaryRoute, RouteScope } from '../../src/traffic/traffic-router';
-import { CONTROL_ID, EXPERIMENT_ID, TEST1_ID, TEST2_ID, WORKSPACE } from './fixtures';
+import type { CanaryRoute } from '../../src/traffic/traffic-router';
+import { CONTROL_ID, EXPERIMENT_ID, ROUTE_SCOPE, TEST1_ID, TEST2_ID, WORKSPACE } from './fixtures';
 
-const SCOPE: RouteScope = {
-  namespace: 'mumbai',
-  service: WORKSPACE,
-  experimentId: EXPERIMENT_ID,
-  host: 'nginxservice.mumbai',
-  mainServiceName: 'nginxservice',
-  mainServicePort: 80,
-  stableVariantId: CONTROL_ID,
-};
+const SCOPE = ROUTE_SCOPE;
 const GATEWAY = { name: 'gw', namespace: 'gws' };
 const TEST3_ID = `${EXPERIMENT_ID}-test3`;
 

@@ -9,18 +9,10 @@ import {
   mainIngress,
   servesHostRoot,
 } from '../../src/traffic/nginx-ingress';
-import type { CanaryRoute, RouteScope } from '../../src/traffic/traffic-router';
-import { CONTROL_ID, EXPERIMENT_ID, TEST1_ID, WORKSPACE } from './fixtures';
+import type { CanaryRoute } from '../../src/traffic/traffic-router';
+import { CONTROL_ID, EXPERIMENT_ID, ROUTE_SCOPE, TEST1_ID, WORKSPACE } from './fixtures';
 
-const SCOPE: RouteScope = {
-  namespace: 'mumbai',
-  service: WORKSPACE,
-  experimentId: EXPERIMENT_ID,
-  host: 'nginxservice.mumbai',
-  mainServiceName: 'nginxservice',
-  mainServicePort: 80,
-  stableVariantId: CONTROL_ID,
-};
+const SCOPE = ROUTE_SCOPE;
 const CANARY: CanaryRoute = { variantId: TEST1_ID, serviceName: 'nginxservice-service-7350102648234549248-test1', weight: 10 };
 
 const labels = (variantId: string, role: string) => ({

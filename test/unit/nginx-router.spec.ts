@@ -3,18 +3,10 @@ import { describe, expect, it } from 'vitest';
 import { ForeignObjectError, UnprocessableEventError } from '../../src/common/errors';
 import { canaryIngress, mainIngress } from '../../src/traffic/nginx-ingress';
 import { NginxRouter } from '../../src/traffic/nginx.router';
-import type { CanaryRoute, RouteChange, RouteScope, RouteState } from '../../src/traffic/traffic-router';
-import { clone, CONTROL_ID, EXPERIMENT_ID, TEST1_ID, TEST2_ID, WORKSPACE } from './fixtures';
+import type { CanaryRoute, RouteChange, RouteState } from '../../src/traffic/traffic-router';
+import { EXPERIMENT_ID, ROUTE_SCOPE, TEST1_ID, TEST2_ID, clone } from './fixtures';
 
-const SCOPE: RouteScope = {
-  namespace: 'mumbai',
-  service: WORKSPACE,
-  experimentId: EXPERIMENT_ID,
-  host: 'nginxservice.mumbai',
-  mainServiceName: 'nginxservice',
-  mainServicePort: 80,
-  stableVariantId: CONTROL_ID,
-};
+const SCOPE = ROUTE_SCOPE;
 const OTHER_EXPERIMENT = '7350102648234549999';
 const MAIN_NAME = 'nginxservice';
 const CANARY1_NAME = `nginxservice-ingress-${TEST1_ID}`;
