@@ -23,7 +23,6 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
   private readonly logger = new Logger(ExperimentEventProcessor.name);
   private readonly serializer = new KeyedSerializer();
   private draining = false;
-  private readonly eventsInFlight = new Set<Promise<void>>();
 
   constructor(
     private readonly experiments: ExperimentService,
@@ -69,7 +68,6 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
     this.draining = true;
     if (this.serializer.busyKeys > 0) this.logger.log(`finishing ${this.serializer.busyKeys} experiment(s) in flight`);
     await this.serializer.idle();
-    await Promise.all([...this.eventsInFlight]);
   }
 
   private async processInOrder(event: ExperimentEvent, planned: (plan: ExperimentPlan) => void): Promise<EventOutcome> {
@@ -96,27 +94,22 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
     const verdict = judgeAgainstRecord(record, experiment);
     if (!verdict.apply) return { ...outcome, result: 'ignored', reason: verdict.reason, actions: [] };
 
-    // A rollout's record goes with its last writes: a retry of the same state re-applies, and an
+    // A rollout's record goes with its route writes: a retry of the same state re-applies, and an
     // older event is stale either way. A conclusion or discard is recorded only once it is done.
-    const alongside = () => this.recordApplied(event, plan, undefined, record);
     const result =
       plan.kind === 'rollout'
-        ? await this.experiments.execute(plan, event, await preparing, alongside)
+        ? await this.experiments.execute(plan, event, await preparing, (events) =>
+            Promise.all([this.recordApplied(event, plan, undefined, record), this.events.record(events)]).then(() => undefined),
+          )
         : await this.experiments.execute(plan, event, await preparing);
-    if (plan.kind !== 'rollout') await this.recordApplied(event, plan, result, record);
-    this.recordEventsInBackground(this.newEvents(result, record));
+    if (plan.kind !== 'rollout') {
+      await Promise.all([this.recordApplied(event, plan, result, record), this.events.record(this.newEvents(result, record))]);
+    }
     this.updateWeights(event, plan, result);
     if (result.pendingPromotion) {
       return { ...outcome, result: 'pending', reason: result.pendingPromotion, actions: result.actions };
     }
     return { ...outcome, result: 'applied', reason: plan.reason, actions: result.actions, canaries: result.canaries };
-  }
-
-  /** Kubernetes Events are best effort and not worth the webhook's latency; shutdown waits for them. */
-  private recordEventsInBackground(events: TransitionEvent[]): void {
-    if (events.length === 0) return;
-    const recording = this.events.record(events).finally(() => this.eventsInFlight.delete(recording));
-    this.eventsInFlight.add(recording);
   }
 
   /** Writes the record unless it already says exactly this (a duplicate changes nothing). */

@@ -98,14 +98,14 @@ export class ExperimentService {
 
   /**
    * Converges the cluster to a plan that is not `ignore`, from what `prepare` read; says what was
-   * done. A rollout runs `alongsideRoutes` (the record write) with its last writes, once every check
-   * has passed and the workloads exist.
+   * done. A rollout runs `alongsideRoutes` (writing the record and the transition's Events) with its
+   * route writes, once every check has passed and the workloads exist.
    */
   async execute(
     plan: ExperimentPlan,
     event: ExperimentEvent,
     observed: Observed,
-    alongsideRoutes: () => Promise<void> = async () => undefined,
+    alongsideRoutes: (events: TransitionEvent[]) => Promise<void> = async () => undefined,
   ): Promise<ExecutionResult> {
     const superposition = this.superpositionScope(event);
     switch (plan.kind) {
@@ -140,7 +140,7 @@ export class ExperimentService {
     plan: ExperimentPlan,
     observed: Observed,
     superposition: () => SuperpositionScope,
-    alongsideRoutes: () => Promise<void>,
+    alongsideRoutes: (events: TransitionEvent[]) => Promise<void>,
   ): Promise<ExecutionResult> {
     this.refuseConcurrentExperiment(plan, observed);
 
@@ -182,14 +182,6 @@ export class ExperimentService {
 
     // Every check has passed: from here on, write. Workloads and Services before the routes to them.
     const actions = await Promise.all(desired.map((object, index) => this.write(object, live[index])));
-    const [routeActions] = await Promise.all([this.applyRouteChange(routes), alongsideRoutes()]);
-    actions.push(...routeActions);
-    const desiredNames = new Set(desired.map((object) => object.metadata?.name));
-    const stale = [...observed.services, ...observed.deployments].filter(
-      (object) => this.isCanaryOf(object, plan) && !desiredNames.has(object.metadata?.name),
-    );
-    actions.push(...(await this.removeAll(stale)));
-
     const transitions: CanaryTransition[] = [];
     for (const [index, canary] of canaries.entries()) {
       const newlyFailed =
@@ -206,6 +198,14 @@ export class ExperimentService {
       });
     }
     const events = rolloutEvents(plan, transitions);
+    // The routes, and with them the record and the Events (they need no more than the workloads).
+    const [routeActions] = await Promise.all([this.applyRouteChange(routes), alongsideRoutes(events)]);
+    actions.push(...routeActions);
+    const desiredNames = new Set(desired.map((object) => object.metadata?.name));
+    const stale = [...observed.services, ...observed.deployments].filter(
+      (object) => this.isCanaryOf(object, plan) && !desiredNames.has(object.metadata?.name),
+    );
+    actions.push(...(await this.removeAll(stale)));
     return {
       actions,
       canaries: canaries.map(({ variantId, weight, state }) => ({ variantId, weight, state })),
