@@ -1,5 +1,4 @@
 import {
-  AppsV1Api,
   CoreV1Api,
   createConfiguration,
   EventsV1Api,
@@ -22,7 +21,6 @@ export const KUBE_REQUEST_TIMEOUT_MS = 4000;
 export class KubeClients {
   readonly objects: KubernetesObjectApi;
   readonly core: CoreV1Api;
-  readonly apps: AppsV1Api;
   readonly version: VersionApi;
   readonly events: EventsV1Api;
 
@@ -30,13 +28,8 @@ export class KubeClients {
     const configuration = createApiConfiguration(kubeConfig);
     this.objects = new KubernetesObjectApi(configuration);
     this.core = new CoreV1Api(configuration);
-    this.apps = new AppsV1Api(configuration);
     this.version = new VersionApi(configuration);
     this.events = new EventsV1Api(configuration);
-  }
-
-  get server(): string {
-    return this.kubeConfig.getCurrentCluster()?.server ?? '(none)';
   }
 }
 
