@@ -232,7 +232,7 @@ export class ExperimentService {
       winnerToCreate = variantDeployment(winnerIdentity, settings, this.workloads.enabled ? 'canary' : 'stable');
       await this.liveOrRefuse(winnerToCreate, observed);
     }
-    const winnerState = winnerLive ? this.workloads.stateOf(winnerLive) : this.workloads.stateOf(undefined);
+    const winnerState = this.workloads.stateOf(winnerLive);
     if (winnerState.phase !== 'available') {
       const actions = winnerToCreate ? [await this.write(winnerToCreate)] : [];
       const pendingPromotion = `Deployment ${plan.namespace}/${winnerName} is not available (${winnerState.reason}); the promotion completes when it is`;

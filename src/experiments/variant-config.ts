@@ -1,3 +1,5 @@
+import { canonicalJson } from '../common/canonical-json';
+
 /** Config keys that shape a Deployment (CONTRACT.md §2). */
 export const CONFIG_KEYS = {
   replicas: 'replicas',
@@ -100,17 +102,5 @@ function integerKey(variantId: string, config: Record<string, unknown>, key: str
 
 /** Equal as JSON values, whatever the order of object keys. */
 function sameJson(a: unknown, b: unknown): boolean {
-  return JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
-}
-
-function canonical(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(canonical);
-  if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(
-      Object.keys(value)
-        .sort()
-        .map((key) => [key, canonical((value as Record<string, unknown>)[key])]),
-    );
-  }
-  return value;
+  return canonicalJson(a) === canonicalJson(b);
 }

@@ -5,8 +5,7 @@ import type { NextFunction, Request, Response } from 'express';
 @Injectable()
 export class RequireJsonMiddleware implements NestMiddleware {
   use(request: Request, response: Response, next: NextFunction): void {
-    const hasBody = Number(request.headers['content-length'] ?? 0) > 0 || request.headers['transfer-encoding'] !== undefined;
-    if (hasBody && !request.is('application/json')) {
+    if (hasBody(request) && !request.is('application/json')) {
       response.status(415).json({
         statusCode: 415,
         error: 'Unsupported Media Type',
@@ -16,4 +15,9 @@ export class RequireJsonMiddleware implements NestMiddleware {
     }
     next();
   }
+}
+
+/** Whether a request carries a body (a GET webhook may, a GET probe does not). */
+export function hasBody(request: Request): boolean {
+  return Number(request.headers['content-length'] ?? 0) > 0 || request.headers['transfer-encoding'] !== undefined;
 }

@@ -1,6 +1,7 @@
 import { All, Body, Controller, Get, HttpCode, Req, UseGuards } from '@nestjs/common';
 import type { Request } from 'express';
 import { BearerAuthGuard } from '../common/bearer-auth.guard';
+import { hasBody } from './require-json.middleware';
 import { parseWebhook, WebhookEventPipe, type ParsedWebhook } from './webhook-event.pipe';
 import { WebhooksService, type WebhookAnswer } from './webhooks.service';
 
@@ -33,9 +34,4 @@ export class WebhooksController {
   receive(@Body(WebhookEventPipe) webhook: ParsedWebhook): Promise<WebhookAnswer> {
     return this.webhooks.deliver(webhook);
   }
-}
-
-function hasBody(request: Request): boolean {
-  const length = Number(request.headers['content-length'] ?? 0);
-  return length > 0 || request.headers['transfer-encoding'] !== undefined;
 }

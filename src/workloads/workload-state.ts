@@ -1,5 +1,6 @@
 import type { V1Deployment, V1Pod } from '@kubernetes/client-node';
 import { createHash } from 'node:crypto';
+import { canonicalJson } from '../common/canonical-json';
 
 const PREFIX = 'mayday.superposition.io';
 /** Set on a canary Deployment that Mayday took out of traffic, with the reason. */
@@ -85,15 +86,4 @@ export function failureMark(deployment: V1Deployment, reason: string): Record<st
 function specHash(deployment: V1Deployment): string {
   const spec = { replicas: deployment.spec?.replicas, template: deployment.spec?.template };
   return createHash('sha256').update(canonicalJson(spec)).digest('hex').slice(0, 16);
-}
-
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value instanceof Date) return JSON.stringify(value.toISOString());
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value).filter(([, item]) => item !== undefined);
-    entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([key, item]) => `${JSON.stringify(key)}:${canonicalJson(item)}`).join(',')}}`;
-  }
-  return JSON.stringify(value) ?? 'null';
 }
