@@ -36,9 +36,19 @@ export function labelValue(raw: string): string {
   return withHash(readable, raw, (text) => text.replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, ''));
 }
 
+/**
+ * The first 8 hex digits of the sha256 of `raw` in UTF-8. UTF-8 cannot carry a lone surrogate (JSON
+ * can: `"\ud83d"`), and encoding one would turn every such string into U+FFFD and make them collide;
+ * those strings are hashed as a 0xff byte (never found in UTF-8) followed by their UTF-16 code units.
+ */
 export function shortHash(raw: string): string {
-  return createHash('sha256').update(raw, 'utf8').digest('hex').slice(0, HASH_LENGTH);
+  const hash = createHash('sha256');
+  if (raw.isWellFormed()) hash.update(raw, 'utf8');
+  else hash.update(NOT_UTF8).update(raw, 'utf16le');
+  return hash.digest('hex').slice(0, HASH_LENGTH);
 }
+
+const NOT_UTF8 = Buffer.from([0xff]);
 
 function withHash(readable: string, raw: string, trimEnds: (text: string) => string): string {
   const hash = shortHash(raw);

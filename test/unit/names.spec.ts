@@ -19,7 +19,10 @@ const DNS_1035 = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
 const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
 
 /** sha256 hex prefix computed here, independently of the module, so the suffix is checked and not echoed. */
-const hash8 = (raw: string) => createHash('sha256').update(raw, 'utf8').digest('hex').slice(0, 8);
+const hash8 = (raw: string) => {
+  const bytes = /\p{Surrogate}/u.test(raw) ? Buffer.concat([Buffer.from([0xff]), Buffer.from(raw, 'utf16le')]) : Buffer.from(raw, 'utf8');
+  return createHash('sha256').update(bytes).digest('hex').slice(0, 8);
+};
 
 const isDns1123 = (name: string) => name.length <= 63 && DNS_1123.test(name);
 const isDns1035 = (name: string) => name.length <= 63 && DNS_1035.test(name);
@@ -61,6 +64,17 @@ describe('shortHash', () => {
     expect(shortHash('')).toBe('e3b0c442');
     expect(shortHash('é')).toBe(hash8('é'));
     expect(shortHash('abc')).toMatch(/^[0-9a-f]{8}$/);
+  });
+
+  it('tells lone surrogates apart, which UTF-8 would turn into the same U+FFFD', () => {
+    const loneSurrogates = ['\ude00', '\ud83d', '\ud83d\ud83d', 'a\udfff', '\ufffd'];
+    expect(new Set(loneSurrogates.map(shortHash)).size).toBe(loneSurrogates.length);
+    expect(new Set(loneSurrogates.map((raw) => kubeName(raw))).size).toBe(loneSurrogates.length);
+    // the one the property test below found, from JSON such as `"\ud83d"`
+    const found = ['\ude00', '\ud83d', '', '1000000000000000000-a'];
+    expect(new Set(found.map((raw) => kubeName(raw))).size).toBe(4);
+    const hashedAsUtf16 = createHash('sha256').update(Buffer.from([0xff])).update('\ud83d', 'utf16le').digest('hex');
+    expect(shortHash('\ud83d')).toBe(hashedAsUtf16.slice(0, 8));
   });
 });
 
