@@ -73,7 +73,10 @@ describe('shortHash', () => {
     // the one the property test below found, from JSON such as `"\ud83d"`
     const found = ['\ude00', '\ud83d', '', '1000000000000000000-a'];
     expect(new Set(found.map((raw) => kubeName(raw))).size).toBe(4);
-    const hashedAsUtf16 = createHash('sha256').update(Buffer.from([0xff])).update('\ud83d', 'utf16le').digest('hex');
+    const hashedAsUtf16 = createHash('sha256')
+      .update(Buffer.from([0xff]))
+      .update('\ud83d', 'utf16le')
+      .digest('hex');
     expect(shortHash('\ud83d')).toBe(hashedAsUtf16.slice(0, 8));
   });
 });
