@@ -16,6 +16,7 @@ import type { VariantDto } from './dto/experiment.dto';
 import type { ExperimentEvent } from './experiment-event';
 import { planExperiment, type ExperimentPlan } from './experiment-plan';
 import { canaryService, mainService, variantDeployment, type VariantIdentity } from './manifests';
+import { unservedPort } from './service-ports';
 import { pendingPromotionEvents, promotionEvents, rollbackEvents, rolloutEvents, type CanaryTransition } from './transition-events';
 import type { DeploymentSettings } from './variant-config';
 import { VariantConfigResolver } from './variant-config.resolver';
@@ -232,15 +233,25 @@ export class ExperimentService {
       winnerToCreate = variantDeployment(winnerIdentity, settings, this.workloads.enabled ? 'canary' : 'stable');
       await this.liveOrRefuse(winnerToCreate, observed);
     }
+    const winnerDeployment = (winnerLive ?? winnerToCreate)!;
+    const liveMain = observed.mainService;
     const winnerState = this.workloads.stateOf(winnerLive);
-    if (winnerState.phase !== 'available') {
+    // A Service of the user's keeps its ports: switching it to pods that do not serve them is an outage.
+    const unserved = liveMain && !isManagedByMayday(liveMain) ? unservedPort(liveMain, winnerDeployment) : undefined;
+    if (winnerState.phase !== 'available' || unserved) {
       const actions = winnerToCreate ? [await this.write(winnerToCreate)] : [];
-      const pendingPromotion = `Deployment ${plan.namespace}/${winnerName} is not available (${winnerState.reason}); the promotion completes when it is`;
-      const events = pendingPromotionEvents(actions[0] ?? actionFor(winnerLive!, 'unchanged'), pendingPromotion);
+      const pendingPromotion =
+        winnerState.phase !== 'available'
+          ? `Deployment ${plan.namespace}/${winnerName} is not available (${winnerState.reason}); the promotion completes when it is`
+          : `${unserved}; the promotion completes when it does`;
+      const events = pendingPromotionEvents(
+        actions[0] ?? actionFor(winnerLive!, 'unchanged'),
+        pendingPromotion,
+        unserved ? 'Warning' : 'Normal',
+      );
       return { actions, canaries: [], pendingPromotion, events };
     }
 
-    const winnerDeployment = (winnerLive ?? winnerToCreate)!;
     const targetPort = containerPortOf(winnerDeployment);
     const winnerSelector = { [APP_LABEL]: winnerName };
     const desiredMain = mainService(winnerIdentity, targetPort);
@@ -254,7 +265,6 @@ export class ExperimentService {
       await this.kube.mergeMetadata(refOf(winnerLive!), { labels: { [ROLE_LABEL]: 'stable' } });
       actions.push(actionFor(winnerLive!, 'updated'));
     }
-    const liveMain = observed.mainService;
     if (!liveMain || isManagedByMayday(liveMain)) {
       actions.push(await this.write(desiredMain, liveMain));
     } else if (!sameSelector(liveMain.spec?.selector, winnerSelector)) {

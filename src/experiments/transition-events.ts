@@ -55,8 +55,8 @@ export function promotionEvents(plan: ExperimentPlan, winner: ObjectAction, main
 }
 
 /** PromotionPending, on the winner's Deployment. */
-export function pendingPromotionEvents(winner: ObjectAction, why: string): TransitionEvent[] {
-  return [{ regarding: regardingOf(winner, 'apps/v1'), reason: 'PromotionPending', type: 'Normal', note: why }];
+export function pendingPromotionEvents(winner: ObjectAction, why: string, type: 'Normal' | 'Warning' = 'Normal'): TransitionEvent[] {
+  return [{ regarding: regardingOf(winner, 'apps/v1'), reason: 'PromotionPending', type, note: why }];
 }
 
 /** RolledBack, on the main Service, when the rollback removed something. */

@@ -1,3 +1,4 @@
+import { EventsV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { Cluster } from '../support/cluster';
 import { useMaydayWithSuperposition } from '../support/harness';
@@ -267,6 +268,54 @@ describe('the experiment lifecycle on ingress-nginx (real kube-apiserver, Superp
     expect(state.services.usersvc.spec?.ports?.[0].port).toBe(8080);
     expect(Object.keys(state.deployments).sort()).toEqual([`usersvc-dep-${id}-test1`, 'usersvc-legacy']);
     expect(Object.keys(state.services)).toEqual(['usersvc']);
+  });
+
+  it('holds the promotion while a user-owned main Service targets a port the winner does not serve, and completes it once fixed', async () => {
+    const namespace = await cluster.createNamespace('ports');
+    const service = await newService('portsvc');
+    await cluster.core.createNamespacedService({
+      namespace,
+      body: {
+        metadata: { name: 'portsvc' },
+        spec: { selector: { app: 'legacy' }, ports: [{ name: 'web', port: 80, targetPort: 8080, protocol: 'TCP' }] },
+      },
+    });
+    const id = experimentId();
+    const spec: ExperimentSpec = { id, context: { namespace }, traffic: 25 };
+    expect((await deliver('ExperimentStarted', service, spec)).status).toBe(200);
+    const concludedSpec: ExperimentSpec = { ...spec, status: 'CONCLUDED', chosen: 'test1' };
+
+    // The winner listens on 80 (container.port's default): switching the Service to it would answer nothing.
+    const concluded = await deliver('ExperimentConcluded', service, concludedSpec);
+    expect(concluded.status).toBe(200);
+    expect(concluded.body.result).toBe('pending');
+    expect(concluded.body.reason).toContain(`Service ${namespace}/portsvc sends port 80 to target port 8080`);
+    let state = await read(namespace);
+    expect(state.services.portsvc.spec?.selector).toEqual({ app: 'legacy' });
+    expect(state.ingresses[`portsvc-ingress-${id}-test1`].metadata?.annotations?.['nginx.ingress.kubernetes.io/canary-weight']).toBe('25');
+    expect(Object.keys(state.services).sort()).toEqual(['portsvc', `portsvc-service-${id}-test1`]);
+    const status = await harness.mayday.get(`/experiments/${id}`);
+    expect(status.body).toMatchObject({ status: 'CONCLUDED', phase: 'promotion-pending' });
+    expect(status.body.pendingReason).toContain('target port 8080');
+    const warnings = await cluster.kubeConfig
+      .makeApiClient(EventsV1Api)
+      .listNamespacedEvent({ namespace, fieldSelector: `regarding.name=portsvc-dep-${id}-test1,reason=PromotionPending` });
+    expect(warnings.items.map((event) => event.type)).toEqual(['Warning']);
+
+    // Superposition's next retry (or the resync) after the user fixed the Service completes the promotion.
+    await cluster.core.patchNamespacedService(
+      { namespace, name: 'portsvc', body: [{ op: 'replace', path: '/spec/ports/0/targetPort', value: 80 }] },
+      setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
+    );
+    const completed = await deliver('ExperimentConcluded', service, concludedSpec);
+    expect(completed.body.result).toBe('applied');
+    state = await read(namespace);
+    expect(state.services.portsvc.spec?.selector).toEqual({ app: `portsvc-dep-${id}-test1` });
+    expect(state.services.portsvc.spec?.ports?.[0]).toMatchObject({ port: 80, targetPort: 80 });
+    expect(Object.keys(state.services)).toEqual(['portsvc']);
+    expect(Object.keys(state.ingresses)).toEqual(['portsvc']);
+    expect((await harness.mayday.get(`/experiments/${id}`)).body).toMatchObject({ phase: 'applied' });
+    expect((await harness.mayday.get(`/experiments/${id}`)).body.pendingReason).toBeUndefined();
   });
 
   it('leaves a user-owned main Ingress alone and adds only the canary beside it', async () => {
