@@ -48,6 +48,8 @@ export abstract class MaydayConfig {
     readonly readinessGate: boolean;
     readonly maxRestarts: number;
     readonly resyncIntervalSeconds: number;
+    /** How long the record of a finished experiment is kept; 0 keeps records for ever. */
+    readonly recordRetentionHours: number;
   };
 }
 
@@ -141,6 +143,7 @@ export function loadMaydayConfig(env: Env): MaydayConfig {
     readinessGate: read.boolean('CANARY_READINESS_GATE', true),
     maxRestarts: read.integer('CANARY_MAX_RESTARTS', 3, 0, 1000),
     resyncIntervalSeconds: read.integer('RESYNC_INTERVAL_SECONDS', 60, 0, 86400),
+    recordRetentionHours: read.integer('RECORD_RETENTION_HOURS', 720, 0, 876000),
   };
 
   if (problems.length > 0) throw new ConfigValidationError(problems);

@@ -121,11 +121,13 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
   ): Promise<void> {
     const { experiment } = event;
     const phase = result?.pendingPromotion ? 'promotion-pending' : 'applied';
+    const pendingReason = result?.pendingPromotion;
     if (
       record?.status === experiment.status &&
       record.lastModified === experiment.last_modified &&
       record.event === event.event &&
-      record.phase === phase
+      record.phase === phase &&
+      record.pendingReason === pendingReason
     ) {
       return;
     }
@@ -139,13 +141,14 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
       event: event.event,
       appliedAt: new Date().toISOString(),
       phase,
+      pendingReason,
       experiment: JSON.stringify(experiment),
     });
   }
 
-  /** A pending promotion is announced once, not at every retry or watch event. */
+  /** A pending promotion is announced once per reason, not at every retry, watch event or resync. */
   private newEvents(result: ExecutionResult, record?: ExperimentRecord): TransitionEvent[] {
-    const alreadyPending = record?.phase === 'promotion-pending';
+    const alreadyPending = record?.phase === 'promotion-pending' && record.pendingReason === result.pendingPromotion;
     return result.events.filter((event) => !(alreadyPending && event.reason === 'PromotionPending'));
   }
 

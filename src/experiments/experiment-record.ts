@@ -21,6 +21,8 @@ export interface ExperimentRecord {
   appliedAt: string;
   /** `promotion-pending`: CONCLUDED, but the winner was not available yet, so the switch still has to happen. */
   phase: RecordPhase;
+  /** Why a promotion is pending (with `promotion-pending` only). */
+  pendingReason?: string;
   /** The experiment as applied (JSON), so Mayday can converge to it again without a webhook. */
   experiment: string;
 }
@@ -46,6 +48,7 @@ export function recordToConfigMap(record: ExperimentRecord): V1ConfigMap {
   };
   if (record.organisationId !== undefined) data.organisationId = record.organisationId;
   if (record.lastModified !== undefined) data.lastModified = record.lastModified;
+  if (record.pendingReason !== undefined) data.pendingReason = record.pendingReason;
   return {
     apiVersion: 'v1',
     kind: 'ConfigMap',
@@ -71,11 +74,29 @@ export function recordFromConfigMap(configMap: V1ConfigMap): ExperimentRecord | 
     event: data.event ?? '',
     appliedAt: data.appliedAt ?? '',
     phase: data.phase === 'promotion-pending' ? 'promotion-pending' : 'applied',
+    pendingReason: data.pendingReason,
     experiment: data.experiment ?? '',
   };
 }
 
 export type RecordVerdict = { apply: true } | { apply: false; reason: string };
+
+/** How long finished experiments' records are kept (RECORD_RETENTION_HOURS), as of `now` (ms). */
+export interface RecordRetention {
+  now: number;
+  retentionMs: number;
+}
+
+export function retentionOf(recordRetentionHours: number, now = Date.now()): RecordRetention {
+  return { now, retentionMs: recordRetentionHours * 3_600_000 };
+}
+
+/** A finished experiment's record that has been kept long enough (an unfinished one is kept for ever). */
+export function isExpired(record: ExperimentRecord, { now, retentionMs }: RecordRetention): boolean {
+  if (retentionMs <= 0 || !TERMINAL_STATUSES.has(record.status) || record.phase !== 'applied') return false;
+  const appliedAt = Date.parse(record.appliedAt);
+  return !Number.isNaN(appliedAt) && appliedAt + retentionMs < now;
+}
 
 /**
  * Whether an incoming experiment state may be applied over what the record says was applied.

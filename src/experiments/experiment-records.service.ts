@@ -3,7 +3,14 @@ import type { V1ConfigMap } from '@kubernetes/client-node';
 import { KubeResourcesService } from '../kubernetes/kube-resources.service';
 import { MetricsService } from '../metrics/metrics.service';
 import { isManagedByMayday, ownedSelector } from '../naming/labels';
-import { recordFromConfigMap, recordName, recordToConfigMap, type ExperimentRecord } from './experiment-record';
+import {
+  isExpired,
+  recordFromConfigMap,
+  recordName,
+  recordToConfigMap,
+  type ExperimentRecord,
+  type RecordRetention,
+} from './experiment-record';
 
 /** Reads and writes the per-experiment records (ConfigMaps labelled `role: record`). */
 @Injectable()
@@ -45,12 +52,31 @@ export class ExperimentRecords implements OnModuleInit {
 
   /** Every record in the cluster (all namespaces), optionally for one experiment only. */
   async list(experimentId?: string): Promise<ExperimentRecord[]> {
-    const configMaps = await this.kube.list<V1ConfigMap>(
+    const configMaps = await this.listConfigMaps(experimentId);
+    return configMaps.map(recordFromConfigMap).filter((record) => record !== undefined);
+  }
+
+  /** Deletes the records of finished experiments kept longer than the retention; says which. */
+  async pruneExpired(retention: RecordRetention): Promise<string[]> {
+    const expired = (await this.listConfigMaps()).filter((configMap) => {
+      const record = recordFromConfigMap(configMap);
+      return record !== undefined && isExpired(record, retention);
+    });
+    const deleted = await Promise.all(
+      expired.map(async ({ metadata }) => {
+        const ref = { apiVersion: 'v1', kind: 'ConfigMap', namespace: metadata!.namespace!, name: metadata!.name! };
+        return (await this.kube.delete(ref, { uid: metadata?.uid })) ? `${ref.namespace}/${ref.name}` : undefined;
+      }),
+    );
+    return deleted.filter((name) => name !== undefined);
+  }
+
+  private listConfigMaps(experimentId?: string): Promise<V1ConfigMap[]> {
+    return this.kube.list<V1ConfigMap>(
       'v1',
       'ConfigMap',
       undefined,
       ownedSelector({ role: 'record', ...(experimentId ? { experimentId } : {}) }),
     );
-    return configMaps.map(recordFromConfigMap).filter((record) => record !== undefined);
   }
 }

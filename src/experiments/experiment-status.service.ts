@@ -28,6 +28,8 @@ export interface ExperimentStatusView {
   status: string;
   /** `promotion-pending` while a conclusion waits for its winner. */
   phase: string;
+  /** Why the promotion waits, while `phase` is `promotion-pending`. */
+  pendingReason?: string;
   lastModified?: string;
   lastEvent: string;
   appliedAt: string;
@@ -120,6 +122,7 @@ export class ExperimentStatusService {
       namespace: record.namespace,
       status: record.status,
       phase: record.phase,
+      ...(record.pendingReason ? { pendingReason: record.pendingReason } : {}),
       lastModified: record.lastModified,
       lastEvent: record.event,
       appliedAt: record.appliedAt,

@@ -10,6 +10,7 @@ import { ExperimentService } from './experiment.service';
 import { ExperimentStatusService } from './experiment-status.service';
 import { ExperimentsController } from './experiments.controller';
 import { BearerAuthGuard } from '../common/bearer-auth.guard';
+import { RecordRetentionService } from './record-retention.service';
 import { VariantConfigResolver } from './variant-config.resolver';
 
 @Module({
@@ -21,6 +22,7 @@ import { VariantConfigResolver } from './variant-config.resolver';
     ExperimentRecords,
     ExperimentReconciler,
     ExperimentStatusService,
+    RecordRetentionService,
     VariantConfigResolver,
     BearerAuthGuard,
   ],

@@ -2,10 +2,12 @@ import type { V1ConfigMap } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import {
   compareTimestamps,
+  isExpired,
   judgeAgainstRecord,
   recordFromConfigMap,
   recordName,
   recordToConfigMap,
+  retentionOf,
   TERMINAL_STATUSES,
   type ExperimentRecord,
 } from '../../src/experiments/experiment-record';
@@ -81,7 +83,12 @@ describe('recordToConfigMap', () => {
 
 describe('recordFromConfigMap', () => {
   it('round-trips a full record', () => {
-    const original = record({ status: 'CONCLUDED', event: 'ExperimentConcluded', phase: 'promotion-pending' });
+    const original = record({
+      status: 'CONCLUDED',
+      event: 'ExperimentConcluded',
+      phase: 'promotion-pending',
+      pendingReason: 'Deployment mumbai/x is not available',
+    });
     expect(recordFromConfigMap(recordToConfigMap(original))).toEqual(original);
   });
 
@@ -230,6 +237,34 @@ describe('judgeAgainstRecord', () => {
       });
       expect(verdict.apply).toBe(false);
     });
+  });
+});
+
+describe('record retention', () => {
+  const appliedAt = '2026-08-20T07:37:41.000Z';
+  const applied = Date.parse(appliedAt);
+  const DAY = 24 * 3_600_000;
+  const thirtyDays = (daysLater: number) => retentionOf(720, applied + daysLater * DAY);
+
+  it('retentionOf turns hours into milliseconds', () => {
+    expect(retentionOf(720, 5)).toEqual({ now: 5, retentionMs: 30 * DAY });
+  });
+
+  it('expires a finished experiment’s record once it has been kept the whole retention', () => {
+    for (const status of ['CONCLUDED', 'DISCARDED'] as const) {
+      expect(isExpired(record({ status, appliedAt }), thirtyDays(29))).toBe(false);
+      expect(isExpired(record({ status, appliedAt }), thirtyDays(30))).toBe(false);
+      expect(isExpired(record({ status, appliedAt }), thirtyDays(30.01))).toBe(true);
+    }
+  });
+
+  it('never expires a running experiment, a pending promotion, an unreadable date, or with retention 0', () => {
+    for (const status of ['CREATED', 'INPROGRESS', 'PAUSED'] as const) {
+      expect(isExpired(record({ status, appliedAt }), thirtyDays(400))).toBe(false);
+    }
+    expect(isExpired(record({ status: 'CONCLUDED', phase: 'promotion-pending', appliedAt }), thirtyDays(400))).toBe(false);
+    expect(isExpired(record({ status: 'CONCLUDED', appliedAt: '' }), thirtyDays(400))).toBe(false);
+    expect(isExpired(record({ status: 'CONCLUDED', appliedAt }), retentionOf(0, applied + 400 * DAY))).toBe(false);
   });
 });
 

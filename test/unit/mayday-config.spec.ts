@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -57,7 +57,7 @@ describe('loadMaydayConfig defaults', () => {
         gatewayName: undefined,
         gatewayNamespace: undefined,
       },
-      safety: { readinessGate: true, maxRestarts: 3, resyncIntervalSeconds: 60 },
+      safety: { readinessGate: true, maxRestarts: 3, resyncIntervalSeconds: 60, recordRetentionHours: 720 },
     });
   });
 
@@ -96,6 +96,7 @@ describe('loadMaydayConfig with valid values', () => {
       CANARY_READINESS_GATE: 'off',
       CANARY_MAX_RESTARTS: '5',
       RESYNC_INTERVAL_SECONDS: '0',
+      RECORD_RETENTION_HOURS: '0',
     });
     expect(config.port).toBe(9000);
     expect(config.host).toBe('127.0.0.1');
@@ -122,7 +123,7 @@ describe('loadMaydayConfig with valid values', () => {
       gatewayName: 'gw',
       gatewayNamespace: 'gateways',
     });
-    expect(config.safety).toEqual({ readinessGate: false, maxRestarts: 5, resyncIntervalSeconds: 0 });
+    expect(config.safety).toEqual({ readinessGate: false, maxRestarts: 5, resyncIntervalSeconds: 0, recordRetentionHours: 0 });
   });
 
   it('reads a token connection', () => {
@@ -186,6 +187,7 @@ describe('loadMaydayConfig refuses bad values, naming the variable', () => {
     [{ SUPERPOSITION_URL: 'not a url' }, 'SUPERPOSITION_URL must be an http or https URL (got "not a url")'],
     [{ SUPERPOSITION_TIMEOUT_MS: '50' }, 'SUPERPOSITION_TIMEOUT_MS must be an integer from 100 to 60000 (got "50")'],
     [{ WEBHOOK_MAX_BODY_BYTES: '10' }, 'WEBHOOK_MAX_BODY_BYTES must be an integer from 1024 to 67108864 (got "10")'],
+    [{ RECORD_RETENTION_HOURS: '-1' }, 'RECORD_RETENTION_HOURS must be an integer from 0 to 876000 (got "-1")'],
     [{ CANARY_READINESS_GATE: 'maybe' }, 'CANARY_READINESS_GATE must be true or false (got "maybe")'],
     [{ K8S_INSECURE_SKIP_TLS_VERIFY: 'sure' }, 'K8S_INSECURE_SKIP_TLS_VERIFY must be true or false (got "sure")'],
     [{ DEFAULT_NAMESPACE: 'My_NS' }, 'DEFAULT_NAMESPACE: "My_NS" is not a valid Kubernetes namespace name'],
@@ -242,5 +244,20 @@ describe('loadMaydayConfig refuses bad values, naming the variable', () => {
     expect(problems({ K8S_API_SERVER: 'HTTP://127.0.0.1:8080', K8S_TOKEN: 't' })).toEqual([
       'K8S_API_SERVER: an http:// server needs K8S_INSECURE_SKIP_TLS_VERIFY=true',
     ]);
+  });
+});
+
+describe('documentation of the configuration', () => {
+  const source = readFileSync(join(__dirname, '../../src/config/mayday-config.ts'), 'utf8');
+  const variables = [...new Set([...source.matchAll(/read\.\w+\('([A-Z0-9_]+)'/g)].map(([, name]) => name))];
+
+  it('finds the variables the code reads', () => {
+    expect(variables).toEqual(expect.arrayContaining(['PORT', 'SUPERPOSITION_URL', 'RECORD_RETENTION_HOURS']));
+    expect(variables.length).toBeGreaterThan(20);
+  });
+
+  it.each(['.env.example', 'README.md'])('%s names every variable', (file) => {
+    const text = readFileSync(join(__dirname, '../..', file), 'utf8');
+    expect(variables.filter((name) => !new RegExp(`\\b${name}\\b`).test(text))).toEqual([]);
   });
 });
