@@ -62,12 +62,24 @@ export function failureOf(deployment: V1Deployment, pods: readonly V1Pod[], maxR
 
 /**
  * Pods of the current pod template: old ReplicaSets' pods carry the same `app` label while a rollout
- * replaces them, and their crashes say nothing about the new spec. Their images tell them apart (a
- * changed variant almost always changes the image; a change of env alone is not told apart).
+ * replaces them, and their crashes say nothing about the new spec. A pod is current when each of the
+ * template's containers is in it with the same image and env. Containers an admission webhook added
+ * (a mesh sidecar) are ignored, and so is an env variable only the pod has: a webhook may inject it.
  */
 function currentPods(deployment: V1Deployment, pods: readonly V1Pod[]): readonly V1Pod[] {
-  const images = (deployment.spec?.template?.spec?.containers ?? []).map((container) => container.image).join('|');
-  return pods.filter((pod) => (pod.spec?.containers ?? []).map((container) => container.image).join('|') === images);
+  const wanted = deployment.spec?.template?.spec?.containers ?? [];
+  return pods.filter((pod) =>
+    wanted.every((container) => {
+      const running = pod.spec?.containers?.find((candidate) => candidate.name === container.name);
+      return (
+        running !== undefined &&
+        running.image === container.image &&
+        (container.env ?? []).every((variable) =>
+          running.env?.some((candidate) => candidate.name === variable.name && candidate.value === variable.value),
+        )
+      );
+    }),
+  );
 }
 
 /** The failure Mayday recorded on this Deployment, if it still applies to its current spec. */

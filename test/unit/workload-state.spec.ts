@@ -313,6 +313,32 @@ describe('workloadState: signals of the previous spec', () => {
     });
   });
 
+  it('ignores crash-looping pods of an older pod template that differs only in env', () => {
+    const current = deployment();
+    current.spec!.template.spec!.containers[0].env = [{ name: 'MODE', value: 'new' }];
+    current.status = { observedGeneration: current.metadata!.generation, availableReplicas: 1 };
+    const old = pod('old', MAX_RESTARTS + 5, 'CrashLoopBackOff');
+    old.spec!.containers[0].env = [{ name: 'MODE', value: 'old' }];
+    expect(workloadState(current, [old], MAX_RESTARTS)).toEqual({ phase: 'available' });
+    const crashing = pod('new', MAX_RESTARTS + 1, 'CrashLoopBackOff');
+    crashing.spec!.containers[0].env = [
+      { name: 'MODE', value: 'new' },
+      { name: 'INJECTED', value: 'by-a-webhook' },
+    ];
+    expect(workloadState(current, [crashing], MAX_RESTARTS).phase).toBe('failed');
+  });
+
+  it('counts pods with an injected sidecar container as current', () => {
+    const current = deployment();
+    current.status = { observedGeneration: current.metadata!.generation, availableReplicas: 1 };
+    const withSidecar = pod('meshed', MAX_RESTARTS + 1, 'CrashLoopBackOff');
+    withSidecar.spec!.containers.unshift({ name: 'istio-proxy', image: 'proxyv2:1.20' });
+    expect(workloadState(current, [withSidecar], MAX_RESTARTS)).toMatchObject({
+      phase: 'failed',
+      reason: expect.stringContaining('container app of pod meshed restarted 4 times'),
+    });
+  });
+
   it('ignores crash-looping pods of an older pod template (another image)', () => {
     const current = deployment();
     current.status = { observedGeneration: current.metadata!.generation, availableReplicas: 1 };
