@@ -243,7 +243,7 @@ export class ExperimentService {
       const pendingPromotion =
         winnerState.phase !== 'available'
           ? `Deployment ${plan.namespace}/${winnerName} is not available (${winnerState.reason}); the promotion completes when it is`
-          : `${unserved}; the promotion completes when it does`;
+          : `${unserved}; the promotion completes once they match`;
       const events = pendingPromotionEvents(
         actions[0] ?? actionFor(winnerLive!, 'unchanged'),
         pendingPromotion,
