@@ -214,8 +214,8 @@ describe('deploy/ manifests', () => {
     const tmp = container.volumeMounts?.find((mount) => mount.mountPath === '/tmp');
     expect(pod.volumes?.find((volume) => volume.name === tmp?.name)?.emptyDir, 'an emptyDir at /tmp').toBeDefined();
 
-    expect(container.resources?.requests).toEqual({ cpu: '50m', memory: '96Mi' });
-    expect(container.resources?.limits).toEqual({ memory: '256Mi' });
+    expect(container.resources?.requests).toEqual({ cpu: '50m', memory: '128Mi' });
+    expect(container.resources?.limits).toEqual({ memory: '320Mi' });
 
     const token = container.env?.find((variable) => variable.name === 'WEBHOOK_TOKEN');
     expect(token?.valueFrom?.secretKeyRef).toEqual({ name: secret.metadata!.name, key: 'token' });
