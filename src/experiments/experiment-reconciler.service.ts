@@ -8,7 +8,7 @@ import { WorkloadWatcher } from '../workloads/workload-watcher.service';
 import type { ExperimentStatus } from './dto/experiment.dto';
 import { parseExperiment } from './dto/parse-experiment';
 import { ExperimentEventProcessor } from './experiment-event.processor';
-import { TERMINAL_STATUSES, type ExperimentRecord } from './experiment-record';
+import { isInScope, TERMINAL_STATUSES, type ExperimentRecord } from './experiment-record';
 import { ExperimentRecords } from './experiment-records.service';
 
 /** The event a state corresponds to, for states that reach Mayday without a webhook. */
@@ -146,10 +146,6 @@ export class ExperimentReconciler implements OnApplicationBootstrap, OnApplicati
   }
 
   private inScope(record: ExperimentRecord): boolean {
-    const { allowedNamespaces, allowedWorkspaces } = this.config.webhook;
-    return (
-      (allowedNamespaces.length === 0 || allowedNamespaces.includes(record.namespace)) &&
-      (allowedWorkspaces.length === 0 || allowedWorkspaces.includes(record.workspace))
-    );
+    return isInScope(record, this.config.webhook);
   }
 }

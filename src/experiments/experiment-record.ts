@@ -81,6 +81,15 @@ export function recordFromConfigMap(configMap: V1ConfigMap): ExperimentRecord | 
 
 export type RecordVerdict = { apply: true } | { apply: false; reason: string };
 
+/** Whether this Mayday may act on the record's experiment (ALLOWED_NAMESPACES / ALLOWED_WORKSPACES; empty allows all). */
+export function isInScope(
+  record: ExperimentRecord,
+  scope: { allowedNamespaces: readonly string[]; allowedWorkspaces: readonly string[] },
+): boolean {
+  const allows = (allowed: readonly string[], value: string) => allowed.length === 0 || allowed.includes(value);
+  return allows(scope.allowedNamespaces, record.namespace) && allows(scope.allowedWorkspaces, record.workspace);
+}
+
 /** How long finished experiments' records are kept (RECORD_RETENTION_HOURS), as of `now` (ms). */
 export interface RecordRetention {
   now: number;

@@ -5,6 +5,7 @@ import { MetricsService } from '../metrics/metrics.service';
 import { isManagedByMayday, ownedSelector } from '../naming/labels';
 import {
   isExpired,
+  isInScope,
   recordFromConfigMap,
   recordName,
   recordToConfigMap,
@@ -56,11 +57,11 @@ export class ExperimentRecords implements OnModuleInit {
     return configMaps.map(recordFromConfigMap).filter((record) => record !== undefined);
   }
 
-  /** Deletes the records of finished experiments kept longer than the retention; says which. */
-  async pruneExpired(retention: RecordRetention): Promise<string[]> {
+  /** Deletes the in-scope records of finished experiments kept longer than the retention; says which. */
+  async pruneExpired(retention: RecordRetention, scope: Parameters<typeof isInScope>[1]): Promise<string[]> {
     const expired = (await this.listConfigMaps()).filter((configMap) => {
       const record = recordFromConfigMap(configMap);
-      return record !== undefined && isExpired(record, retention);
+      return record !== undefined && isInScope(record, scope) && isExpired(record, retention);
     });
     const deleted = await Promise.all(
       expired.map(async ({ metadata }) => {

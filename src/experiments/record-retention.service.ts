@@ -6,8 +6,8 @@ import { ExperimentRecords } from './experiment-records.service';
 const HOUR_MS = 3_600_000;
 
 /**
- * Deletes the records of experiments that finished more than RECORD_RETENTION_HOURS ago, at
- * start-up and every hour, so that they do not pile up in the cluster (and in Mayday's cache).
+ * Deletes the records of experiments that finished more than RECORD_RETENTION_HOURS ago (in the
+ * namespaces and workspaces this Mayday may act on), at start-up and every hour, so that they do not pile up in the cluster (and in Mayday's cache).
  */
 @Injectable()
 export class RecordRetentionService implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -33,7 +33,7 @@ export class RecordRetentionService implements OnApplicationBootstrap, OnApplica
   /** One pass; never throws (a failed pass is logged and the next one tries again). */
   async prune(now = Date.now()): Promise<string[]> {
     try {
-      const deleted = await this.records.pruneExpired(retentionOf(this.config.safety.recordRetentionHours, now));
+      const deleted = await this.records.pruneExpired(retentionOf(this.config.safety.recordRetentionHours, now), this.config.webhook);
       if (deleted.length > 0) {
         this.logger.log({
           msg: `deleted ${deleted.length} record(s) of experiments finished over RECORD_RETENTION_HOURS ago`,

@@ -1,5 +1,6 @@
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { recordToConfigMap } from '../../src/experiments/experiment-record';
 import { Cluster } from '../support/cluster';
 import { eventually } from '../support/eventually';
 import { useMaydayWithSuperposition } from '../support/harness';
@@ -9,7 +10,14 @@ const DAY_MS = 24 * 3_600_000;
 
 describe('records of finished experiments are deleted after RECORD_RETENTION_HOURS', () => {
   const cluster = new Cluster();
-  const harness = useMaydayWithSuperposition(() => ({ RECORD_RETENTION_HOURS: '720' }));
+  let namespace: string;
+  let outOfScope: string;
+  beforeAll(async () => {
+    namespace = await cluster.createNamespace('retention');
+    outOfScope = await cluster.createNamespace('retention-other');
+  });
+  // Scoped to one namespace: the other's records may belong to another Mayday.
+  const harness = useMaydayWithSuperposition(() => ({ RECORD_RETENTION_HOURS: '720', ALLOWED_NAMESPACES: namespace }));
 
   const recordName = (spec: ExperimentSpec) => `mayday-experiment-${spec.id}`;
 
@@ -29,8 +37,7 @@ describe('records of finished experiments are deleted after RECORD_RETENTION_HOU
       .sort();
   }
 
-  it('deletes only finished experiments kept longer than the retention, and nothing that is not a record of Mayday', async () => {
-    const namespace = await cluster.createNamespace('retention');
+  it('deletes only finished experiments kept longer than the retention, in its scope, and nothing that is not a record of Mayday', async () => {
     const service = 'keepsvc';
     const expiredConclusion: ExperimentSpec = { id: experimentId(), context: { namespace }, traffic: 10 };
     const recentDiscard: ExperimentSpec = { id: experimentId(), context: { namespace }, traffic: 10 };
@@ -51,7 +58,20 @@ describe('records of finished experiments are deleted after RECORD_RETENTION_HOU
       namespace,
       body: { metadata: { name: 'mayday-experiment-theirs' }, data: { status: 'CONCLUDED', appliedAt: '2020-01-01T00:00:00Z' } },
     });
+    // An expired record of the same shape in a namespace outside ALLOWED_NAMESPACES.
+    const foreignRecord = recordToConfigMap({
+      experimentId: experimentId(),
+      workspace: service,
+      namespace: outOfScope,
+      status: 'CONCLUDED',
+      event: 'ExperimentConcluded',
+      appliedAt: new Date(Date.now() - 90 * DAY_MS).toISOString(),
+      phase: 'applied',
+      experiment: '{}',
+    });
+    await cluster.core.createNamespacedConfigMap({ namespace: outOfScope, body: foreignRecord });
     const before = await cluster.snapshot(namespace);
+    const outOfScopeBefore = await cluster.snapshot(outOfScope);
 
     // The retention runs at start-up (and every hour).
     await harness.restart();
@@ -61,5 +81,7 @@ describe('records of finished experiments are deleted after RECORD_RETENTION_HOU
     const expected = { ...before };
     delete expected[`ConfigMap/${recordName(expiredConclusion)}`];
     expect(await cluster.snapshot(namespace)).toEqual(expected);
+    expect(await cluster.snapshot(outOfScope)).toEqual(outOfScopeBefore);
+    expect(outOfScopeBefore).toHaveProperty(`ConfigMap/${foreignRecord.metadata!.name}`);
   });
 });

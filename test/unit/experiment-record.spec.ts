@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import {
   compareTimestamps,
   isExpired,
+  isInScope,
   judgeAgainstRecord,
   recordFromConfigMap,
   recordName,
@@ -265,6 +266,22 @@ describe('record retention', () => {
     expect(isExpired(record({ status: 'CONCLUDED', phase: 'promotion-pending', appliedAt }), thirtyDays(400))).toBe(false);
     expect(isExpired(record({ status: 'CONCLUDED', appliedAt: '' }), thirtyDays(400))).toBe(false);
     expect(isExpired(record({ status: 'CONCLUDED', appliedAt }), retentionOf(0, applied + 400 * DAY))).toBe(false);
+  });
+});
+
+describe('isInScope', () => {
+  const scope = (allowedNamespaces: string[], allowedWorkspaces: string[]) => ({ allowedNamespaces, allowedWorkspaces });
+
+  it('allows everything when both lists are empty', () => {
+    expect(isInScope(record(), scope([], []))).toBe(true);
+  });
+
+  it('needs the namespace and the workspace to be allowed', () => {
+    expect(isInScope(record(), scope(['mumbai'], []))).toBe(true);
+    expect(isInScope(record(), scope(['delhi'], []))).toBe(false);
+    expect(isInScope(record(), scope([], [WORKSPACE]))).toBe(true);
+    expect(isInScope(record(), scope([], ['other']))).toBe(false);
+    expect(isInScope(record(), scope(['mumbai'], ['other']))).toBe(false);
   });
 });
 
