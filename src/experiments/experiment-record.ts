@@ -81,11 +81,13 @@ export function recordFromConfigMap(configMap: V1ConfigMap): ExperimentRecord | 
 
 export type RecordVerdict = { apply: true } | { apply: false; reason: string };
 
-/** Whether this Mayday may act on the record's experiment (ALLOWED_NAMESPACES / ALLOWED_WORKSPACES; empty allows all). */
-export function isInScope(
-  record: ExperimentRecord,
-  scope: { allowedNamespaces: readonly string[]; allowedWorkspaces: readonly string[] },
-): boolean {
+/** The namespaces and workspaces this Mayday may act on (ALLOWED_NAMESPACES / ALLOWED_WORKSPACES; empty allows all). */
+export interface RecordScope {
+  allowedNamespaces: readonly string[];
+  allowedWorkspaces: readonly string[];
+}
+
+export function isInScope(record: ExperimentRecord, scope: RecordScope): boolean {
   const allows = (allowed: readonly string[], value: string) => allowed.length === 0 || allowed.includes(value);
   return allows(scope.allowedNamespaces, record.namespace) && allows(scope.allowedWorkspaces, record.workspace);
 }

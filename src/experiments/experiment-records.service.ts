@@ -11,6 +11,7 @@ import {
   recordToConfigMap,
   type ExperimentRecord,
   type RecordRetention,
+  type RecordScope,
 } from './experiment-record';
 
 /** Reads and writes the per-experiment records (ConfigMaps labelled `role: record`). */
@@ -58,7 +59,7 @@ export class ExperimentRecords implements OnModuleInit {
   }
 
   /** Deletes the in-scope records of finished experiments kept longer than the retention; says which. */
-  async pruneExpired(retention: RecordRetention, scope: Parameters<typeof isInScope>[1]): Promise<string[]> {
+  async pruneExpired(retention: RecordRetention, scope: RecordScope): Promise<string[]> {
     const expired = (await this.listConfigMaps()).filter((configMap) => {
       const record = recordFromConfigMap(configMap);
       return record !== undefined && isInScope(record, scope) && isExpired(record, retention);
