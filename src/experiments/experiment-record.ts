@@ -98,8 +98,10 @@ export interface RecordRetention {
   retentionMs: number;
 }
 
+export const HOUR_MS = 3_600_000;
+
 export function retentionOf(recordRetentionHours: number, now = Date.now()): RecordRetention {
-  return { now, retentionMs: recordRetentionHours * 3_600_000 };
+  return { now, retentionMs: recordRetentionHours * HOUR_MS };
 }
 
 /** A finished experiment's record that has been kept long enough (an unfinished one is kept for ever). */

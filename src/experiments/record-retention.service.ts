@@ -1,9 +1,7 @@
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { MaydayConfig } from '../config/mayday-config';
-import { retentionOf } from './experiment-record';
+import { HOUR_MS, retentionOf } from './experiment-record';
 import { ExperimentRecords } from './experiment-records.service';
-
-const HOUR_MS = 3_600_000;
 
 /**
  * Deletes the records of experiments that finished more than RECORD_RETENTION_HOURS ago (in the
