@@ -25,6 +25,7 @@ mkdir -p "$CACHE"
 CACHE=$(cd "$CACHE" && pwd)
 RUN=${2:-$CACHE/run}
 BUILD_BIN=$CACHE/k8s/bin
+K8S_BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kubemark)
 export DEBIAN_FRONTEND=noninteractive
 
 log() { echo "[control-plane $(date -u +%H:%M:%S)] $*" >&2; }
@@ -97,13 +98,16 @@ build_apiserver() {
   [ -f "$src/vendor/modules.txt" ] || die "no vendor/ tree in $src"
   cd "$src"
   [ -f vendor/github.com/modern-go/reflect2/go_above_118.go ] || replace_reflect2
-  log "building kube-apiserver (GOPATH mode, as debian/rules does; ~10 min on 2 cores)"
+  log "building ${K8S_BINARIES[*]} (GOPATH mode, as debian/rules does; ~15 min on 2 cores)"
   env -u GOFLAGS -u GO111MODULE -u GOPATH -u GOCACHE -u GOROOT -u GOBIN CGO_ENABLED=0 \
-    make WHAT="cmd/kube-apiserver" >"$CACHE/k8s/build.log" 2>&1 \
+    make WHAT="${K8S_BINARIES[*]/#/cmd/}" >"$CACHE/k8s/build.log" 2>&1 \
     || { tail -n 40 "$CACHE/k8s/build.log"; die "build failed, see $CACHE/k8s/build.log"; }
   mkdir -p "$BUILD_BIN"
-  install -m 0755 _output/bin/kube-apiserver "$BUILD_BIN/.kube-apiserver.tmp"
-  mv -f "$BUILD_BIN/.kube-apiserver.tmp" "$BUILD_BIN/kube-apiserver"
+  local b
+  for b in "${K8S_BINARIES[@]}"; do
+    install -m 0755 "_output/bin/$b" "$BUILD_BIN/.$b.tmp"
+    mv -f "$BUILD_BIN/.$b.tmp" "$BUILD_BIN/$b"
+  done
   cd "$CACHE"
   rm -rf "$work"
   log "built $("$BUILD_BIN/kube-apiserver" --version) in $(secs "$t0") s"
