@@ -4,7 +4,7 @@ import { ForeignObjectError, UnprocessableEventError } from '../common/errors';
 import { MaydayConfig } from '../config/mayday-config';
 import type { TransitionEvent } from '../kubernetes/kube-events.service';
 import { KubeResourcesService, type ObjectRef } from '../kubernetes/kube-resources.service';
-import { actionFor, isSubset, type ObjectAction } from '../kubernetes/object-diff';
+import { actionFor, isAsApplied, withAppliedHash, type ObjectAction } from '../kubernetes/object-diff';
 import { MetricsService } from '../metrics/metrics.service';
 import { APP_LABEL, EXPERIMENT_LABEL, isManagedByMayday, ownedSelector, ROLE_LABEL, VARIANT_LABEL } from '../naming/labels';
 import { canaryServiceName, deploymentName, labelValue, mainServiceName, SERVICE_PORT } from '../naming/names';
@@ -170,7 +170,7 @@ export class ExperimentService {
     const canaries = plan.experimental.map((variant, index) => {
       const liveDeployment = observed.deployments.find((item) => item.metadata?.name === canaryDeployments[index].metadata!.name);
       // A Deployment this event changes runs a new generation that no controller has seen yet.
-      const changes = !liveDeployment || !isSubset(canaryDeployments[index], liveDeployment);
+      const changes = !isAsApplied(canaryDeployments[index], liveDeployment);
       const state: WorkloadState =
         changes && this.workloads.enabled
           ? { phase: 'waiting', reason: 'the Deployment is being created or updated' }
@@ -342,9 +342,10 @@ export class ExperimentService {
     return live;
   }
 
+  /** Applies the desired object unless the live one is what Mayday applied for it last (see APPLIED_HASH_ANNOTATION). */
   private async write(desired: KubernetesObject, live?: KubernetesObject): Promise<ObjectAction> {
-    if (live && isSubset(desired, live)) return actionFor(live, 'unchanged');
-    const applied = await this.kube.apply(desired);
+    if (live && isAsApplied(desired, live)) return actionFor(live, 'unchanged');
+    const applied = await this.kube.apply(withAppliedHash(desired));
     return actionFor(applied, live ? 'updated' : 'created');
   }
 

@@ -1,4 +1,6 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
+import { createHash } from 'node:crypto';
+import { canonicalJson } from '../common/canonical-json';
 
 export type ObjectActionKind = 'created' | 'updated' | 'unchanged' | 'deleted';
 
@@ -22,20 +24,29 @@ export function actionFor(object: KubernetesObject, action: ObjectActionKind): O
 }
 
 /**
- * Whether the live object already holds everything the desired one says. Maps may carry more
- * (server defaults, other managers' keys); lists must have the same length, so that an entry
- * Mayday dropped (an env var, a backend) is noticed and written.
+ * Set on every object Mayday applies: a hash of exactly what it applied. Whether an object is
+ * "as Mayday wants it" is read from this, never from a comparison with the live object, which
+ * carries server defaults, other controllers' fields and whatever mutating admission webhooks
+ * added (a sidecar, an env variable, an image pinned to its digest).
  */
-export function isSubset(desired: unknown, live: unknown): boolean {
-  if (desired === live) return true;
-  if (Array.isArray(desired)) {
-    return Array.isArray(live) && desired.length === live.length && desired.every((item, index) => isSubset(item, live[index]));
-  }
-  if (desired !== null && typeof desired === 'object') {
-    if (live === null || typeof live !== 'object' || Array.isArray(live)) return false;
-    return Object.entries(desired as Record<string, unknown>).every(([key, value]) =>
-      value === undefined ? true : isSubset(value, (live as Record<string, unknown>)[key]),
-    );
-  }
-  return false;
+export const APPLIED_HASH_ANNOTATION = 'mayday.superposition.io/applied-hash';
+
+/** The desired object with its hash annotation, as Mayday applies it. */
+export function withAppliedHash<T extends KubernetesObject>(desired: T): T {
+  return {
+    ...desired,
+    metadata: { ...desired.metadata, annotations: { ...desired.metadata?.annotations, [APPLIED_HASH_ANNOTATION]: appliedHash(desired) } },
+  };
+}
+
+/** Whether the live object is the result of applying this desired object (whatever else it now carries). */
+export function isAsApplied(desired: KubernetesObject, live: KubernetesObject | undefined): boolean {
+  return live?.metadata?.annotations?.[APPLIED_HASH_ANNOTATION] === appliedHash(desired);
+}
+
+function appliedHash(desired: KubernetesObject): string {
+  const annotations = { ...desired.metadata?.annotations };
+  delete annotations[APPLIED_HASH_ANNOTATION];
+  const hashed = { ...desired, metadata: { ...desired.metadata, annotations } };
+  return createHash('sha256').update(canonicalJson(hashed)).digest('hex').slice(0, 16);
 }

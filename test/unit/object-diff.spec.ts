@@ -1,82 +1,48 @@
 import { describe, expect, it } from 'vitest';
-import { actionFor, isSubset } from '../../src/kubernetes/object-diff';
+import { actionFor, APPLIED_HASH_ANNOTATION, isAsApplied, withAppliedHash } from '../../src/kubernetes/object-diff';
 
-describe('isSubset', () => {
-  it('is true for equal primitives and false for different ones', () => {
-    expect(isSubset(1, 1)).toBe(true);
-    expect(isSubset('a', 'a')).toBe(true);
-    expect(isSubset(true, true)).toBe(true);
-    expect(isSubset(null, null)).toBe(true);
-    expect(isSubset(1, 2)).toBe(false);
-    expect(isSubset(80, '80')).toBe(false);
-    expect(isSubset('true', true)).toBe(false);
-    expect(isSubset(null, undefined)).toBe(false);
-    expect(isSubset(0, undefined)).toBe(false);
+const desired = {
+  apiVersion: 'apps/v1',
+  kind: 'Deployment',
+  metadata: { name: 'svc-dep-1-test1', namespace: 'ns', labels: { app: 'a' } },
+  spec: { replicas: 2, template: { spec: { containers: [{ name: 'app', image: 'nginx:1.27', env: [{ name: 'A', value: '1' }] }] } } },
+};
+
+describe('the applied-hash annotation', () => {
+  it('marks what was applied, keeping the desired annotations', () => {
+    const applied = withAppliedHash({ ...desired, metadata: { ...desired.metadata, annotations: { keep: 'me' } } });
+    expect(applied.metadata.annotations).toEqual({ keep: 'me', [APPLIED_HASH_ANNOTATION]: expect.stringMatching(/^[0-9a-f]{16}$/) });
+    expect(desired.metadata).not.toHaveProperty('annotations');
   });
 
-  it('lets the live map carry extra keys (server defaults, other managers)', () => {
-    const desired = { metadata: { name: 'x', labels: { app: 'a' } }, spec: { replicas: 2 } };
-    const live = {
-      metadata: { name: 'x', uid: 'u', resourceVersion: '7', labels: { app: 'a', 'pod-template-hash': 'h' } },
-      spec: { replicas: 2, revisionHistoryLimit: 10 },
-      status: { readyReplicas: 2 },
+  it('counts a live object mutated after the apply (sidecar, env, digest, defaults, status) as applied', () => {
+    const live = structuredClone(withAppliedHash(desired)) as any;
+    live.metadata.uid = 'u';
+    live.metadata.annotations['deployment.kubernetes.io/revision'] = '1';
+    live.spec.revisionHistoryLimit = 10;
+    live.spec.template.spec.containers[0].image = 'nginx@sha256:0123';
+    live.spec.template.spec.containers[0].env.push({ name: 'INJECTED', value: 'yes' });
+    live.spec.template.spec.containers.push({ name: 'sidecar', image: 'proxy:1' });
+    live.status = { availableReplicas: 2 };
+    expect(isAsApplied(desired, live)).toBe(true);
+  });
+
+  it('says a live object needs a write when what Mayday wants changed, or it never applied it', () => {
+    const live = withAppliedHash(desired);
+    expect(isAsApplied({ ...desired, spec: { ...desired.spec, replicas: 3 } }, live)).toBe(false);
+    expect(isAsApplied({ ...desired, metadata: { ...desired.metadata, labels: { app: 'b' } } }, live)).toBe(false);
+    expect(isAsApplied(desired, desired)).toBe(false);
+    expect(isAsApplied(desired, undefined)).toBe(false);
+  });
+
+  it('does not depend on key order', () => {
+    const reordered = {
+      spec: desired.spec,
+      metadata: { labels: { app: 'a' }, namespace: 'ns', name: 'svc-dep-1-test1' },
+      kind: 'Deployment',
+      apiVersion: 'apps/v1',
     };
-    expect(isSubset(desired, live)).toBe(true);
-  });
-
-  it('is false when a desired key is missing or different in the live map', () => {
-    expect(isSubset({ spec: { replicas: 2 } }, { spec: { replicas: 3 } })).toBe(false);
-    expect(isSubset({ metadata: { labels: { app: 'a' } } }, { metadata: { labels: {} } })).toBe(false);
-    expect(isSubset({ metadata: { annotations: { w: '10' } } }, { metadata: {} })).toBe(false);
-    expect(isSubset({ a: null }, {})).toBe(false);
-  });
-
-  it('skips desired keys whose value is undefined', () => {
-    expect(isSubset({ a: 1, b: undefined }, { a: 1 })).toBe(true);
-  });
-
-  it('requires lists of the same length, compared in order', () => {
-    const env = [
-      { name: 'A', value: '1' },
-      { name: 'B', value: '2' },
-    ];
-    expect(
-      isSubset(
-        { env },
-        {
-          env: [
-            { name: 'A', value: '1' },
-            { name: 'B', value: '2' },
-          ],
-        },
-      ),
-    ).toBe(true);
-    expect(isSubset({ env: [env[0]] }, { env })).toBe(false);
-    expect(isSubset({ env }, { env: [env[0]] })).toBe(false);
-    expect(isSubset({ env }, { env: [env[1], env[0]] })).toBe(false);
-    expect(isSubset([], [])).toBe(true);
-  });
-
-  it('lets list items be maps with extra live keys', () => {
-    const desired = { ports: [{ port: 80, targetPort: 8080, protocol: 'TCP' }] };
-    const live = { ports: [{ port: 80, targetPort: 8080, protocol: 'TCP', name: 'http', nodePort: undefined }] };
-    expect(isSubset(desired, live)).toBe(true);
-  });
-
-  it('does not confuse maps, lists and primitives', () => {
-    expect(isSubset({}, [])).toBe(false);
-    expect(isSubset([], {})).toBe(false);
-    expect(isSubset({}, null)).toBe(false);
-    expect(isSubset({}, 'x')).toBe(false);
-    expect(isSubset([1], '1')).toBe(false);
-    expect(isSubset({ a: 1 }, undefined)).toBe(false);
-    expect(isSubset({}, {})).toBe(true);
-  });
-
-  it('holds for a canary weight change only when the weight is the same', () => {
-    const desired = { metadata: { annotations: { 'nginx.ingress.kubernetes.io/canary-weight': '20' } } };
-    expect(isSubset(desired, { metadata: { annotations: { 'nginx.ingress.kubernetes.io/canary-weight': '20', other: 'x' } } })).toBe(true);
-    expect(isSubset(desired, { metadata: { annotations: { 'nginx.ingress.kubernetes.io/canary-weight': '10' } } })).toBe(false);
+    expect(isAsApplied(reordered, withAppliedHash(desired))).toBe(true);
   });
 });
 
