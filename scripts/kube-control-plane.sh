@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
-# A real, local Kubernetes control plane (etcd + kube-apiserver, no nodes) for Mayday's tests
-# and for `npm run local`.
+# A real, local Kubernetes cluster for Mayday's tests and for `npm run local`: etcd, kube-apiserver,
+# kube-controller-manager, kube-scheduler and KUBE_NODES simulated nodes (kubemark's hollow kubelet:
+# real Node objects whose pods "run" on a fake runtime, no images, no containers). KUBE_NODES=0
+# (default 2) starts etcd and kube-apiserver only, as before.
 #
 #   scripts/kube-control-plane.sh install                 make sure the binaries exist
-#   scripts/kube-control-plane.sh start  [RUN_DIR]        start etcd + kube-apiserver on free loopback ports
-#   scripts/kube-control-plane.sh stop   [RUN_DIR]        stop both
+#   scripts/kube-control-plane.sh start  [RUN_DIR]        start everything on free loopback ports
+#   scripts/kube-control-plane.sh stop   [RUN_DIR]        stop everything
 #   scripts/kube-control-plane.sh status [RUN_DIR]
-#   scripts/kube-control-plane.sh stop-apiserver  RUN_DIR  (fault tests: etcd keeps the data)
-#   scripts/kube-control-plane.sh start-apiserver RUN_DIR  (same port, same credentials)
+#   scripts/kube-control-plane.sh stop-apiserver  RUN_DIR  (fault tests: etcd keeps the data, the
+#   scripts/kube-control-plane.sh start-apiserver RUN_DIR   controllers and nodes reconnect; same port)
 #
 # Binaries: $KUBEBUILDER_ASSETS/{etcd,kube-apiserver} when KUBEBUILDER_ASSETS is set (the envtest
-# convention, e.g. from setup-envtest on any OS). Otherwise etcd comes from Debian's etcd-server
-# package and kube-apiserver is built once from Debian's `kubernetes` source package (1.20, with
-# its complete vendor/ tree) with Debian's Go, into $MAYDAY_CACHE_DIR (default ~/.cache/mayday).
-# The build takes about 10 minutes on 2 cores and needs root for apt-get (or sudo).
+# convention, e.g. from setup-envtest on any OS), and kube-controller-manager, kube-scheduler and
+# kubemark from there too, else from the cache. Otherwise etcd comes from Debian's etcd-server
+# package and the four Kubernetes binaries are built once from Debian's `kubernetes` source package
+# (1.20, with its complete vendor/ tree) with Debian's Go, into $MAYDAY_CACHE_DIR (default
+# ~/.cache/mayday). The build takes about 15 minutes on 2 cores and needs root for apt-get (or sudo).
 #
 # RUN_DIR (default $MAYDAY_CACHE_DIR/run) receives: kubeconfig (admin token, CA), env (ports,
 # tokens, pids, sourceable), logs, etcd data, certificates.
@@ -26,6 +29,8 @@ CACHE=$(cd "$CACHE" && pwd)
 RUN=${2:-$CACHE/run}
 BUILD_BIN=$CACHE/k8s/bin
 K8S_BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kubemark)
+KUBE_NODES=${KUBE_NODES:-2}
+[[ "$KUBE_NODES" =~ ^[0-9]+$ ]] && [ "$KUBE_NODES" -le 20 ] || { echo "KUBE_NODES must be a number from 0 to 20 (got \"$KUBE_NODES\")" >&2; exit 2; }
 export DEBIAN_FRONTEND=noninteractive
 
 log() { echo "[control-plane $(date -u +%H:%M:%S)] $*" >&2; }
@@ -113,28 +118,48 @@ build_apiserver() {
   log "built $("$BUILD_BIN/kube-apiserver" --version) in $(secs "$t0") s"
 }
 
-# Sets ETCD_BIN and APISERVER_BIN, installing or building what is missing. (Not named `install`:
-# that would shadow the install(1) command the build uses.)
+# Sets ETCD_BIN, APISERVER_BIN, KCM_BIN, SCHEDULER_BIN and KUBEMARK_BIN, installing or building what
+# is missing. (Not named `install`: that would shadow the install(1) command the build uses.)
 ensure_binaries() {
+  local b
   if [ -n "${KUBEBUILDER_ASSETS:-}" ]; then
     ETCD_BIN=$KUBEBUILDER_ASSETS/etcd
     APISERVER_BIN=$KUBEBUILDER_ASSETS/kube-apiserver
     [ -x "$ETCD_BIN" ] && [ -x "$APISERVER_BIN" ] || die "KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS lacks etcd or kube-apiserver"
-    return 0
+    if [ "$KUBE_NODES" -gt 0 ]; then
+      # setup-envtest ships no controllers or kubelet: look beside the API server, then in the cache.
+      for b in kube-controller-manager kube-scheduler kubemark; do
+        [ -x "$KUBEBUILDER_ASSETS/$b" ] || [ -x "$BUILD_BIN/$b" ] \
+          || die "KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS lacks $b (and $BUILD_BIN has none): add it there, or set KUBE_NODES=0 for a bare API server"
+      done
+    fi
+  else
+    apt_install etcd-server openssl curl
+    ETCD_BIN=$(command -v etcd) || die "etcd not found after installing etcd-server"
+    APISERVER_BIN=$BUILD_BIN/kube-apiserver
+    if ! all_built; then
+      mkdir -p "$CACHE/k8s"
+      exec 8>"$CACHE/k8s/.build.lock"
+      flock 8
+      all_built || build_apiserver
+      flock -u 8
+    fi
   fi
-  apt_install etcd-server openssl curl
-  ETCD_BIN=$(command -v etcd) || die "etcd not found after installing etcd-server"
-  APISERVER_BIN=$BUILD_BIN/kube-apiserver
-  if [ ! -x "$APISERVER_BIN" ]; then
-    mkdir -p "$CACHE/k8s"
-    exec 8>"$CACHE/k8s/.build.lock"
-    flock 8
-    [ -x "$APISERVER_BIN" ] || build_apiserver
-    flock -u 8
-  fi
+  KCM_BIN=$(binary kube-controller-manager)
+  SCHEDULER_BIN=$(binary kube-scheduler)
+  KUBEMARK_BIN=$(binary kubemark)
+}
+all_built() { local b; for b in "${K8S_BINARIES[@]}"; do [ -x "$BUILD_BIN/$b" ] || return 1; done; }
+binary() {
+  if [ -n "${KUBEBUILDER_ASSETS:-}" ] && [ -x "$KUBEBUILDER_ASSETS/$1" ]; then echo "$KUBEBUILDER_ASSETS/$1"; else echo "$BUILD_BIN/$1"; fi
 }
 
 pid_alive() { [ -f "$RUN/$1.pid" ] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null; }
+all_components_alive() {
+  local c
+  [ "$KUBE_NODES" -eq 0 ] && return 0
+  for c in controller-manager scheduler $(node_names); do pid_alive "$c" || return 1; done
+}
 stop_one() {
   local p i
   [ -f "$RUN/$1.pid" ] || return 0
@@ -178,6 +203,49 @@ start_apiserver() {
   log "kube-apiserver ready on https://127.0.0.1:$API_PORT after $(secs "$t") s"
 }
 
+# Runs one of the cluster's components in the background as RUN/<name>.pid, logging to RUN/<name>.log.
+spawn() {
+  local name=$1; shift
+  setsid "$@" >>"$RUN/$name.log" 2>&1 </dev/null 8>&- 9>&- &
+  echo $! >"$RUN/$name.pid"
+}
+
+# The node names this run has (hollow-node-1 ...), one per line.
+node_names() { local i; for ((i = 1; i <= KUBE_NODES; i++)); do echo "hollow-node-$i"; done; }
+running_nodes() { local n; for n in "$RUN"/hollow-node-*.pid; do [ -f "$n" ] && basename "$n" .pid; done; }
+
+# kube-controller-manager (Deployments -> ReplicaSets -> Pods, their status, service accounts),
+# kube-scheduler, and KUBE_NODES hollow kubelets; returns once every node reports Ready.
+start_controllers_and_nodes() {
+  local node kubelet_port readonly_port t i ready_count
+  t=$(now)
+  spawn controller-manager "$KCM_BIN" --kubeconfig="$RUN/kubeconfig" --leader-elect=false --port=0 --secure-port=0 \
+    --service-account-private-key-file="$RUN/sa.key" --root-ca-file="$RUN/certs/apiserver.crt" --cluster-name=local
+  spawn scheduler "$SCHEDULER_BIN" --kubeconfig="$RUN/kubeconfig" --leader-elect=false --port=0 --secure-port=0
+  for node in $(node_names); do
+    kubelet_port=$(free_port); readonly_port=$(free_port)
+    spawn "$node" "$KUBEMARK_BIN" --morph=kubelet --name="$node" --kubeconfig="$RUN/kubeconfig" \
+      --kubelet-port="$kubelet_port" --kubelet-read-only-port="$readonly_port"
+  done
+  for i in $(seq 1 $(( ${READY_TIMEOUT:-120} * 5 ))); do
+    ready_count=$(curl -sk --max-time 2 -A mayday-control-plane -H "Authorization: Bearer $(sed -n 's/^ADMIN_TOKEN=//p' "$RUN/env")" \
+      "$(sed -n 's/^API_SERVER=//p' "$RUN/env")/api/v1/nodes" 2>/dev/null | grep -o '"type":"Ready","status":"True"' | wc -l)
+    [ "$ready_count" -ge "$KUBE_NODES" ] && break
+    for c in controller-manager scheduler $(node_names); do
+      pid_alive "$c" || { tail -n 30 "$RUN/$c.log" >&2; die "$c exited (log: $RUN/$c.log)"; }
+    done
+    sleep 0.2
+  done
+  [ "$ready_count" -ge "$KUBE_NODES" ] || die "only $ready_count of $KUBE_NODES nodes Ready (logs in $RUN)"
+  log "kube-controller-manager, kube-scheduler and $KUBE_NODES hollow node(s) ready after $(secs "$t") s"
+}
+
+stop_all() {
+  local n
+  for n in $(running_nodes); do stop_one "$n"; done
+  stop_one scheduler; stop_one controller-manager; stop_one apiserver; stop_one etcd
+}
+
 # Starts etcd and kube-apiserver on fresh free ports; returns non-zero (after cleaning up) on failure.
 start_etcd_and_apiserver() {
   local admin=$1 limited=$2 etcd_port peer_port api_port i
@@ -209,11 +277,11 @@ ENV
 start() {
   local t0 api_port admin limited attempt
   t0=$(now)
-  if pid_alive apiserver && pid_alive etcd && [ -f "$RUN/env" ]; then
+  if pid_alive apiserver && pid_alive etcd && [ -f "$RUN/env" ] && all_components_alive; then
     api_port=$(sed -n 's/^API_PORT=//p' "$RUN/env")
     if ready "$api_port"; then log "already running on https://127.0.0.1:$api_port"; return 0; fi
   fi
-  stop_one apiserver; stop_one etcd
+  stop_all
   mkdir -p "$RUN/certs"
   rm -rf "$RUN/certs"/*
   chmod 700 "$RUN"
@@ -253,17 +321,22 @@ contexts:
 current-context: mayday-local
 KUBECONFIG
   chmod 600 "$RUN/kubeconfig.tmp"; mv -f "$RUN/kubeconfig.tmp" "$RUN/kubeconfig"
+  echo "KUBE_NODES=$KUBE_NODES" >>"$RUN/env"
+  if [ "$KUBE_NODES" -gt 0 ] && ! ( start_controllers_and_nodes ); then stop_all; die "cluster did not start (logs in $RUN)"; fi
   log "control plane up in $(secs "$t0") s; KUBECONFIG=$RUN/kubeconfig"
 }
 
 case "$ACTION" in
-  install) ensure_binaries; echo "etcd: $ETCD_BIN"; echo "kube-apiserver: $APISERVER_BIN" ;;
+  install)
+    ensure_binaries
+    echo "etcd: $ETCD_BIN"; echo "kube-apiserver: $APISERVER_BIN"
+    echo "kube-controller-manager: $KCM_BIN"; echo "kube-scheduler: $SCHEDULER_BIN"; echo "kubemark: $KUBEMARK_BIN" ;;
   start) ensure_binaries; mkdir -p "$RUN"; RUN=$(cd "$RUN" && pwd); start ;;
-  stop) stop_one apiserver; stop_one etcd ;;
+  stop) stop_all ;;
   stop-apiserver) stop_one apiserver ;;
   start-apiserver) ensure_binaries; pid_alive apiserver || start_apiserver ;;
   status)
-    for c in etcd apiserver; do
+    for c in etcd apiserver controller-manager scheduler $(running_nodes); do
       if pid_alive "$c"; then echo "$c running (pid $(cat "$RUN/$c.pid"))"; else echo "$c not running"; fi
     done ;;
   *) echo "usage: $0 install|start|stop|status|stop-apiserver|start-apiserver [RUN_DIR]" >&2; exit 2 ;;
