@@ -50,6 +50,10 @@ export abstract class MaydayConfig {
     readonly resyncIntervalSeconds: number;
     /** How long the record of a finished experiment is kept; 0 keeps records for ever. */
     readonly recordRetentionHours: number;
+    /** Share of the winner's desired replicas (of its current generation) that must be available before the main Service switches. */
+    readonly promotionMinAvailablePercent: number;
+    /** How long the previous stable (and the rest of the experiment) keeps running after the switch before it is deleted. */
+    readonly scaleDownDelaySeconds: number;
   };
 }
 
@@ -144,6 +148,8 @@ export function loadMaydayConfig(env: Env): MaydayConfig {
     maxRestarts: read.integer('CANARY_MAX_RESTARTS', 3, 0, 1000),
     resyncIntervalSeconds: read.integer('RESYNC_INTERVAL_SECONDS', 60, 0, 86400),
     recordRetentionHours: read.integer('RECORD_RETENTION_HOURS', 720, 0, 876000),
+    promotionMinAvailablePercent: read.integer('PROMOTION_MIN_AVAILABLE_PERCENT', 100, 1, 100),
+    scaleDownDelaySeconds: read.integer('SCALE_DOWN_DELAY_SECONDS', 30, 0, 86400),
   };
 
   if (problems.length > 0) throw new ConfigValidationError(problems);

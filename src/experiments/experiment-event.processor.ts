@@ -11,6 +11,7 @@ import { judgeAgainstRecord, type ExperimentRecord } from './experiment-record';
 import { ExperimentRecords } from './experiment-records.service';
 import type { ExperimentPlan } from './experiment-plan';
 import { ExperimentService, type ExecutionResult } from './experiment.service';
+import { ScaleDownTimers } from './scale-down-timers';
 
 /**
  * The way in for every experiment event (webhook, Deployment watch, resync): checks the scope,
@@ -30,6 +31,7 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
     private readonly events: KubeEventRecorder,
     private readonly metrics: MetricsService,
     private readonly config: MaydayConfig,
+    private readonly scaleDowns: ScaleDownTimers,
   ) {}
 
   async process(event: ExperimentEvent, source: EventSource = 'webhook'): Promise<EventOutcome> {
@@ -101,13 +103,18 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
         ? await this.experiments.execute(plan, event, await preparing, (events) =>
             Promise.all([this.recordApplied(event, plan, undefined, record), this.events.record(events)]).then(() => undefined),
           )
-        : await this.experiments.execute(plan, event, await preparing);
+        : await this.experiments.execute(plan, event, { ...(await preparing), scaleDownAt: switchedAt(record) });
     if (plan.kind !== 'rollout') {
       await Promise.all([this.recordApplied(event, plan, result, record), this.events.record(this.newEvents(result, record))]);
+      if (result.scaleDownAt) this.scaleDowns.arm(plan.namespace, experiment.id, result.scaleDownAt);
     }
     this.updateWeights(event, plan, result);
     if (result.pendingPromotion) {
       return { ...outcome, result: 'pending', reason: result.pendingPromotion, actions: result.actions };
+    }
+    if (result.scaleDownAt) {
+      const reason = `${plan.reason}; what it retires is deleted at ${result.scaleDownAt} (SCALE_DOWN_DELAY_SECONDS)`;
+      return { ...outcome, result: 'applied', reason, actions: result.actions, scaleDownAt: result.scaleDownAt };
     }
     return { ...outcome, result: 'applied', reason: plan.reason, actions: result.actions, canaries: result.canaries };
   }
@@ -120,14 +127,16 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
     record?: ExperimentRecord,
   ): Promise<void> {
     const { experiment } = event;
-    const phase = result?.pendingPromotion ? 'promotion-pending' : 'applied';
+    const phase = result?.pendingPromotion ? 'promotion-pending' : result?.scaleDownAt ? 'scale-down-pending' : 'applied';
     const pendingReason = result?.pendingPromotion;
+    const scaleDownAt = result?.scaleDownAt;
     if (
       record?.status === experiment.status &&
       record.lastModified === experiment.last_modified &&
       record.event === event.event &&
       record.phase === phase &&
-      record.pendingReason === pendingReason
+      record.pendingReason === pendingReason &&
+      record.scaleDownAt === scaleDownAt
     ) {
       return;
     }
@@ -142,6 +151,7 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
       appliedAt: new Date().toISOString(),
       phase,
       pendingReason,
+      scaleDownAt,
       experiment: JSON.stringify(experiment),
     });
   }
@@ -195,4 +205,9 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
     else if (source === 'webhook' || changes > 0 || result === 'pending') this.logger.log(line);
     else this.logger.debug(line);
   }
+}
+
+/** The scale-down deadline of a conclusion that already switched the main Service, from its record. */
+function switchedAt(record: ExperimentRecord | undefined): string | undefined {
+  return record?.phase === 'scale-down-pending' ? record.scaleDownAt : undefined;
 }

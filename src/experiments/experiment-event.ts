@@ -26,4 +26,6 @@ export interface EventOutcome {
   actions: ObjectAction[];
   /** The weight each experimental variant has now, and why (rollouts only). */
   canaries?: CanaryOutcome[];
+  /** A promotion switched the main Service; what it retires is deleted at this time (ISO 8601). */
+  scaleDownAt?: string;
 }

@@ -10,6 +10,10 @@ import { parseExperiment } from './dto/parse-experiment';
 import { ExperimentEventProcessor } from './experiment-event.processor';
 import { isInScope, TERMINAL_STATUSES, type ExperimentRecord } from './experiment-record';
 import { ExperimentRecords } from './experiment-records.service';
+import { ScaleDownTimers } from './scale-down-timers';
+
+/** How soon a scale-down that could not complete (the API server failed) is tried again. */
+const SCALE_DOWN_RETRY_MS = 5000;
 
 /** The event a state corresponds to, for states that reach Mayday without a webhook. */
 const EVENT_FOR_STATUS: Record<ExperimentStatus, WebhookEventName> = {
@@ -28,8 +32,9 @@ export interface ResyncReport {
 
 /**
  * Converges experiments without a webhook: again from its record when one of its Deployments
- * changes state (a canary became available, or started failing), and from Superposition's own
- * copy every RESYNC_INTERVAL_SECONDS (and once at start-up), which repairs lost webhooks.
+ * changes state (a canary became available, or started failing), when a promotion's scale-down is
+ * due (timers armed from the records at start-up), and from Superposition's own copy every
+ * RESYNC_INTERVAL_SECONDS (and once at start-up), which repairs lost webhooks.
  */
 @Injectable()
 export class ExperimentReconciler implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -45,10 +50,13 @@ export class ExperimentReconciler implements OnApplicationBootstrap, OnApplicati
     private readonly workloads: WorkloadWatcher,
     private readonly superposition: SuperpositionClient,
     private readonly config: MaydayConfig,
+    private readonly scaleDowns: ScaleDownTimers,
   ) {}
 
   onApplicationBootstrap(): void {
     this.workloads.onChange((change) => this.onWorkloadChange(change));
+    this.scaleDowns.onDue((namespace, experimentId) => void this.scaleDownWhenDue(namespace, experimentId));
+    void this.armScaleDowns();
     const interval = this.config.safety.resyncIntervalSeconds;
     if (interval === 0) return;
     if (!this.superposition.configured) {
@@ -141,8 +149,33 @@ export class ExperimentReconciler implements OnApplicationBootstrap, OnApplicati
     }
   }
 
+  /** Promotions that switched before a restart still delete what they retire, at the recorded time. */
+  private async armScaleDowns(): Promise<void> {
+    try {
+      for (const record of await this.records.list()) {
+        if (record.phase === 'scale-down-pending' && record.scaleDownAt && this.inScope(record)) {
+          this.scaleDowns.arm(record.namespace, record.experimentId, record.scaleDownAt);
+        }
+      }
+    } catch (error) {
+      this.logger.warn(`could not read the records to resume pending scale-downs (retrying): ${(error as Error).message}`);
+      setTimeout(() => void this.armScaleDowns(), SCALE_DOWN_RETRY_MS).unref();
+    }
+  }
+
+  /** Runs the conclusion again once its scale-down is due; tries again later if it did not complete. */
+  private async scaleDownWhenDue(namespace: string, experimentId: string): Promise<void> {
+    await this.reconcileFromRecord(namespace, experimentId);
+    try {
+      if ((await this.records.read(namespace, experimentId))?.phase !== 'scale-down-pending') return;
+    } catch {
+      // The API server failed: try again below.
+    }
+    this.scaleDowns.arm(namespace, experimentId, new Date(Date.now() + SCALE_DOWN_RETRY_MS).toISOString());
+  }
+
   private unfinished(record: ExperimentRecord): boolean {
-    return !TERMINAL_STATUSES.has(record.status) || record.phase === 'promotion-pending';
+    return !TERMINAL_STATUSES.has(record.status) || record.phase !== 'applied';
   }
 
   private inScope(record: ExperimentRecord): boolean {

@@ -19,15 +19,22 @@ export interface ExperimentRecord {
   event: string;
   /** When Mayday applied it (ISO 8601). */
   appliedAt: string;
-  /** `promotion-pending`: CONCLUDED, but the winner was not available yet, so the switch still has to happen. */
+  /**
+   * `promotion-pending`: CONCLUDED, but the winner was not fully available yet, so the switch still
+   * has to happen. `scale-down-pending`: switched; the previous stable and the rest of the
+   * experiment are deleted at `scaleDownAt`.
+   */
   phase: RecordPhase;
   /** Why a promotion is pending (with `promotion-pending` only). */
   pendingReason?: string;
+  /** When the objects the promotion retires are deleted (ISO 8601; with `scale-down-pending` only). */
+  scaleDownAt?: string;
   /** The experiment as applied (JSON), so Mayday can converge to it again without a webhook. */
   experiment: string;
 }
 
-export type RecordPhase = 'applied' | 'promotion-pending';
+export type RecordPhase = 'applied' | 'promotion-pending' | 'scale-down-pending';
+const PHASES: readonly RecordPhase[] = ['applied', 'promotion-pending', 'scale-down-pending'];
 
 export const TERMINAL_STATUSES: ReadonlySet<ExperimentStatus> = new Set(['CONCLUDED', 'DISCARDED']);
 
@@ -49,6 +56,7 @@ export function recordToConfigMap(record: ExperimentRecord): V1ConfigMap {
   if (record.organisationId !== undefined) data.organisationId = record.organisationId;
   if (record.lastModified !== undefined) data.lastModified = record.lastModified;
   if (record.pendingReason !== undefined) data.pendingReason = record.pendingReason;
+  if (record.scaleDownAt !== undefined) data.scaleDownAt = record.scaleDownAt;
   return {
     apiVersion: 'v1',
     kind: 'ConfigMap',
@@ -73,8 +81,9 @@ export function recordFromConfigMap(configMap: V1ConfigMap): ExperimentRecord | 
     lastModified: data.lastModified,
     event: data.event ?? '',
     appliedAt: data.appliedAt ?? '',
-    phase: data.phase === 'promotion-pending' ? 'promotion-pending' : 'applied',
+    phase: PHASES.find((phase) => phase === data.phase) ?? 'applied',
     pendingReason: data.pendingReason,
+    scaleDownAt: data.scaleDownAt,
     experiment: data.experiment ?? '',
   };
 }
@@ -116,7 +125,7 @@ export function isExpired(record: ExperimentRecord, { now, retentionMs }: Record
  * Never backwards: nothing after a conclusion or discard (the record is written only once the
  * transition completed, so a retry of a failed one still applies; re-running a completed
  * promotion could undo a later experiment's), except the conclusion itself while its promotion
- * waits for the winner; and nothing older than the last applied `last_modified`. An equal
+ * waits for the winner or for the scale-down; and nothing older than the last applied `last_modified`. An equal
  * `last_modified` re-applies, so a retry converges.
  */
 export function judgeAgainstRecord(
@@ -125,9 +134,9 @@ export function judgeAgainstRecord(
 ): RecordVerdict {
   if (!record) return { apply: true };
   if (TERMINAL_STATUSES.has(record.status)) {
-    // A conclusion waiting for its winner goes on until the promotion is done.
+    // A conclusion waiting for its winner, or for the scale-down, goes on until the promotion is done.
     const samePendingConclusion =
-      record.phase === 'promotion-pending' &&
+      record.phase !== 'applied' &&
       incoming.status === record.status &&
       compareTimestamps(incoming.last_modified, record.lastModified) !== -1;
     return samePendingConclusion

@@ -26,10 +26,12 @@ export interface ExperimentStatusView {
   workspace: string;
   namespace: string;
   status: string;
-  /** `promotion-pending` while a conclusion waits for its winner. */
+  /** `promotion-pending` while a conclusion waits for its winner, `scale-down-pending` after the switch until `scaleDownAt`. */
   phase: string;
   /** Why the promotion waits, while `phase` is `promotion-pending`. */
   pendingReason?: string;
+  /** When the previous stable and the rest of the experiment are deleted, while `phase` is `scale-down-pending`. */
+  scaleDownAt?: string;
   lastModified?: string;
   lastEvent: string;
   appliedAt: string;
@@ -123,6 +125,7 @@ export class ExperimentStatusService {
       status: record.status,
       phase: record.phase,
       ...(record.pendingReason ? { pendingReason: record.pendingReason } : {}),
+      ...(record.phase === 'scale-down-pending' && record.scaleDownAt ? { scaleDownAt: record.scaleDownAt } : {}),
       lastModified: record.lastModified,
       lastEvent: record.event,
       appliedAt: record.appliedAt,

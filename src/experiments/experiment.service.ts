@@ -17,7 +17,14 @@ import type { ExperimentEvent } from './experiment-event';
 import { planExperiment, type ExperimentPlan } from './experiment-plan';
 import { canaryService, mainService, variantDeployment, type VariantIdentity } from './manifests';
 import { unservedPort } from './service-ports';
-import { pendingPromotionEvents, promotionEvents, rollbackEvents, rolloutEvents, type CanaryTransition } from './transition-events';
+import {
+  pendingPromotionEvents,
+  promotionEvents,
+  rollbackEvents,
+  rolloutEvents,
+  scaledDownEvents,
+  type CanaryTransition,
+} from './transition-events';
 import type { DeploymentSettings } from './variant-config';
 import { VariantConfigResolver } from './variant-config.resolver';
 
@@ -34,8 +41,10 @@ export interface ExecutionResult {
   canaries: CanaryOutcome[];
   /** Kubernetes Events describing the transition, for the objects it concerns. */
   events: TransitionEvent[];
-  /** Why a conclusion could not switch the main Service yet (the winner is not available). */
+  /** Why a conclusion could not switch the main Service yet (the winner is not fully available). */
   pendingPromotion?: string;
+  /** The main Service was switched; what the promotion retires is deleted at this time (ISO 8601). */
+  scaleDownAt?: string;
 }
 
 /** What the plan needs to see of one service (workspace) in one namespace, read before any write. */
@@ -49,6 +58,8 @@ export interface Observed {
   routes: RouteState;
   /** Resolved configs of the experimental variants (rollouts only). */
   settings: ReadonlyMap<string, DeploymentSettings>;
+  /** From the record: this conclusion already switched the main Service and scales down at this time. */
+  scaleDownAt?: string;
 }
 
 /**
@@ -215,16 +226,26 @@ export class ExperimentService {
   }
 
   /**
-   * CONCLUDED with an experimental winner, in this order: the winner is the stable Deployment; the
-   * main Service selects its pods; the main route carries everything; canary routes, canary
-   * Services, losing and formerly stable Deployments (Mayday's only) go. With the readiness gate
-   * on, nothing is switched before the winner is available: the promotion is then pending.
+   * CONCLUDED with an experimental winner, in two steps, like Argo Rollouts' scaleDownDelaySeconds.
+   * The switch, once the winner is fully available (with the readiness gate on:
+   * PROMOTION_MIN_AVAILABLE_PERCENT of its replicas, of its current generation): the winner is the
+   * stable Deployment, the main Service selects its pods, the main route carries everything. Until
+   * then the promotion is pending. The scale-down, SCALE_DOWN_DELAY_SECONDS after the switch (so
+   * that routers and endpoints catch up while the old pods still serve): canary Services, losing
+   * and formerly stable Deployments (Mayday's only) go. Every run converges from wherever the last
+   * one stopped; the deadline comes from the record once it was set.
    */
-  private async promote(plan: ExperimentPlan, observed: Observed, superposition: () => SuperpositionScope): Promise<ExecutionResult> {
+  private async promote(
+    plan: ExperimentPlan,
+    observed: Observed,
+    superposition: () => SuperpositionScope,
+    now = Date.now(),
+  ): Promise<ExecutionResult> {
     const winner = plan.winner!;
     const winnerIdentity = this.identity(plan, winner);
     const winnerName = deploymentName(plan.service, winner.id);
     const winnerLive = observed.deployments.find((deployment) => deployment.metadata?.name === winnerName);
+    const switched = observed.scaleDownAt !== undefined;
 
     // A winner whose Deployment never arrived (its Started event was lost) is deployed from its config.
     let winnerToCreate: V1Deployment | undefined;
@@ -235,21 +256,23 @@ export class ExperimentService {
     }
     const winnerDeployment = (winnerLive ?? winnerToCreate)!;
     const liveMain = observed.mainService;
-    const winnerState = this.workloads.stateOf(winnerLive);
-    // A Service of the user's keeps its ports: switching it to pods that do not serve them is an outage.
-    const unserved = liveMain && !isManagedByMayday(liveMain) ? unservedPort(liveMain, winnerDeployment) : undefined;
-    if (winnerState.phase !== 'available' || unserved) {
-      const actions = winnerToCreate ? [await this.write(winnerToCreate)] : [];
-      const pendingPromotion =
-        winnerState.phase !== 'available'
-          ? `Deployment ${plan.namespace}/${winnerName} is not available (${winnerState.reason}); the promotion completes when it is`
-          : `${unserved}; the promotion completes once they match`;
-      const events = pendingPromotionEvents(
-        actions[0] ?? actionFor(winnerLive!, 'unchanged'),
-        pendingPromotion,
-        unserved ? 'Warning' : 'Normal',
-      );
-      return { actions, canaries: [], pendingPromotion, events };
+    if (!switched) {
+      const winnerState = this.workloads.promotionStateOf(winnerLive);
+      // A Service of the user's keeps its ports: switching it to pods that do not serve them is an outage.
+      const unserved = liveMain && !isManagedByMayday(liveMain) ? unservedPort(liveMain, winnerDeployment) : undefined;
+      if (winnerState.phase !== 'available' || unserved) {
+        const actions = winnerToCreate ? [await this.write(winnerToCreate)] : [];
+        const pendingPromotion =
+          winnerState.phase !== 'available'
+            ? `Deployment ${plan.namespace}/${winnerName} is not ready to take all traffic (${winnerState.reason}); the promotion completes when it is`
+            : `${unserved}; the promotion completes once they match`;
+        const events = pendingPromotionEvents(
+          actions[0] ?? actionFor(winnerLive!, 'unchanged'),
+          pendingPromotion,
+          unserved ? 'Warning' : 'Normal',
+        );
+        return { actions, canaries: [], pendingPromotion, events };
+      }
     }
 
     const targetPort = containerPortOf(winnerDeployment);
@@ -278,19 +301,31 @@ export class ExperimentService {
     } else {
       actions.push(actionFor(liveMain, 'unchanged'));
     }
-
     actions.push(...(await this.applyRouteChange(routes)));
-    actions.push(...(await this.removeAll(observed.services.filter((service) => this.isCanaryOf(service, plan)))));
-    const retired = observed.deployments.filter(
-      (deployment) =>
-        deployment.metadata?.name !== winnerName &&
-        (this.isCanaryOf(deployment, plan) || deployment.metadata?.labels?.[ROLE_LABEL] === 'stable'),
-    );
-    actions.push(...(await this.removeAll(retired)));
     const winnerAction =
       actions.find((action) => action.kind === 'Deployment' && action.name === winnerName) ?? actionFor(winnerLive!, 'updated');
     const mainAction = actions.find((action) => action.kind === 'Service' && action.name === desiredMain.metadata!.name)!;
-    return { actions, canaries: [], events: promotionEvents(plan, winnerAction, mainAction) };
+
+    const retiring = [
+      ...observed.services.filter((service) => this.isCanaryOf(service, plan)),
+      ...observed.deployments.filter(
+        (deployment) =>
+          deployment.metadata?.name !== winnerName &&
+          // Never what the main Service selects now (another experiment's winner, if one was promoted meanwhile).
+          deployment.metadata?.name !== liveMain?.spec?.selector?.[APP_LABEL] &&
+          (this.isCanaryOf(deployment, plan) || deployment.metadata?.labels?.[ROLE_LABEL] === 'stable'),
+      ),
+    ];
+    const scaleDownAt = observed.scaleDownAt ?? new Date(now + this.config.safety.scaleDownDelaySeconds * 1000).toISOString();
+    const due = retiring.length === 0 || Date.parse(scaleDownAt) <= now;
+    const scaleDown = due ? undefined : { at: scaleDownAt, objects: retiring.map((object) => `${object.kind} ${object.metadata?.name}`) };
+    const events = switched ? [] : promotionEvents(plan, winnerAction, mainAction, scaleDown);
+    if (!due) return { actions, canaries: [], events, scaleDownAt };
+
+    const deleted = await this.removeAll(retiring);
+    actions.push(...deleted);
+    if (switched) events.push(...scaledDownEvents(winnerAction, deleted));
+    return { actions, canaries: [], events };
   }
 
   /** DISCARDED, or CONTROL won: canary routes, Services and Deployments go; the main path stays as it is. */

@@ -11,6 +11,7 @@ import { ExperimentStatusService } from './experiment-status.service';
 import { ExperimentsController } from './experiments.controller';
 import { BearerAuthGuard } from '../common/bearer-auth.guard';
 import { RecordRetentionService } from './record-retention.service';
+import { ScaleDownTimers } from './scale-down-timers';
 import { VariantConfigResolver } from './variant-config.resolver';
 
 @Module({
@@ -23,6 +24,7 @@ import { VariantConfigResolver } from './variant-config.resolver';
     ExperimentReconciler,
     ExperimentStatusService,
     RecordRetentionService,
+    ScaleDownTimers,
     VariantConfigResolver,
     BearerAuthGuard,
   ],

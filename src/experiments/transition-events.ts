@@ -45,12 +45,34 @@ export function rolloutEvents(plan: ExperimentPlan, canaries: CanaryTransition[]
   return events;
 }
 
-/** Promoted, on the winner's Deployment and on the main Service. */
-export function promotionEvents(plan: ExperimentPlan, winner: ObjectAction, main: ObjectAction): TransitionEvent[] {
+/** What a promotion deletes later, and when (SCALE_DOWN_DELAY_SECONDS after the switch). */
+export interface ScheduledScaleDown {
+  at: string;
+  /** "Kind name" of each object to delete. */
+  objects: string[];
+}
+
+/** Promoted, on the winner's Deployment and on the main Service (with the scale-down to come, if any). */
+export function promotionEvents(
+  plan: ExperimentPlan,
+  winner: ObjectAction,
+  main: ObjectAction,
+  scaleDown?: ScheduledScaleDown,
+): TransitionEvent[] {
+  const later = scaleDown ? `; ${scaleDown.objects.join(', ')} keep running until ${scaleDown.at}, then are deleted` : '';
   const note = `experiment ${plan.experimentId} concluded: variant ${plan.winner!.id} is the stable release`;
   return [
-    { regarding: regardingOf(winner, 'apps/v1'), reason: 'Promoted', type: 'Normal', note },
-    { regarding: regardingOf(main, 'v1'), reason: 'Promoted', type: 'Normal', note: `${note}; the Service selects ${winner.name}` },
+    { regarding: regardingOf(winner, 'apps/v1'), reason: 'Promoted', type: 'Normal', note: `${note}${later}` },
+    { regarding: regardingOf(main, 'v1'), reason: 'Promoted', type: 'Normal', note: `${note}; the Service selects ${winner.name}${later}` },
+  ];
+}
+
+/** ScaledDown, on the winner's Deployment, when the delayed deletion after a promotion removed something. */
+export function scaledDownEvents(winner: ObjectAction, deleted: ObjectAction[]): TransitionEvent[] {
+  if (deleted.length === 0) return [];
+  const names = deleted.map((action) => `${action.kind} ${action.name}`).join(', ');
+  return [
+    { regarding: regardingOf(winner, 'apps/v1'), reason: 'ScaledDown', type: 'Normal', note: `deleted after the promotion: ${names}` },
   ];
 }
 

@@ -37,6 +37,31 @@ export function workloadState(deployment: V1Deployment | undefined, pods: readon
 }
 
 /**
+ * Whether a winner may take all of the traffic: as `workloadState` says it is available, and the
+ * controller reports at least `minAvailablePercent` of its desired replicas (at least one) both
+ * updated to its current pod template and available. One ready pod out of five is not a release.
+ */
+export function promotionState(
+  deployment: V1Deployment | undefined,
+  pods: readonly V1Pod[],
+  maxRestarts: number,
+  minAvailablePercent: number,
+): WorkloadState {
+  const state = workloadState(deployment, pods, maxRestarts);
+  if (state.phase !== 'available') return state;
+  const desired = deployment!.spec?.replicas ?? 1;
+  const needed = Math.max(1, Math.ceil((desired * minAvailablePercent) / 100));
+  const updated = deployment!.status?.updatedReplicas ?? 0;
+  const available = deployment!.status?.availableReplicas ?? 0;
+  if (updated >= needed && available >= needed) return state;
+  const share = minAvailablePercent === 100 ? '' : ` (PROMOTION_MIN_AVAILABLE_PERCENT=${minAvailablePercent})`;
+  return {
+    phase: 'waiting',
+    reason: `the promotion needs ${needed} of ${desired} replicas of the current generation available${share}`,
+  };
+}
+
+/**
  * A failure happening now: the rollout exceeded its progress deadline, a ReplicaSet cannot
  * create pods, or a container of its pods restarted more than `maxRestarts` times.
  */

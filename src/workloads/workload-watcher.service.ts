@@ -3,7 +3,7 @@ import type { KubernetesObject, V1Deployment, V1Pod } from '@kubernetes/client-n
 import { MaydayConfig } from '../config/mayday-config';
 import { ClusterCache } from '../kubernetes/cluster-cache.service';
 import { APP_LABEL } from '../naming/labels';
-import { workloadState, type WorkloadState } from './workload-state';
+import { promotionState, workloadState, type WorkloadState } from './workload-state';
 
 /** A Mayday Deployment whose state (available, waiting, failed and why) changed. */
 export interface WorkloadChange {
@@ -14,7 +14,7 @@ export interface WorkloadChange {
 /**
  * Follows the Deployments and pods Mayday manages (through the cluster cache's informers: one list,
  * then a watch; no polling) and tells its listeners when a Deployment becomes available, stops
- * being available or starts failing. Only with CANARY_READINESS_GATE on.
+ * being available, starts failing, or becomes ready to be promoted. Only with CANARY_READINESS_GATE on.
  */
 @Injectable()
 export class WorkloadWatcher implements OnApplicationBootstrap {
@@ -45,6 +45,13 @@ export class WorkloadWatcher implements OnApplicationBootstrap {
     return workloadState(deployment, pods, this.config.safety.maxRestarts);
   }
 
+  /** Whether a winner may take all the traffic (PROMOTION_MIN_AVAILABLE_PERCENT of its replicas available). */
+  promotionStateOf(deployment: V1Deployment | undefined): WorkloadState {
+    if (!this.enabled) return { phase: 'available' };
+    const pods = deployment ? this.podsOf(deployment.metadata!.namespace!, deployment.metadata!.name!) : [];
+    return promotionState(deployment, pods, this.config.safety.maxRestarts, this.config.safety.promotionMinAvailablePercent);
+  }
+
   onApplicationBootstrap(): void {
     if (!this.enabled) return;
     this.cache.on('apps/v1', 'Deployment', (verb, deployment) => {
@@ -60,9 +67,13 @@ export class WorkloadWatcher implements OnApplicationBootstrap {
     });
   }
 
+  /** Tells the listeners when the Deployment's state, or its readiness to be promoted, changed. */
   private evaluate(deployment: V1Deployment): void {
     const state = this.stateOf(deployment);
-    const summary = state.phase === 'available' ? 'available' : `${state.phase}: ${state.reason}`;
+    const promotion = this.promotionStateOf(deployment);
+    const summary = [state, promotion]
+      .map((item) => (item.phase === 'available' ? 'available' : `${item.phase}: ${item.reason}`))
+      .join(' | ');
     const previous = this.lastStates.get(key(deployment));
     this.lastStates.set(key(deployment), summary);
     if (previous === summary) return;

@@ -93,6 +93,17 @@ describe('recordFromConfigMap', () => {
     expect(recordFromConfigMap(recordToConfigMap(original))).toEqual(original);
   });
 
+  it('round-trips a conclusion waiting for its scale-down, with the deadline', () => {
+    const original = record({
+      status: 'CONCLUDED',
+      event: 'ExperimentConcluded',
+      phase: 'scale-down-pending',
+      scaleDownAt: '2026-08-20T07:38:10.000Z',
+    });
+    expect(recordToConfigMap(original).data).toMatchObject({ phase: 'scale-down-pending', scaleDownAt: '2026-08-20T07:38:10.000Z' });
+    expect(recordFromConfigMap(recordToConfigMap(original))).toEqual(original);
+  });
+
   it('round-trips a record without the optional fields', () => {
     const original = record({ organisationId: undefined, lastModified: undefined });
     const back = recordFromConfigMap(recordToConfigMap(original))!;
@@ -191,6 +202,24 @@ describe('judgeAgainstRecord', () => {
           reason: 'experiment already CONCLUDED: nothing changes any more',
         });
       }
+    });
+  });
+
+  describe('scale-down-pending (switched, the previous stable still runs)', () => {
+    const switched = record({ status: 'CONCLUDED', phase: 'scale-down-pending', scaleDownAt: '2026-08-20T07:38:10.000Z' });
+
+    it('applies the same conclusion again, so the scale-down completes', () => {
+      expect(judgeAgainstRecord(switched, { status: 'CONCLUDED', last_modified: LAST_MODIFIED })).toEqual({ apply: true });
+    });
+
+    it('ignores a late INPROGRESS or a DISCARDED', () => {
+      for (const status of ['INPROGRESS', 'DISCARDED'] as const) {
+        expect(judgeAgainstRecord(switched, { status, last_modified: '2027-01-01T00:00:00Z' }).apply).toBe(false);
+      }
+    });
+
+    it('is not expired while it waits', () => {
+      expect(isExpired({ ...switched, appliedAt: '2020-01-01T00:00:00Z' }, { now: Date.now(), retentionMs: 1000 })).toBe(false);
     });
   });
 

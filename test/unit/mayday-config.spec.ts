@@ -57,7 +57,14 @@ describe('loadMaydayConfig defaults', () => {
         gatewayName: undefined,
         gatewayNamespace: undefined,
       },
-      safety: { readinessGate: true, maxRestarts: 3, resyncIntervalSeconds: 60, recordRetentionHours: 720 },
+      safety: {
+        readinessGate: true,
+        maxRestarts: 3,
+        resyncIntervalSeconds: 60,
+        recordRetentionHours: 720,
+        promotionMinAvailablePercent: 100,
+        scaleDownDelaySeconds: 30,
+      },
     });
   });
 
@@ -97,6 +104,8 @@ describe('loadMaydayConfig with valid values', () => {
       CANARY_MAX_RESTARTS: '5',
       RESYNC_INTERVAL_SECONDS: '0',
       RECORD_RETENTION_HOURS: '0',
+      PROMOTION_MIN_AVAILABLE_PERCENT: '80',
+      SCALE_DOWN_DELAY_SECONDS: '0',
     });
     expect(config.port).toBe(9000);
     expect(config.host).toBe('127.0.0.1');
@@ -123,7 +132,14 @@ describe('loadMaydayConfig with valid values', () => {
       gatewayName: 'gw',
       gatewayNamespace: 'gateways',
     });
-    expect(config.safety).toEqual({ readinessGate: false, maxRestarts: 5, resyncIntervalSeconds: 0, recordRetentionHours: 0 });
+    expect(config.safety).toEqual({
+      readinessGate: false,
+      maxRestarts: 5,
+      resyncIntervalSeconds: 0,
+      recordRetentionHours: 0,
+      promotionMinAvailablePercent: 80,
+      scaleDownDelaySeconds: 0,
+    });
   });
 
   it('reads a token connection', () => {
@@ -188,6 +204,8 @@ describe('loadMaydayConfig refuses bad values, naming the variable', () => {
     [{ SUPERPOSITION_TIMEOUT_MS: '50' }, 'SUPERPOSITION_TIMEOUT_MS must be an integer from 100 to 60000 (got "50")'],
     [{ WEBHOOK_MAX_BODY_BYTES: '10' }, 'WEBHOOK_MAX_BODY_BYTES must be an integer from 1024 to 67108864 (got "10")'],
     [{ RECORD_RETENTION_HOURS: '-1' }, 'RECORD_RETENTION_HOURS must be an integer from 0 to 876000 (got "-1")'],
+    [{ PROMOTION_MIN_AVAILABLE_PERCENT: '0' }, 'PROMOTION_MIN_AVAILABLE_PERCENT must be an integer from 1 to 100 (got "0")'],
+    [{ SCALE_DOWN_DELAY_SECONDS: '1.5' }, 'SCALE_DOWN_DELAY_SECONDS must be an integer from 0 to 86400 (got "1.5")'],
     [{ CANARY_READINESS_GATE: 'maybe' }, 'CANARY_READINESS_GATE must be true or false (got "maybe")'],
     [{ K8S_INSECURE_SKIP_TLS_VERIFY: 'sure' }, 'K8S_INSECURE_SKIP_TLS_VERIFY must be true or false (got "sure")'],
     [{ DEFAULT_NAMESPACE: 'My_NS' }, 'DEFAULT_NAMESPACE: "My_NS" is not a valid Kubernetes namespace name'],

@@ -29,7 +29,7 @@ describe('the applied-hash annotation', () => {
 
   it('says a live object needs a write when what Mayday wants changed, or it never applied it', () => {
     const live = withAppliedHash(desired);
-    expect(isAsApplied({ ...desired, spec: { ...desired.spec, replicas: 3 } }, live)).toBe(false);
+    expect(isAsApplied({ ...desired, spec: { ...desired.spec, replicas: 3 } } as typeof desired, live)).toBe(false);
     expect(isAsApplied({ ...desired, metadata: { ...desired.metadata, labels: { app: 'b' } } }, live)).toBe(false);
     expect(isAsApplied(desired, desired)).toBe(false);
     expect(isAsApplied(desired, undefined)).toBe(false);

@@ -1,6 +1,13 @@
 import type { V1Deployment, V1DeploymentCondition, V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { FAILED_ANNOTATION, FAILED_SPEC_ANNOTATION, failureMark, markedFailure, workloadState } from '../../src/workloads/workload-state';
+import {
+  FAILED_ANNOTATION,
+  FAILED_SPEC_ANNOTATION,
+  failureMark,
+  markedFailure,
+  promotionState,
+  workloadState,
+} from '../../src/workloads/workload-state';
 import { clone } from './fixtures';
 
 const NAME = 'nginxservice-dep-7350102648234549248-test1';
@@ -346,5 +353,55 @@ describe('workloadState: signals of the previous spec', () => {
       phase: 'available',
     });
     expect(workloadState(current, [pod('new', MAX_RESTARTS + 1, 'CrashLoopBackOff')], MAX_RESTARTS).phase).toBe('failed');
+  });
+});
+
+describe('promotionState: may the winner take all the traffic', () => {
+  function scaled(replicas: number, updated: number, available: number): V1Deployment {
+    const result = deployment();
+    result.spec!.replicas = replicas;
+    result.status = { observedGeneration: 2, replicas, updatedReplicas: updated, readyReplicas: available, availableReplicas: available };
+    return result;
+  }
+
+  it('waits with 1 of 5 available, though a canary with 1 is available', () => {
+    const oneOfFive = scaled(5, 5, 1);
+    expect(workloadState(oneOfFive, [], MAX_RESTARTS)).toEqual({ phase: 'available' });
+    expect(promotionState(oneOfFive, [], MAX_RESTARTS, 100)).toEqual({
+      phase: 'waiting',
+      reason: 'the promotion needs 5 of 5 replicas of the current generation available',
+    });
+  });
+
+  it('is available with every replica of the current generation available', () => {
+    expect(promotionState(scaled(5, 5, 5), [], MAX_RESTARTS, 100)).toEqual({ phase: 'available' });
+  });
+
+  it('does not count available pods of the previous template', () => {
+    expect(promotionState(scaled(5, 2, 5), [], MAX_RESTARTS, 100).phase).toBe('waiting');
+  });
+
+  it('needs PROMOTION_MIN_AVAILABLE_PERCENT of the replicas, rounded up, and at least one', () => {
+    expect(promotionState(scaled(5, 5, 4), [], MAX_RESTARTS, 80)).toEqual({ phase: 'available' });
+    expect(promotionState(scaled(5, 5, 3), [], MAX_RESTARTS, 80)).toEqual({
+      phase: 'waiting',
+      reason: 'the promotion needs 4 of 5 replicas of the current generation available (PROMOTION_MIN_AVAILABLE_PERCENT=80)',
+    });
+    expect(promotionState(scaled(2, 2, 1), [], MAX_RESTARTS, 1)).toEqual({ phase: 'available' });
+  });
+
+  it('never promotes onto nothing, nor onto a generation the controller has not seen, nor onto a failing one', () => {
+    expect(promotionState(scaled(0, 0, 0), [], MAX_RESTARTS, 100).phase).toBe('waiting');
+    const unseen = scaled(5, 5, 5);
+    unseen.metadata!.generation = 3;
+    expect(promotionState(unseen, [], MAX_RESTARTS, 100)).toEqual({
+      phase: 'waiting',
+      reason: 'generation 3 not yet observed by the controller',
+    });
+    expect(promotionState(undefined, [], MAX_RESTARTS, 100).phase).toBe('waiting');
+    expect(promotionState(marked(scaled(5, 5, 5), 'CrashLoop: x'), [], MAX_RESTARTS, 100)).toEqual({
+      phase: 'failed',
+      reason: 'CrashLoop: x',
+    });
   });
 });
