@@ -22,8 +22,8 @@ export default defineConfig({
           name: 'e2e',
           include: ['test/e2e/**/*.e2e-spec.ts'],
           environment: 'node',
-          // One local kube-apiserver for the whole run; tests isolate themselves by namespace.
-          globalSetup: ['test/support/global-setup.ts'],
+          // A cluster per file (API server, controllers, hollow nodes); tests isolate themselves by namespace.
+          setupFiles: ['test/support/file-cluster.ts'],
           testTimeout: 60_000,
           hookTimeout: 120_000,
           pool: 'forks',

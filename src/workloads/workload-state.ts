@@ -37,9 +37,10 @@ export function workloadState(deployment: V1Deployment | undefined, pods: readon
 }
 
 /**
- * Whether a winner may take all of the traffic: as `workloadState` says it is available, and the
- * controller reports at least `minAvailablePercent` of its desired replicas (at least one) both
- * updated to its current pod template and available. One ready pod out of five is not a release.
+ * Whether a winner may take all of the traffic: as `workloadState` says it is available, and at
+ * least `minAvailablePercent` of its desired replicas (at least one) are available pods of its
+ * current pod template. The controller counts available pods of every ReplicaSet, so while older
+ * pods remain they are assumed to be the available ones. One ready pod out of five is not a release.
  */
 export function promotionState(
   deployment: V1Deployment | undefined,
@@ -51,9 +52,9 @@ export function promotionState(
   if (state.phase !== 'available') return state;
   const desired = deployment!.spec?.replicas ?? 1;
   const needed = Math.max(1, Math.ceil((desired * minAvailablePercent) / 100));
-  const updated = deployment!.status?.updatedReplicas ?? 0;
-  const available = deployment!.status?.availableReplicas ?? 0;
-  if (updated >= needed && available >= needed) return state;
+  const { replicas = 0, updatedReplicas = 0, availableReplicas = 0 } = deployment!.status ?? {};
+  const availableUpdated = availableReplicas - Math.max(0, replicas - updatedReplicas);
+  if (availableUpdated >= needed) return state;
   const share = minAvailablePercent === 100 ? '' : ` (PROMOTION_MIN_AVAILABLE_PERCENT=${minAvailablePercent})`;
   return {
     phase: 'waiting',

@@ -1,7 +1,7 @@
 import { Test } from '@nestjs/testing';
 import type { V1ConfigMap, V1Deployment, V1Service } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inject } from 'vitest';
+import { controlPlane } from '../support/control-plane';
 import { MaydayConfigModule } from '../../src/config/config.module';
 import {
   KubeConflictError,
@@ -36,13 +36,12 @@ function deployment(namespace: string, name: string, replicas: unknown = 1): V1D
 }
 
 describe('KubeResourcesService against a real kube-apiserver', () => {
-  const plane = inject('controlPlane');
   const cluster = new Cluster();
   let kube: KubeResourcesService;
   let namespace: string;
 
   beforeAll(async () => {
-    kube = await kubeResources({ KUBECONFIG: plane.kubeconfig });
+    kube = await kubeResources({ KUBECONFIG: controlPlane().kubeconfig });
     namespace = await cluster.createNamespace('kube');
   });
 
@@ -161,8 +160,8 @@ describe('KubeResourcesService against a real kube-apiserver', () => {
 
   it('reports RBAC denial as forbidden', async () => {
     const limited = await kubeResources({
-      K8S_API_SERVER: plane.apiServer,
-      K8S_TOKEN: plane.limitedToken,
+      K8S_API_SERVER: controlPlane().apiServer,
+      K8S_TOKEN: controlPlane().limitedToken,
       K8S_INSECURE_SKIP_TLS_VERIFY: 'true',
     });
     const error = await limited.list('apps/v1', 'Deployment', namespace).catch((failure) => failure);
@@ -173,7 +172,7 @@ describe('KubeResourcesService against a real kube-apiserver', () => {
 
   it('reports a bad token as forbidden (401)', async () => {
     const stranger = await kubeResources({
-      K8S_API_SERVER: plane.apiServer,
+      K8S_API_SERVER: controlPlane().apiServer,
       K8S_TOKEN: 'not-a-token',
       K8S_INSECURE_SKIP_TLS_VERIFY: 'true',
     });
@@ -184,12 +183,12 @@ describe('KubeResourcesService against a real kube-apiserver', () => {
 
   it('verifies TLS against K8S_CA_FILE', async () => {
     const verified = await kubeResources({
-      K8S_API_SERVER: plane.apiServer,
-      K8S_TOKEN: plane.adminToken,
-      K8S_CA_FILE: `${plane.runDir}/certs/apiserver.crt`,
+      K8S_API_SERVER: controlPlane().apiServer,
+      K8S_TOKEN: controlPlane().adminToken,
+      K8S_CA_FILE: `${controlPlane().runDir}/certs/apiserver.crt`,
     });
     expect(await verified.serverVersion()).toMatch(/^v1\./);
-    const unverified = await kubeResources({ K8S_API_SERVER: plane.apiServer, K8S_TOKEN: plane.adminToken });
+    const unverified = await kubeResources({ K8S_API_SERVER: controlPlane().apiServer, K8S_TOKEN: controlPlane().adminToken });
     const error = await unverified.serverVersion().catch((failure) => failure);
     expect(error).toBeInstanceOf(KubeUnavailableError);
     expect(error.statusCode).toBe(0);

@@ -8,8 +8,7 @@ import { __resetOutOfContextForTests } from 'nestjs-pino/PinoLogger';
 import { startMayday, type RunningMayday } from '../support/mayday';
 import { experiment, experimentId, webhook, type ExperimentSpec } from '../support/payloads';
 import { SuperpositionStandIn } from '../support/superposition-stand-in';
-import { setDeploymentStatus } from '../support/workloads';
-import { inject } from 'vitest';
+import { controlPlane } from '../support/control-plane';
 
 const cluster = new Cluster();
 const eventsApi = cluster.kubeConfig.makeApiClient(EventsV1Api);
@@ -49,7 +48,6 @@ describe('metrics, logs, Kubernetes Events and the status API', () => {
         SUPERPOSITION_TOKEN: 'superposition-secret',
         WEBHOOK_TOKEN: TOKEN,
         LOG_LEVEL: 'info',
-        CANARY_READINESS_GATE: 'true',
         ALLOWED_NAMESPACES: namespace,
       },
       { logDestination: logs },
@@ -103,11 +101,11 @@ describe('metrics, logs, Kubernetes Events and the status API', () => {
       }),
     ]);
 
-    await setDeploymentStatus(cluster, namespace, canary, 'available');
+    // The controllers and a hollow node make the canary's pod ready.
     await eventually(async () => {
       view = (await mayday.get(`/experiments/${id}`, auth)).body;
       expect(view.variants[1]).toMatchObject({ weight: 25, state: 'available', deployment: { readyReplicas: 1, availableReplicas: 1 } });
-    });
+    }, 30_000);
 
     expect((await deliver('ExperimentPaused', { ...spec, status: 'PAUSED', lastModified: '2026-08-20T07:41:00.000001Z' })).status).toBe(
       200,
@@ -215,7 +213,7 @@ describe('LOG_LEVEL', () => {
     __resetOutOfContextForTests();
     const app = await createApp({
       env: {
-        KUBECONFIG: inject('controlPlane').kubeconfig,
+        KUBECONFIG: controlPlane().kubeconfig,
         LOG_LEVEL: 'warn',
         RESYNC_INTERVAL_SECONDS: '0',
         CANARY_READINESS_GATE: 'false',

@@ -12,12 +12,31 @@ export interface ControlPlane {
   limitedToken: string;
 }
 
-/** The project's own script: etcd + kube-apiserver on free loopback ports, in a fresh run folder. */
-export async function startControlPlane(): Promise<ControlPlane> {
+/** Simulated nodes a test cluster gets (the script's KUBE_NODES), unless the test asks otherwise. */
+export const TEST_NODES = 2;
+
+/**
+ * The project's own script, in a fresh run folder: etcd, kube-apiserver, and (unless `nodes` is 0)
+ * kube-controller-manager, kube-scheduler and `nodes` hollow nodes, on free loopback ports.
+ */
+export async function startControlPlane(options: { nodes?: number } = {}): Promise<ControlPlane> {
   const cacheDir = process.env.MAYDAY_CACHE_DIR ?? join(homedir(), '.cache', 'mayday');
   const runDir = mkdtempSync(join(process.env.MAYDAY_RUN_ROOT ?? tmpdir(), 'mayday-kube-'));
-  await script(['start', runDir], cacheDir);
+  await script(['start', runDir], cacheDir, { KUBE_NODES: String(options.nodes ?? TEST_NODES) });
   return readControlPlane(runDir);
+}
+
+const CURRENT = Symbol.for('mayday.e2e.controlPlane');
+
+/** The cluster this test file runs against (started by test/support/file-cluster.ts). */
+export function controlPlane(): ControlPlane {
+  const plane = (globalThis as Record<symbol, ControlPlane | undefined>)[CURRENT];
+  if (!plane) throw new Error('no control plane: e2e files run with test/support/file-cluster.ts as a setup file');
+  return plane;
+}
+
+export function setControlPlane(plane: ControlPlane | undefined): void {
+  (globalThis as Record<symbol, ControlPlane | undefined>)[CURRENT] = plane;
 }
 
 export function readControlPlane(runDir: string): ControlPlane {
@@ -51,10 +70,10 @@ export async function startApiServer(plane: ControlPlane): Promise<void> {
 }
 
 /** Runs the script with its progress on our stderr (a first build takes minutes and should show). */
-function script(args: string[], cacheDir?: string): Promise<void> {
+function script(args: string[], cacheDir?: string, env: Record<string, string> = {}): Promise<void> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn('bash', [SCRIPT, ...args], {
-      env: { ...process.env, ...(cacheDir ? { MAYDAY_CACHE_DIR: cacheDir } : {}) },
+      env: { ...process.env, ...(cacheDir ? { MAYDAY_CACHE_DIR: cacheDir } : {}), ...env },
       stdio: ['ignore', 'ignore', 'inherit'],
     });
     child.on('error', reject);

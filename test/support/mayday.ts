@@ -2,9 +2,9 @@ import type { INestApplication } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { Test, type TestingModuleBuilder } from '@nestjs/testing';
 import type { AddressInfo } from 'node:net';
-import { inject } from 'vitest';
 import { AppModule } from '../../src/app.module';
 import { configureApp, createApp } from '../../src/bootstrap';
+import { controlPlane } from './control-plane';
 
 export interface Reply {
   status: number;
@@ -24,13 +24,14 @@ export type Environment = Record<string, string | undefined>;
 
 function withDefaults(env: Environment): Environment {
   return {
-    KUBECONFIG: inject('controlPlane').kubeconfig,
+    KUBECONFIG: controlPlane().kubeconfig,
     LOG_LEVEL: 'fatal',
     PORT: '0',
     HOST: '127.0.0.1',
-    // The test API server has no controllers or nodes: no Deployment ever becomes available by itself,
-    // and other test files' experiments share it. Tests of the gate and the resync turn them on.
-    CANARY_READINESS_GATE: 'false',
+    // The readiness gate is on (its default): the test cluster's controllers and hollow nodes make
+    // Deployments available. Tests of the scale-down delay set their own; the others see the
+    // promotion's deletions at once. Tests of the resync turn it on.
+    SCALE_DOWN_DELAY_SECONDS: '0',
     RESYNC_INTERVAL_SECONDS: '0',
     ...env,
   };

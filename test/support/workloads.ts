@@ -1,84 +1,106 @@
-import type { V1Deployment, V1DeploymentCondition } from '@kubernetes/client-node';
+import { PatchStrategy, setHeaderOptions, type V1Deployment, type V1Pod } from '@kubernetes/client-node';
 import type { Cluster } from './cluster';
+import { eventually } from './eventually';
 
 /**
- * Plays the kubelet and the controllers, which the test API server does not run: writes a
- * Deployment's status through the status subresource, and creates pods with container statuses.
+ * The test cluster runs the real controllers and hollow nodes (kubemark: pods "run" on a fake
+ * runtime and turn Ready by themselves), so Deployments become available on their own. These
+ * helpers wait for that, and play what the fake runtime cannot do (a container that crashes) the
+ * way a kubelet reports it: through the pod's status.
  */
-export async function setDeploymentStatus(
-  cluster: Cluster,
-  namespace: string,
-  name: string,
-  state: 'available' | 'unavailable' | 'deadline-exceeded',
-): Promise<V1Deployment> {
-  const deployment = await cluster.apps.readNamespacedDeployment({ namespace, name });
-  const now = new Date();
-  const conditions: V1DeploymentCondition[] =
-    state === 'available'
-      ? [
-          { type: 'Available', status: 'True', reason: 'MinimumReplicasAvailable', lastUpdateTime: now, lastTransitionTime: now },
-          { type: 'Progressing', status: 'True', reason: 'NewReplicaSetAvailable', lastUpdateTime: now, lastTransitionTime: now },
-        ]
-      : state === 'unavailable'
-        ? [{ type: 'Available', status: 'False', reason: 'MinimumReplicasUnavailable', lastUpdateTime: now, lastTransitionTime: now }]
-        : [
-            { type: 'Available', status: 'False', reason: 'MinimumReplicasUnavailable', lastUpdateTime: now, lastTransitionTime: now },
-            {
-              type: 'Progressing',
-              status: 'False',
-              reason: 'ProgressDeadlineExceeded',
-              message: `ReplicaSet "${name}-5d4f8" has timed out progressing.`,
-              lastUpdateTime: now,
-              lastTransitionTime: now,
-            },
-          ];
-  const replicas = deployment.spec?.replicas ?? 1;
-  const available = state === 'available' ? replicas : 0;
-  deployment.status = {
-    observedGeneration: deployment.metadata?.generation,
-    replicas,
-    updatedReplicas: replicas,
-    readyReplicas: available,
-    availableReplicas: available,
-    unavailableReplicas: replicas - available,
-    conditions,
-  };
-  return cluster.apps.replaceNamespacedDeploymentStatus({ namespace, name, body: deployment });
+
+/** Waits until the Deployment's current generation has all its replicas updated and available. */
+export async function untilRolledOut(cluster: Cluster, namespace: string, name: string, timeoutMs = 30_000): Promise<V1Deployment> {
+  return eventually(async () => {
+    const deployment = await cluster.apps.readNamespacedDeployment({ namespace, name });
+    const replicas = deployment.spec?.replicas ?? 1;
+    const status = deployment.status ?? {};
+    if (
+      (status.observedGeneration ?? 0) < (deployment.metadata?.generation ?? 0) ||
+      (status.updatedReplicas ?? 0) < replicas ||
+      (status.availableReplicas ?? 0) < replicas
+    ) {
+      throw new Error(`Deployment ${namespace}/${name} not rolled out: ${JSON.stringify(status)}`);
+    }
+    return deployment;
+  }, timeoutMs);
 }
 
-/** A pod of the Deployment (its template labels) whose container restarted `restarts` times. */
-export async function createCrashingPod(cluster: Cluster, namespace: string, deploymentName: string, restarts: number): Promise<void> {
-  const deployment = await cluster.apps.readNamespacedDeployment({ namespace, name: deploymentName });
-  const name = `${deploymentName.slice(0, 40)}-pod-${Math.random().toString(36).slice(2, 7)}`;
-  // Admission wants the pod's service account; without a controller-manager nobody made "default".
-  await cluster.core.createNamespacedServiceAccount({ namespace, body: { metadata: { name: 'default' } } }).catch((error) => {
-    if (error.code !== 409) throw error;
-  });
-  await cluster.core.createNamespacedPod({
-    namespace,
-    body: {
-      metadata: { name, labels: deployment.spec!.template.metadata!.labels },
-      // No token to mount either: no controller-manager makes service-account tokens here.
-      spec: {
-        automountServiceAccountToken: false,
-        containers: [{ name: 'app', image: deployment.spec!.template.spec!.containers[0].image }],
-      },
-    },
-  });
-  const pod = await cluster.core.readNamespacedPod({ namespace, name });
-  pod.status = {
-    phase: 'Running',
-    containerStatuses: [
+/** The pods the Deployment's ReplicaSets made (its pod template's `app` label). */
+export async function podsOf(cluster: Cluster, namespace: string, deploymentName: string): Promise<V1Pod[]> {
+  return (await cluster.core.listNamespacedPod({ namespace, labelSelector: `app=${deploymentName}` })).items;
+}
+
+/**
+ * Reports one running pod of the Deployment as crash-looping with `restarts` restarts (or, with
+ * `running`, as running and ready again after them), as its kubelet would. The hollow node's fake
+ * runtime never crashes; its kubelet puts its own view back within about 10 s, by which time
+ * Mayday has seen the report.
+ */
+export async function createCrashingPod(
+  cluster: Cluster,
+  namespace: string,
+  deploymentName: string,
+  restarts: number,
+  now: 'crash-looping' | 'running' = 'crash-looping',
+): Promise<void> {
+  await eventually(async () => {
+    const pod = (await podsOf(cluster, namespace, deploymentName)).find((item) => item.status?.phase === 'Running');
+    if (!pod) throw new Error(`no running pod of ${namespace}/${deploymentName}`);
+    const container = pod.spec!.containers[0];
+    pod.status!.containerStatuses = [
       {
-        name: 'app',
-        image: deployment.spec!.template.spec!.containers[0].image!,
+        name: container.name,
+        image: container.image!,
         imageID: '',
-        ready: false,
+        ready: now === 'running',
         restartCount: restarts,
-        started: false,
-        state: { waiting: { reason: 'CrashLoopBackOff', message: 'back-off 5m0s restarting failed container' } },
+        started: now === 'running',
+        state:
+          now === 'running'
+            ? { running: { startedAt: new Date() } }
+            : { waiting: { reason: 'CrashLoopBackOff', message: 'back-off 5m0s restarting failed container' } },
       },
-    ],
-  };
-  await cluster.core.replaceNamespacedPodStatus({ namespace, name, body: pod });
+    ];
+    // A conflict (the kubelet wrote meanwhile) is retried with the fresh pod.
+    await cluster.core.replaceNamespacedPodStatus({ namespace, name: pod.metadata!.name!, body: pod });
+  });
+}
+
+/** Labels (or, with `undefined`, unlabels) a node: tests hold pods back with a nodeSelector no node matches yet. */
+export async function labelNode(cluster: Cluster, label: string, value: string | undefined): Promise<string> {
+  const [node] = (await cluster.core.listNode()).items;
+  const name = node.metadata!.name!;
+  await cluster.core.patchNode(
+    { name, body: { metadata: { labels: { [label]: value ?? null } } } },
+    setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+  );
+  return name;
+}
+
+/**
+ * Holds the Deployment's next pods back (a nodeSelector no node matches yet, and a short progress
+ * deadline), as another field manager would change it: the controllers then report its rollout
+ * as stuck, for real, until `releaseHeldPods` labels a node.
+ */
+export async function holdNewPods(cluster: Cluster, namespace: string, name: string, progressDeadlineSeconds = 600): Promise<void> {
+  await cluster.apps.patchNamespacedDeployment(
+    {
+      namespace,
+      name,
+      fieldManager: 'mayday-tests',
+      body: { spec: { progressDeadlineSeconds, template: { spec: { nodeSelector: holdSelector(namespace) } } } },
+    },
+    setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch),
+  );
+}
+
+/** Lets the pods `holdNewPods` (or a webhook adding the same nodeSelector) held back be scheduled. */
+export async function releaseHeldPods(cluster: Cluster, namespace: string): Promise<string> {
+  return labelNode(cluster, `mayday.test/hold-${namespace}`, 'yes');
+}
+
+/** A nodeSelector no node matches until `releaseHeldPods(namespace)`. */
+export function holdSelector(namespace: string): Record<string, string> {
+  return { [`mayday.test/hold-${namespace}`]: 'yes' };
 }

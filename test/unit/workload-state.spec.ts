@@ -378,7 +378,11 @@ describe('promotionState: may the winner take all the traffic', () => {
   });
 
   it('does not count available pods of the previous template', () => {
-    expect(promotionState(scaled(5, 2, 5), [], MAX_RESTARTS, 100).phase).toBe('waiting');
+    const rolling = scaled(1, 1, 1);
+    rolling.status!.replicas = 2; // the old pod (available) and the new one (not yet)
+    expect(promotionState(rolling, [], MAX_RESTARTS, 100).phase).toBe('waiting');
+    rolling.status!.replicas = 1;
+    expect(promotionState(rolling, [], MAX_RESTARTS, 100).phase).toBe('available');
   });
 
   it('needs PROMOTION_MIN_AVAILABLE_PERCENT of the replicas, rounded up, and at least one', () => {
