@@ -1,4 +1,3 @@
-import { EventsV1Api } from '@kubernetes/client-node';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/bootstrap';
@@ -11,7 +10,6 @@ import { SuperpositionStandIn } from '../support/superposition-stand-in';
 import { controlPlane } from '../support/control-plane';
 
 const cluster = new Cluster();
-const eventsApi = cluster.kubeConfig.makeApiClient(EventsV1Api);
 const TOKEN = 'status-and-webhook-secret';
 
 /** The value of one sample line of a Prometheus text exposition, or undefined. */
@@ -158,14 +156,14 @@ describe('metrics, logs, Kubernetes Events and the status API', () => {
     const winner = await cluster.apps.readNamespacedDeployment({ namespace, name: canary });
     await eventually(async () => {
       const onWinner = (
-        await eventsApi.listNamespacedEvent({ namespace, fieldSelector: `regarding.name=${canary},regarding.uid=${winner.metadata!.uid}` })
+        await cluster.events.listNamespacedEvent({ namespace, fieldSelector: `regarding.name=${canary},regarding.uid=${winner.metadata!.uid}` })
       ).items;
       expect(onWinner.map((event) => event.reason)).toEqual(
         expect.arrayContaining(['CanaryCreated', 'WeightChanged', 'Paused', 'Promoted']),
       );
       expect(onWinner.every((event) => event.reportingController === 'mayday.superposition.io/mayday')).toBe(true);
       expect(onWinner.find((event) => event.reason === 'Paused')?.note).toBe('weight 25 -> 0');
-      const onMain = (await eventsApi.listNamespacedEvent({ namespace, fieldSelector: 'regarding.name=obs' })).items;
+      const onMain = (await cluster.events.listNamespacedEvent({ namespace, fieldSelector: 'regarding.name=obs' })).items;
       expect(onMain.map((event) => event.reason)).toContain('Promoted');
     });
 

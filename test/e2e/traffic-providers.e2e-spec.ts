@@ -1,13 +1,12 @@
-import { CustomObjectsApi } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { Cluster } from '../support/cluster';
 import { startControlPlane, stopControlPlane } from '../support/control-plane';
 import { useMaydayWithSuperposition } from '../support/harness';
 import { startMayday } from '../support/mayday';
 import { experimentId, type ExperimentSpec } from '../support/payloads';
+import { eventually } from '../support/eventually';
 
 const cluster = new Cluster();
-const customObjects = cluster.kubeConfig.makeApiClient(CustomObjectsApi);
 
 interface HttpRouteView {
   metadata: { name: string; labels?: Record<string, string> };
@@ -19,7 +18,7 @@ interface HttpRouteView {
 }
 
 async function httpRoutes(namespace: string): Promise<HttpRouteView[]> {
-  const list = (await customObjects.listNamespacedCustomObject({
+  const list = (await cluster.custom.listNamespacedCustomObject({
     group: 'gateway.networking.k8s.io',
     version: 'v1',
     namespace,
@@ -28,33 +27,48 @@ async function httpRoutes(namespace: string): Promise<HttpRouteView[]> {
   return list.items;
 }
 
-/** How a provider's routes are read back: the share of traffic by backend Service name. */
+/** How a provider's routes are read back and checked. */
 interface Provider {
   name: 'nginx' | 'gateway-api';
   env: Record<string, string>;
-  weights(namespace: string, service: string): Promise<Record<string, number>>;
+  /**
+   * Asserts that the provider's routes send `main` % of the traffic to the main Service and
+   * `canaries[name]` % to each canary Service, as the provider itself reads its objects.
+   */
+  expectShares(namespace: string, service: string, main: number, canaries: Record<string, number>): Promise<void>;
   /** Names of the route objects Mayday keeps for the service. */
   routes(namespace: string): Promise<string[]>;
 }
 
+const CANARY = 'nginx.ingress.kubernetes.io/canary';
+const CANARY_WEIGHT = 'nginx.ingress.kubernetes.io/canary-weight';
+
 const nginx: Provider = {
   name: 'nginx',
   env: { TRAFFIC_PROVIDER: 'nginx' },
-  async weights(namespace, service) {
+  // ingress-nginx sends a canary Ingress's weight to its backend and the rest to the non-canary Ingress of the
+  // same host and path; it honours one canary per host and path. So: the main Ingress must carry no canary
+  // annotation, and exactly the expected canaries (at most one) hold the host, with their weights.
+  async expectShares(namespace, service, main, canaries) {
     const ingresses = await cluster.ingresses(namespace);
-    const shares: Record<string, number> = {};
-    let canaryTotal = 0;
-    for (const ingress of ingresses) {
-      const backend = ingress.spec!.rules![0].http!.paths[0].backend.service!.name;
-      if (ingress.metadata?.annotations?.['nginx.ingress.kubernetes.io/canary'] === 'true') {
-        const weight = Number(ingress.metadata.annotations['nginx.ingress.kubernetes.io/canary-weight']);
-        shares[backend] = weight;
-        canaryTotal += weight;
-      }
-    }
-    // The main Ingress gets what the canary leaves.
-    if (ingresses.some((ingress) => ingress.metadata?.name === service)) shares[service] = 100 - canaryTotal;
-    return shares;
+    const host = `${service}.${namespace}`;
+    const onHost = ingresses.filter((ingress) => ingress.spec?.rules?.some((rule) => rule.host === host));
+    const mains = onHost.filter((ingress) => ingress.metadata?.annotations?.[CANARY] !== 'true');
+    expect(mains.map((ingress) => ingress.metadata?.name)).toEqual([service]);
+    expect(mains[0].metadata?.annotations ?? {}).not.toHaveProperty(CANARY);
+    expect(mains[0].metadata?.annotations ?? {}).not.toHaveProperty(CANARY_WEIGHT);
+    expect(mains[0].spec!.rules![0].http!.paths[0].backend.service!.name).toBe(service);
+    const held = Object.fromEntries(
+      onHost
+        .filter((ingress) => ingress.metadata?.annotations?.[CANARY] === 'true')
+        .map((ingress) => [
+          ingress.spec!.rules![0].http!.paths[0].backend.service!.name,
+          Number(ingress.metadata!.annotations![CANARY_WEIGHT]),
+        ]),
+    );
+    expect(held).toEqual(canaries);
+    expect(Object.keys(held).length).toBeLessThanOrEqual(1);
+    expect(100 - Object.values(held).reduce((sum, weight) => sum + weight, 0)).toBe(main);
   },
   async routes(namespace) {
     return (await cluster.ingresses(namespace)).map((ingress) => ingress.metadata!.name!).sort();
@@ -64,16 +78,23 @@ const nginx: Provider = {
 const gatewayApi: Provider = {
   name: 'gateway-api',
   env: { TRAFFIC_PROVIDER: 'gateway-api', GATEWAY_NAME: 'public-gw', GATEWAY_NAMESPACE: 'gateways' },
-  async weights(namespace, service) {
-    const route = (await httpRoutes(namespace)).find((item) => item.metadata.name === service);
-    const shares: Record<string, number> = {};
-    for (const backend of route?.spec.rules[0].backendRefs ?? []) shares[backend.name] = backend.weight;
-    return shares;
+  // Gateway API splits by the backendRefs' weights, relative to their sum: every share is written out.
+  async expectShares(namespace, service, main, canaries) {
+    const shares = await gatewayWeights(namespace, service);
+    expect(shares).toEqual({ [service]: main, ...canaries });
+    expect(Object.values(shares).reduce((sum, weight) => sum + weight, 0)).toBe(100);
   },
   async routes(namespace) {
     return (await httpRoutes(namespace)).map((route) => route.metadata.name).sort();
   },
 };
+
+async function gatewayWeights(namespace: string, service: string): Promise<Record<string, number>> {
+  const route = (await httpRoutes(namespace)).find((item) => item.metadata.name === service);
+  const shares: Record<string, number> = {};
+  for (const backend of route?.spec.rules[0].backendRefs ?? []) shares[backend.name] = backend.weight;
+  return shares;
+}
 
 describe.each([nginx, gatewayApi])('the lifecycle on $name', (provider) => {
   const harness = useMaydayWithSuperposition(() => provider.env);
@@ -85,16 +106,13 @@ describe.each([nginx, gatewayApi])('the lifecycle on $name', (provider) => {
     const id = experimentId();
     const canary = `${service}-service-${id}-test1`;
     const spec: ExperimentSpec = { id, context: { namespace } };
-    const expectWeights = async (main: number, test1: number | undefined) => {
-      const shares = await provider.weights(namespace, service);
-      const expected: Record<string, number> = { [service]: main };
-      if (test1 !== undefined) expected[canary] = test1;
-      expect(shares).toEqual(expected);
-      expect(Object.values(shares).reduce((sum, weight) => sum + weight, 0)).toBe(100);
-    };
+    const expectWeights = (main: number, test1: number | undefined) =>
+      provider.expectShares(namespace, service, main, test1 === undefined ? {} : { [canary]: test1 });
 
     expect((await deliver('ExperimentStarted', service, { ...spec, traffic: 10 })).status).toBe(200);
-    await expectWeights(90, 10);
+    // The readiness gate: the canary gets its share once the controllers report its pod ready.
+    await expectWeights(100, 0);
+    await eventually(() => expectWeights(90, 10), 30_000);
     expect((await deliver('ExperimentInprogress', service, { ...spec, traffic: 40 })).status).toBe(200);
     await expectWeights(60, 40);
     expect((await deliver('ExperimentPaused', service, { ...spec, traffic: 40, status: 'PAUSED' })).status).toBe(200);
@@ -121,7 +139,7 @@ describe.each([nginx, gatewayApi])('the lifecycle on $name', (provider) => {
     const spec: ExperimentSpec = { id, context: { namespace }, traffic: 30 };
     await deliver('ExperimentStarted', service, spec);
     expect((await deliver('ExperimentDiscarded', service, { ...spec, status: 'DISCARDED' })).status).toBe(200);
-    expect(await provider.weights(namespace, service)).toEqual({ [service]: 100 });
+    await provider.expectShares(namespace, service, 100, {});
     expect(await provider.routes(namespace)).toEqual([service]);
     expect(await cluster.names(namespace)).toMatchObject({ deployments: [`${service}-dep-${id}-control`], services: [service] });
   });
@@ -146,6 +164,8 @@ describe('Gateway API specifics', () => {
     const svc = (suffix: string) => `shop-service-${id}-${suffix}`;
 
     expect((await deliver('ExperimentStarted', service, { ...spec, traffic: 20 })).status).toBe(200);
+    // The readiness gate: each canary gets its share once the controllers report its pod ready.
+    await eventually(async () => expect(Object.values(await gatewayWeights(namespace, service))).toEqual([40, 20, 20, 20]), 30_000);
     const [route] = await httpRoutes(namespace);
     expect(route.metadata.name).toBe('shop');
     expect(route.metadata.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'mayday', 'mayday.superposition.io/workspace': 'shop' });
@@ -174,13 +194,13 @@ describe('Gateway API specifics', () => {
     for (const [patch, expected] of steps) {
       const event = patch.status === 'PAUSED' ? 'ExperimentPaused' : 'ExperimentInprogress';
       expect((await deliver(event, service, { ...spec, ...patch })).status).toBe(200);
-      const shares = await gatewayApi.weights(namespace, service);
+      const shares = await gatewayWeights(namespace, service);
       expect([shares.shop, shares[svc('a')], shares[svc('b')], shares[svc('c')]]).toEqual(expected);
       expect(Object.values(shares).reduce((sum, weight) => sum + weight, 0)).toBe(100);
     }
 
     expect((await deliver('ExperimentConcluded', service, { ...spec, traffic: 30, status: 'CONCLUDED', chosen: 'b' })).status).toBe(200);
-    expect(await gatewayApi.weights(namespace, service)).toEqual({ shop: 100 });
+    expect(await gatewayWeights(namespace, service)).toEqual({ shop: 100 });
     const names = await cluster.names(namespace);
     expect(names.deployments).toEqual([`shop-dep-${id}-b`]);
     expect(names.services).toEqual(['shop']);
@@ -190,7 +210,7 @@ describe('Gateway API specifics', () => {
 
   it('never overwrites an HTTPRoute of that name that Mayday did not make', async () => {
     const namespace = await cluster.createNamespace('gwforeign');
-    await customObjects.createNamespacedCustomObject({
+    await cluster.custom.createNamespacedCustomObject({
       group: 'gateway.networking.k8s.io',
       version: 'v1',
       namespace,
@@ -213,14 +233,18 @@ describe('Gateway API specifics', () => {
 
   it('refuses variant weights that exceed 100 %', async () => {
     const namespace = await cluster.createNamespace('gwover');
+    const before = await cluster.snapshot(namespace);
     const answer = await deliver('ExperimentStarted', 'over', { id: experimentId(), context: { namespace }, traffic: 40, variants: abc });
     expect(answer.status).toBe(422);
     expect(answer.body.message).toContain('exceed 100%');
+    // Nothing written: no Deployment, Service, HTTPRoute, record or Event.
+    expect(await cluster.snapshot(namespace)).toEqual(before);
+    expect(before).toEqual({});
   });
 
   it('is ready only when the API server serves HTTPRoutes', async () => {
     expect((await harness.mayday.get('/health/ready')).status).toBe(200);
-    const bare = await startControlPlane();
+    const bare = await startControlPlane({ nodes: 0 });
     const elsewhere = await startMayday({ KUBECONFIG: bare.kubeconfig, ...gatewayApi.env });
     try {
       const ready = await elsewhere.get('/health/ready');
