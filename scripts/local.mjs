@@ -1,11 +1,14 @@
 #!/usr/bin/env node
 // `npm run local`: a working Mayday on this machine with nothing else to install.
-// Starts the local control plane (etcd + kube-apiserver, built once from Debian packages by
-// scripts/kube-control-plane.sh), creates the demo namespace `mumbai`, then runs the production
-// build (dist/main.js) against it. Ctrl-C stops everything.
+// Starts the local cluster (etcd, kube-apiserver, kube-controller-manager, kube-scheduler and
+// KUBE_NODES hollow nodes, built once from Debian packages by scripts/kube-control-plane.sh),
+// creates the demo namespace `mumbai`, runs the production build (dist/main.js) against it with
+// the readiness gate on, and starts a demo experiment whose canary gets its weight once its pod is
+// ready. Ctrl-C stops everything.
 //
-//   --smoke   start, deliver one demo experiment (start, then conclude), check the cluster, stop;
-//             exits non-zero on any failure (used by the e2e suite).
+//   --smoke   as above, then conclude the demo experiment, check the cluster, stop; exits
+//             non-zero on any failure (used by the e2e suite).
+//   --no-demo do not start the demo experiment.
 import {
   ApiextensionsV1Api,
   AppsV1Api,
@@ -26,6 +29,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const cacheDir = process.env.MAYDAY_CACHE_DIR ?? join(homedir(), '.cache', 'mayday');
 const runDir = process.env.MAYDAY_LOCAL_RUN_DIR ?? join(cacheDir, 'local');
 const smoke = process.argv.includes('--smoke');
+const demo = smoke || !process.argv.includes('--no-demo');
 const port = process.env.PORT ?? (smoke ? '18090' : '8090');
 const script = join(root, 'scripts', 'kube-control-plane.sh');
 const started = Date.now();
@@ -91,38 +95,67 @@ async function waitReady(url, child) {
   throw new Error('Mayday did not become ready within 15 s');
 }
 
-async function smokeTest(url, kube) {
-  const id = '7350102648234549248';
-  const experiment = (status, extra = {}) => ({
-    id,
+const DEMO_ID = '7350102648234549248';
+
+function demoExperiment(status, extra = {}) {
+  return {
+    id: DEMO_ID,
     name: 'nginx-1-27',
     status,
     traffic_percentage: 10,
     context: { namespace: 'mumbai' },
     variants: [
-      { id: `${id}-control`, variant_type: 'CONTROL', overrides: { 'container.image': 'nginx:1.25' } },
-      { id: `${id}-test1`, variant_type: 'EXPERIMENTAL', overrides: { 'container.image': 'nginx:1.27' } },
+      { id: `${DEMO_ID}-control`, variant_type: 'CONTROL', overrides: { 'container.image': 'nginx:1.25' } },
+      { id: `${DEMO_ID}-test1`, variant_type: 'EXPERIMENTAL', overrides: { 'container.image': 'nginx:1.27' } },
     ],
     chosen_variant: null,
     last_modified: new Date().toISOString(),
     ...extra,
-  });
-  const send = async (event, payload) => {
-    const answer = await fetch(`${url}/webhooks/superposition`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ event_info: { webhook_event: event, workspace_id: 'nginxservice', organisation_id: 'localorg' }, payload }),
-    });
-    const body = await answer.json();
-    if (answer.status !== 200) throw new Error(`${event} answered ${answer.status}: ${JSON.stringify(body)}`);
-    return body;
   };
-  await send('ExperimentStarted', experiment('INPROGRESS'));
-  const deployment = await kube.apps.readNamespacedDeployment({ namespace: 'mumbai', name: `nginxservice-dep-${id}-test1` });
+}
+
+async function send(url, event, payload) {
+  const answer = await fetch(`${url}/webhooks/superposition`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ event_info: { webhook_event: event, workspace_id: 'nginxservice', organisation_id: 'localorg' }, payload }),
+  });
+  const body = await answer.json();
+  if (answer.status !== 200) throw new Error(`${event} answered ${answer.status}: ${JSON.stringify(body)}`);
+  return body;
+}
+
+/** Starts the demo experiment and follows its canary from "waiting" to its weight as the controllers make its pod ready. */
+async function runDemo(url, kube) {
+  const begun = Date.now();
+  const started = await send(url, 'ExperimentStarted', demoExperiment('INPROGRESS'));
+  const [canary] = started.canaries;
+  console.log(
+    `demo: ExperimentStarted -> canary ${canary.variantId} weight ${canary.weight} (${canary.state.phase}${canary.state.reason ? `: ${canary.state.reason}` : ''})`,
+  );
+  const deployment = await kube.apps.readNamespacedDeployment({ namespace: 'mumbai', name: `nginxservice-dep-${DEMO_ID}-test1` });
   if (deployment.spec.template.spec.containers[0].image !== 'nginx:1.27') throw new Error('the canary Deployment has the wrong image');
-  await send('ExperimentConcluded', experiment('CONCLUDED', { chosen_variant: `${id}-test1` }));
+  const name = `nginxservice-ingress-${DEMO_ID}-test1`;
+  for (;;) {
+    const ingress = await kube.networking.readNamespacedIngress({ namespace: 'mumbai', name });
+    const weight = ingress.metadata.annotations?.['nginx.ingress.kubernetes.io/canary-weight'];
+    if (weight === '10') {
+      const live = await kube.apps.readNamespacedDeployment({ namespace: 'mumbai', name: deployment.metadata.name });
+      console.log(
+        `demo: pods ready (${live.status?.availableReplicas ?? 0}/${live.spec.replicas} available) -> canary weight ${weight}, ` +
+          `${((Date.now() - begun) / 1000).toFixed(1)} s after the event, without another webhook`,
+      );
+      return;
+    }
+    if (Date.now() - begun > 60_000) throw new Error(`the demo canary's weight is still "${weight}" after 60 s`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+async function smokeTest(url, kube) {
+  await send(url, 'ExperimentConcluded', demoExperiment('CONCLUDED', { chosen_variant: `${DEMO_ID}-test1` }));
   const main = await kube.core.readNamespacedService({ namespace: 'mumbai', name: 'nginxservice' });
-  if (main.spec.selector.app !== `nginxservice-dep-${id}-test1`) {
+  if (main.spec.selector.app !== `nginxservice-dep-${DEMO_ID}-test1`) {
     throw new Error(`main Service selects "${main.spec.selector.app}" after promotion`);
   }
   console.log('smoke: start and conclude of a demo experiment converged');
@@ -145,8 +178,6 @@ async function main() {
       KUBECONFIG: kubeconfig,
       PORT: port,
       HOST: process.env.HOST ?? '127.0.0.1',
-      // The local control plane has no nodes: no pod ever becomes ready, so the readiness gate would hold every canary at 0.
-      CANARY_READINESS_GATE: process.env.CANARY_READINESS_GATE ?? 'false',
     },
   });
   let stopping = false;
@@ -178,18 +209,19 @@ Mayday is running (control plane up in ${controlPlaneSeconds} s, ready in ${((Da
   health:        ${url}/health/ready
   kubeconfig:    ${kubeconfig}
   look with:     kubectl --kubeconfig ${kubeconfig} -n mumbai get deploy,svc,ingress,configmap
-  note:          CANARY_READINESS_GATE=${process.env.CANARY_READINESS_GATE ?? 'false'} (no nodes here, so no pod is ever ready)
+  nodes:         ${process.env.KUBE_NODES ?? '2'} hollow node(s) (KUBE_NODES): pods "run" on a fake runtime and become ready
   Superposition: ${process.env.SUPERPOSITION_URL ?? "not set: each variant's payload overrides are its config"}
 Ctrl-C stops Mayday and the control plane.
 `);
-  if (smoke) {
-    try {
+  try {
+    if (demo) await runDemo(url, kube);
+    if (smoke) {
       await smokeTest(url, kube);
       stop(0);
-    } catch (error) {
-      console.error(`smoke failed: ${error.message}`);
-      stop(1);
     }
+  } catch (error) {
+    console.error(`${smoke ? 'smoke' : 'demo'} failed: ${error.message}`);
+    if (smoke) stop(1);
   }
 }
 

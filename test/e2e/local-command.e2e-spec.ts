@@ -8,7 +8,7 @@ import { closedPort } from '../support/ports';
 const root = resolve(__dirname, '../..');
 
 describe('the README commands', () => {
-  it('`npm run local -- --smoke` builds, starts the control plane and the production build, and converges a demo experiment', async () => {
+  it('`npm run local -- --smoke` builds, starts the cluster and the production build with the gate on, and converges a demo experiment', async () => {
     const runDir = mkdtempSync(join(tmpdir(), 'mayday-local-'));
     try {
       const result = spawnSync('npm', ['run', 'local', '--', '--smoke'], {
@@ -21,6 +21,9 @@ describe('the README commands', () => {
       expect(result.status, output).toBe(0);
       expect(output).toContain('webhook URL:');
       expect(output).toContain(`kubeconfig:    ${runDir}/kubeconfig`);
+      // The readiness gate is on: the canary waits, then gets its weight once the controllers report its pod ready.
+      expect(output).toMatch(/demo: ExperimentStarted -> canary \S+-test1 weight 0 \(waiting: /);
+      expect(output).toMatch(/demo: pods ready \(1\/1 available\) -> canary weight 10, [\d.]+ s after the event, without another webhook/);
       expect(output).toContain('smoke: start and conclude of a demo experiment converged');
     } finally {
       spawnSync('bash', [join(root, 'scripts/kube-control-plane.sh'), 'stop', runDir]);
