@@ -1,10 +1,14 @@
 import { EventsV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { Cluster } from '../support/cluster';
+import { eventually } from '../support/eventually';
 import { useMaydayWithSuperposition } from '../support/harness';
 import { experimentId, type ExperimentSpec } from '../support/payloads';
 
 const MANAGED = 'app.kubernetes.io/managed-by';
+const WEIGHT = 'nginx.ingress.kubernetes.io/canary-weight';
+/** How long the controllers and hollow nodes may take to make a Deployment available, and Mayday to follow. */
+const ROLLOUT_MS = 30_000;
 
 describe('the experiment lifecycle on ingress-nginx (real kube-apiserver, Superposition stand-in)', () => {
   const cluster = new Cluster();
@@ -15,6 +19,14 @@ describe('the experiment lifecycle on ingress-nginx (real kube-apiserver, Superp
   async function newService(name: string, defaults: Record<string, unknown> = {}): Promise<string> {
     standIn.workspace(name, { replicas: 1, ...defaults });
     return name;
+  }
+
+  /** Waits for the readiness gate: the canary's pod ready, then its route at `weight`. */
+  async function untilWeight(namespace: string, ingress: string, weight: string): Promise<void> {
+    await eventually(async () => {
+      const live = (await cluster.ingresses(namespace)).find((item) => item.metadata?.name === ingress);
+      expect(live?.metadata?.annotations?.[WEIGHT]).toBe(weight);
+    }, ROLLOUT_MS);
   }
 
   async function read(namespace: string) {
@@ -39,6 +51,9 @@ describe('the experiment lifecycle on ingress-nginx (real kube-apiserver, Superp
     const started = await deliver('ExperimentStarted', service, spec);
     expect(started.status).toBe(200);
     expect(started.body.result).toBe('applied');
+    // The readiness gate: 0 until the controllers report the canary's pod ready, then its weight.
+    expect(started.body.canaries).toEqual([{ variantId: test1, weight: 0, state: expect.objectContaining({ phase: 'waiting' }) }]);
+    await untilWeight(namespace, `nginxservice-ingress-${test1}`, '10');
     let state = await read(namespace);
     expect(Object.keys(state.deployments).sort()).toEqual([`nginxservice-dep-${control}`, `nginxservice-dep-${test1}`]);
     expect(Object.keys(state.services).sort()).toEqual(['nginxservice', `nginxservice-service-${test1}`]);
@@ -86,6 +101,7 @@ describe('the experiment lifecycle on ingress-nginx (real kube-apiserver, Superp
     expect(route.metadata?.annotations).toEqual({
       'nginx.ingress.kubernetes.io/canary': 'true',
       'nginx.ingress.kubernetes.io/canary-weight': '10',
+      'mayday.superposition.io/applied-hash': expect.stringMatching(/^[0-9a-f]{16}$/),
     });
     expect(route.spec?.rules?.[0].host).toBe(`nginxservice.${namespace}`);
     expect(route.spec?.rules?.[0].http?.paths[0]).toMatchObject({
@@ -149,6 +165,7 @@ describe('the experiment lifecycle on ingress-nginx (real kube-apiserver, Superp
       lastModified: '2026-08-20T07:37:40.100000Z',
     };
     expect((await deliver('ExperimentStarted', service, spec)).status).toBe(200);
+    await untilWeight(namespace, `twice-ingress-${spec.id}-test1`, '20');
     const before = await cluster.snapshot(namespace);
     const again = await deliver('ExperimentStarted', service, spec);
     expect(again.status).toBe(200);
@@ -208,6 +225,7 @@ describe('the experiment lifecycle on ingress-nginx (real kube-apiserver, Superp
     const service = await newService('two');
     const first = experimentId();
     await deliver('ExperimentStarted', service, { id: first, context: { namespace } });
+    await untilWeight(namespace, `two-ingress-${first}-test1`, '10');
     await deliver('ExperimentConcluded', service, { id: first, context: { namespace }, status: 'CONCLUDED', chosen: 'test1' });
     expect((await cluster.names(namespace)).deployments).toEqual([`two-dep-${first}-test1`]);
 
@@ -223,6 +241,7 @@ describe('the experiment lifecycle on ingress-nginx (real kube-apiserver, Superp
     expect(Object.keys(state.deployments).sort()).toEqual([`two-dep-${first}-test1`, `two-dep-${second}-next`]);
     expect(state.services.two.spec?.selector).toEqual({ app: `two-dep-${first}-test1` });
 
+    await untilWeight(namespace, `two-ingress-${second}-next`, '10');
     await deliver('ExperimentConcluded', service, { id: second, context: { namespace }, variants, status: 'CONCLUDED', chosen: 'next' });
     state = await read(namespace);
     expect(Object.keys(state.deployments)).toEqual([`two-dep-${second}-next`]);
@@ -261,6 +280,7 @@ describe('the experiment lifecycle on ingress-nginx (real kube-apiserver, Superp
     // No Ingress served the host, so Mayday made the main one, to the user's Service port.
     expect(state.ingresses.usersvc.spec?.rules?.[0].http?.paths[0].backend.service).toEqual({ name: 'usersvc', port: { number: 8080 } });
 
+    await untilWeight(namespace, `usersvc-ingress-${id}-test1`, '30');
     await deliver('ExperimentConcluded', service, { ...spec, status: 'CONCLUDED', chosen: 'test1' });
     state = await read(namespace);
     expect(state.services.usersvc.spec?.selector).toEqual({ app: `usersvc-dep-${id}-test1` });
@@ -283,6 +303,7 @@ describe('the experiment lifecycle on ingress-nginx (real kube-apiserver, Superp
     const id = experimentId();
     const spec: ExperimentSpec = { id, context: { namespace }, traffic: 25 };
     expect((await deliver('ExperimentStarted', service, spec)).status).toBe(200);
+    await untilWeight(namespace, `portsvc-ingress-${id}-test1`, '25');
     const concludedSpec: ExperimentSpec = { ...spec, status: 'CONCLUDED', chosen: 'test1' };
 
     // The winner listens on 80 (container.port's default): switching the Service to it would answer nothing.
