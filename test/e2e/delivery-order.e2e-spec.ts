@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cluster } from '../support/cluster';
+import { eventually } from '../support/eventually';
 import { startMayday, type RunningMayday } from '../support/mayday';
 import { experiment, experimentId, webhook, type ExperimentSpec, type Status } from '../support/payloads';
 import { SuperpositionStandIn } from '../support/superposition-stand-in';
@@ -90,8 +91,11 @@ describe('delivery as Superposition really does it: duplicated, late, out of ord
     });
     expect(stale.body.result).toBe('ignored');
     expect(stale.body.reason).toMatch(/stale event/);
-    const canary = (await cluster.ingresses(namespace)).find((ingress) => ingress.metadata?.name?.includes('-ingress-'));
-    expect(canary?.metadata?.annotations?.['nginx.ingress.kubernetes.io/canary-weight']).toBe('40');
+    // The readiness gate gives the weight once the canary's pod is ready.
+    await eventually(async () => {
+      const canary = (await cluster.ingresses(namespace)).find((ingress) => ingress.metadata?.name?.includes('-ingress-'));
+      expect(canary?.metadata?.annotations?.['nginx.ingress.kubernetes.io/canary-weight']).toBe('40');
+    }, 30_000);
   });
 
   it('converges to the in-order result when every event is duplicated and shuffled, for several experiments at once', async () => {
@@ -145,57 +149,61 @@ describe('delivery as Superposition really does it: duplicated, late, out of ord
     );
     expect(delivered).toBe(experiments.reduce((sum, { steps }) => sum + steps.length * 2, 0));
 
-    // What in-order delivery leaves, per experiment.
-    const expected = new Set<string>();
-    for (const { service, spec, ending, namespace } of experiments) {
-      const control = `${service}-dep-${spec.id}-control`;
-      const test1 = `${spec.id}-test1`;
-      expected.add(`${namespace}/ConfigMap/mayday-experiment-${spec.id}`);
-      expected.add(`${namespace}/Service/${service}`);
-      expected.add(`${namespace}/Ingress/${service}`);
-      if (ending === 'winner') {
-        expected.add(`${namespace}/Deployment/${service}-dep-${test1}`);
-      } else {
-        expected.add(`${namespace}/Deployment/${control}`);
+    // What in-order delivery leaves, per experiment, once the controllers made the Deployments available
+    // (the readiness gate holds weights and promotions until then, and the watch completes them).
+    await eventually(async () => {
+      // What in-order delivery leaves, per experiment.
+      const expected = new Set<string>();
+      for (const { service, spec, ending, namespace } of experiments) {
+        const control = `${service}-dep-${spec.id}-control`;
+        const test1 = `${spec.id}-test1`;
+        expected.add(`${namespace}/ConfigMap/mayday-experiment-${spec.id}`);
+        expected.add(`${namespace}/Service/${service}`);
+        expected.add(`${namespace}/Ingress/${service}`);
+        if (ending === 'winner') {
+          expected.add(`${namespace}/Deployment/${service}-dep-${test1}`);
+        } else {
+          expected.add(`${namespace}/Deployment/${control}`);
+        }
+        if (ending === 'running' || ending === 'paused') {
+          expected.add(`${namespace}/Deployment/${service}-dep-${test1}`);
+          expected.add(`${namespace}/Service/${service}-service-${test1}`);
+          expected.add(`${namespace}/Ingress/${service}-ingress-${test1}`);
+        }
       }
-      if (ending === 'running' || ending === 'paused') {
-        expected.add(`${namespace}/Deployment/${service}-dep-${test1}`);
-        expected.add(`${namespace}/Service/${service}-service-${test1}`);
-        expected.add(`${namespace}/Ingress/${service}-ingress-${test1}`);
+      const found = new Set<string>();
+      for (const namespace of namespaces) {
+        const [deployments, services, ingresses, configMaps] = await Promise.all([
+          cluster.deployments(namespace, MANAGED),
+          cluster.services(namespace, MANAGED),
+          cluster.ingresses(namespace, MANAGED),
+          cluster.core.listNamespacedConfigMap({ namespace, labelSelector: MANAGED }).then((list) => list.items),
+        ]);
+        for (const [kind, items] of [
+          ['Deployment', deployments],
+          ['Service', services],
+          ['Ingress', ingresses],
+          ['ConfigMap', configMaps],
+        ] as const) {
+          for (const item of items) found.add(`${namespace}/${kind}/${item.metadata?.name}`);
+        }
       }
-    }
-    const found = new Set<string>();
-    for (const namespace of namespaces) {
-      const [deployments, services, ingresses, configMaps] = await Promise.all([
-        cluster.deployments(namespace, MANAGED),
-        cluster.services(namespace, MANAGED),
-        cluster.ingresses(namespace, MANAGED),
-        cluster.core.listNamespacedConfigMap({ namespace, labelSelector: MANAGED }).then((list) => list.items),
-      ]);
-      for (const [kind, items] of [
-        ['Deployment', deployments],
-        ['Service', services],
-        ['Ingress', ingresses],
-        ['ConfigMap', configMaps],
-      ] as const) {
-        for (const item of items) found.add(`${namespace}/${kind}/${item.metadata?.name}`);
-      }
-    }
-    expect([...found].sort()).toEqual([...expected].sort());
+      expect([...found].sort()).toEqual([...expected].sort());
 
-    for (const { service, spec, ending, namespace } of experiments) {
-      const main = (await cluster.services(namespace)).find((item) => item.metadata?.name === service);
-      const stable = ending === 'winner' ? `${service}-dep-${spec.id}-test1` : `${service}-dep-${spec.id}-control`;
-      expect(main?.spec?.selector).toEqual({ app: stable });
-      if (ending === 'running' || ending === 'paused') {
-        const canary = (await cluster.ingresses(namespace)).find((item) => item.metadata?.name === `${service}-ingress-${spec.id}-test1`);
-        expect(canary?.metadata?.annotations?.['nginx.ingress.kubernetes.io/canary-weight']).toBe(ending === 'running' ? '35' : '0');
+      for (const { service, spec, ending, namespace } of experiments) {
+        const main = (await cluster.services(namespace)).find((item) => item.metadata?.name === service);
+        const stable = ending === 'winner' ? `${service}-dep-${spec.id}-test1` : `${service}-dep-${spec.id}-control`;
+        expect(main?.spec?.selector).toEqual({ app: stable });
+        if (ending === 'running' || ending === 'paused') {
+          const canary = (await cluster.ingresses(namespace)).find((item) => item.metadata?.name === `${service}-ingress-${spec.id}-test1`);
+          expect(canary?.metadata?.annotations?.['nginx.ingress.kubernetes.io/canary-weight']).toBe(ending === 'running' ? '35' : '0');
+        }
+        const record = await cluster.core.readNamespacedConfigMap({ namespace, name: `mayday-experiment-${spec.id}` });
+        const finalStatus = { winner: 'CONCLUDED', control: 'CONCLUDED', discard: 'DISCARDED', running: 'INPROGRESS', paused: 'PAUSED' }[
+          ending
+        ];
+        expect(record.data?.status).toBe(finalStatus);
       }
-      const record = await cluster.core.readNamespacedConfigMap({ namespace, name: `mayday-experiment-${spec.id}` });
-      const finalStatus = { winner: 'CONCLUDED', control: 'CONCLUDED', discard: 'DISCARDED', running: 'INPROGRESS', paused: 'PAUSED' }[
-        ending
-      ];
-      expect(record.data?.status).toBe(finalStatus);
-    }
-  }, 120_000);
+    }, 60_000);
+  }, 180_000);
 });
