@@ -47,9 +47,21 @@ describe('records of finished experiments are deleted after RECORD_RETENTION_HOU
     expect(
       (await harness.deliver('ExperimentConcluded', service, { ...expiredConclusion, status: 'CONCLUDED', chosen: 'test1' })).status,
     ).toBe(200);
+    // With the readiness gate the promotion completes once the winner is available (the watch finishes it).
+    await eventually(async () => {
+      const record = await cluster.core.readNamespacedConfigMap({ namespace, name: recordName(expiredConclusion) });
+      expect(record.data).toMatchObject({ status: 'CONCLUDED', phase: 'applied' });
+    }, 30_000);
     expect((await harness.deliver('ExperimentStarted', service, recentDiscard)).status).toBe(200);
     expect((await harness.deliver('ExperimentDiscarded', service, { ...recentDiscard, status: 'DISCARDED' })).status).toBe(200);
     expect((await harness.deliver('ExperimentStarted', service, oldButRunning)).status).toBe(200);
+    // Settled before the snapshots: the canary gets its weight once its pod is ready.
+    await eventually(async () => {
+      const canary = (await cluster.ingresses(namespace)).find(
+        (item) => item.metadata?.name === `${service}-ingress-${oldButRunning.id}-test1`,
+      );
+      expect(canary?.metadata?.annotations?.['nginx.ingress.kubernetes.io/canary-weight']).toBe('10');
+    }, 30_000);
     await backdate(namespace, expiredConclusion, 31);
     await backdate(namespace, recentDiscard, 29);
     await backdate(namespace, oldButRunning, 400);
