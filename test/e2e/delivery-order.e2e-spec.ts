@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cluster } from '../support/cluster';
-import { eventually } from '../support/eventually';
+import { eventually, settled } from '../support/eventually';
 import { startMayday, type RunningMayday } from '../support/mayday';
 import { experiment, experimentId, webhook, type ExperimentSpec, type Status } from '../support/payloads';
 import { SuperpositionStandIn } from '../support/superposition-stand-in';
@@ -64,7 +64,7 @@ describe('delivery as Superposition really does it: duplicated, late, out of ord
     };
     expect((await send(service, spec, started)).status).toBe(200);
     expect((await send(service, spec, concluded)).status).toBe(200);
-    const after = await cluster.snapshot(namespace);
+    const after = await settled(() => cluster.snapshot(namespace));
 
     const late = await send(service, spec, ramp);
     expect(late.status).toBe(200);

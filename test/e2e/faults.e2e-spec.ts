@@ -7,7 +7,7 @@ import { startApiServer, startControlPlane, stopApiServer, stopControlPlane, typ
 import { deliverLikeSuperposition, startMayday, startMaydayWith, type RunningMayday } from '../support/mayday';
 import { experiment, experimentId, webhook, type ExperimentSpec } from '../support/payloads';
 import { SuperpositionStandIn } from '../support/superposition-stand-in';
-import { eventually } from '../support/eventually';
+import { eventually, settled } from '../support/eventually';
 import { untilRolledOut } from '../support/workloads';
 
 /** Plays a process crash: every mutating call after the first `crashAt` ones throws, as if Mayday died there. */
@@ -86,12 +86,7 @@ describe('a crash between any two API calls of a transition, and a restart befor
     const writes = kube.writes;
     expect(writes).toBeGreaterThan(1);
     // What the watch does after the answer (a canary's weight once it is available) belongs to the end state.
-    const expected = await eventually(async () => {
-      const first = await endState(cluster, clean);
-      await new Promise((resolve) => setTimeout(resolve, 500));
-      expect(await endState(cluster, clean)).toEqual(first);
-      return first;
-    }, 30_000);
+    const expected = await settled(() => endState(cluster, clean));
 
     for (let crashAt = 0; crashAt < writes; crashAt++) {
       const namespace = await cluster.createNamespace(name);

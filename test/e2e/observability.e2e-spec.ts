@@ -156,7 +156,10 @@ describe('metrics, logs, Kubernetes Events and the status API', () => {
     const winner = await cluster.apps.readNamespacedDeployment({ namespace, name: canary });
     await eventually(async () => {
       const onWinner = (
-        await cluster.events.listNamespacedEvent({ namespace, fieldSelector: `regarding.name=${canary},regarding.uid=${winner.metadata!.uid}` })
+        await cluster.events.listNamespacedEvent({
+          namespace,
+          fieldSelector: `regarding.name=${canary},regarding.uid=${winner.metadata!.uid}`,
+        })
       ).items;
       expect(onWinner.map((event) => event.reason)).toEqual(
         expect.arrayContaining(['CanaryCreated', 'WeightChanged', 'Paused', 'Promoted']),

@@ -5,6 +5,7 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labelValue } from '../../src/naming/names';
 import { Cluster } from '../support/cluster';
+import { settled } from '../support/eventually';
 import { startMayday, type RunningMayday } from '../support/mayday';
 import { experiment, experimentId, webhook } from '../support/payloads';
 
@@ -193,7 +194,8 @@ describe('webhook authentication (WEBHOOK_TOKEN)', () => {
   });
 
   it('guards the legacy /hi endpoint (POST, and GET with a body) with the same token, and leaves GET /hi and the probes open', async () => {
-    const before = await cluster.snapshot(namespace);
+    // The previous test's experiment has settled (its canary got its weight once its pod was ready).
+    const before = await settled(() => cluster.snapshot(namespace));
     const id = experimentId();
     const body = JSON.stringify(webhook('ExperimentStarted', 'hisvc', experiment({ id, context: { namespace } })));
 
@@ -1366,7 +1368,8 @@ describe('webhook fuzz: malformed and hostile deliveries', () => {
     async () => {
       const context: FuzzContext = { namespace, token, workspaces: new Set() };
       const snapshotBefore = await cluster.snapshot(namespace);
-      const ownBefore = await ownMaydayObjects();
+      // This Mayday converges the earlier tests' experiments as their canaries become ready: wait for that first.
+      const ownBefore = await settled(ownMaydayObjects);
       const prototypeBefore = Object.getOwnPropertyNames(Object.prototype).sort();
       const statuses = new Map<number, number>();
       const families = new Map<string, Map<number, number>>();
