@@ -185,7 +185,8 @@ describe('faults of Kubernetes, Superposition and Mayday itself', () => {
     const weight = async () =>
       (await cluster.ingresses(namespace)).find((ingress) => ingress.metadata?.name === `faulty-ingress-${id}-test1`)?.metadata
         ?.annotations?.['nginx.ingress.kubernetes.io/canary-weight'];
-    expect(await weight()).toBe('40');
+    // The readiness gate: the weight once the controllers (which reconnect too) report the canary's pod ready.
+    await eventually(async () => expect(await weight()).toBe('40'), 30_000);
 
     // Mayday restarts between two events; what it applied is read back from the cluster.
     await mayday.close();
@@ -195,8 +196,13 @@ describe('faults of Kubernetes, Superposition and Mayday itself', () => {
     expect(await weight()).toBe('40');
     const concluded = await deliver('ExperimentConcluded', { status: 'CONCLUDED', traffic: 40, chosen: 'test1', lastModified: at(2) });
     expect(concluded.at(-1)?.status).toBe(200);
-    const names = await cluster.names(namespace);
-    expect(names).toEqual({ deployments: [`faulty-dep-${id}-test1`], services: ['faulty'], ingresses: ['faulty'] });
+    await eventually(async () =>
+      expect(await cluster.names(namespace)).toEqual({
+        deployments: [`faulty-dep-${id}-test1`],
+        services: ['faulty'],
+        ingresses: ['faulty'],
+      }),
+    );
   }, 90_000);
 
   it('finishes the event in flight on shutdown and refuses new ones meanwhile', async () => {
