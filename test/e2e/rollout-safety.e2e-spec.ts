@@ -240,10 +240,12 @@ describe('promotion in two steps: switch onto a fully available winner, delete t
 describe('a mutating admission webhook on the Deployments', () => {
   let namespace: string;
   const harness = useMaydayWithSuperposition(() => ({ ALLOWED_NAMESPACES: namespace }));
-  // Adds an env variable to every Deployment's first container, as a config injector does.
-  const webhook = new MutatingWebhook(cluster, () => [
-    { op: 'add', path: '/spec/template/spec/containers/0/env/-', value: { name: 'INJECTED_BY', value: 'webhook' } },
-  ]);
+  // Adds an env variable to every Deployment's first container (once), as a config injector does.
+  const webhook = new MutatingWebhook(cluster, (request): JsonPatch | undefined => {
+    const env: { name: string }[] = request.object?.spec?.template?.spec?.containers?.[0]?.env ?? [];
+    if (env.some((variable) => variable.name === 'INJECTED_BY')) return undefined;
+    return [{ op: 'add', path: '/spec/template/spec/containers/0/env/-', value: { name: 'INJECTED_BY', value: 'webhook' } }];
+  });
   beforeAll(async () => {
     namespace = await cluster.createNamespace('mutated');
     const probe = {
