@@ -306,13 +306,14 @@ export class ExperimentService {
       actions.find((action) => action.kind === 'Deployment' && action.name === winnerName) ?? actionFor(winnerLive!, 'updated');
     const mainAction = actions.find((action) => action.kind === 'Service' && action.name === desiredMain.metadata!.name)!;
 
+    // After the switch, never what the main Service selects (another experiment's winner, if one was promoted meanwhile).
+    const serving = switched ? liveMain?.spec?.selector?.[APP_LABEL] : winnerName;
     const retiring = [
       ...observed.services.filter((service) => this.isCanaryOf(service, plan)),
       ...observed.deployments.filter(
         (deployment) =>
           deployment.metadata?.name !== winnerName &&
-          // Never what the main Service selects now (another experiment's winner, if one was promoted meanwhile).
-          deployment.metadata?.name !== liveMain?.spec?.selector?.[APP_LABEL] &&
+          deployment.metadata?.name !== serving &&
           (this.isCanaryOf(deployment, plan) || deployment.metadata?.labels?.[ROLE_LABEL] === 'stable'),
       ),
     ];

@@ -242,9 +242,11 @@ describe('a mutating admission webhook on the Deployments', () => {
   const harness = useMaydayWithSuperposition(() => ({ ALLOWED_NAMESPACES: namespace }));
   // Adds an env variable to every Deployment's first container (once), as a config injector does.
   const webhook = new MutatingWebhook(cluster, (request): JsonPatch | undefined => {
-    const env: { name: string }[] = request.object?.spec?.template?.spec?.containers?.[0]?.env ?? [];
-    if (env.some((variable) => variable.name === 'INJECTED_BY')) return undefined;
-    return [{ op: 'add', path: '/spec/template/spec/containers/0/env/-', value: { name: 'INJECTED_BY', value: 'webhook' } }];
+    const env: { name: string }[] | undefined = request.object?.spec?.template?.spec?.containers?.[0]?.env;
+    const injected = { name: 'INJECTED_BY', value: 'webhook' };
+    if (!env) return [{ op: 'add', path: '/spec/template/spec/containers/0/env', value: [injected] }];
+    if (env.some((variable) => variable.name === injected.name)) return undefined;
+    return [{ op: 'add', path: '/spec/template/spec/containers/0/env/-', value: injected }];
   });
   beforeAll(async () => {
     namespace = await cluster.createNamespace('mutated');
