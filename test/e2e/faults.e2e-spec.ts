@@ -115,9 +115,10 @@ describe('a crash between any two API calls of a transition, and a restart befor
     });
   };
 
+  // Each crash point waits for real rollouts and restarts Mayday: minutes, not seconds.
   it('of a start converges on redelivery', async () => {
     expect(await crashEverywhere('cstart', nothing, { event: 'ExperimentStarted', patch: {} })).toBeGreaterThanOrEqual(6);
-  });
+  }, 600_000);
 
   it('of a promotion converges on redelivery', async () => {
     await crashEverywhere('cpromo', started, {
@@ -125,14 +126,14 @@ describe('a crash between any two API calls of a transition, and a restart befor
       patch: { status: 'CONCLUDED', chosen: 'test1', lastModified: '2026-08-20T07:40:00.000000Z' },
     });
     // The end state is the promoted one: checked against a clean run inside crashEverywhere.
-  });
+  }, 600_000);
 
   it('of a rollback converges on redelivery', async () => {
     await crashEverywhere('cdisc', started, {
       event: 'ExperimentDiscarded',
       patch: { status: 'DISCARDED', lastModified: '2026-08-20T07:40:00.000000Z' },
     });
-  });
+  }, 600_000);
 });
 
 describe('faults of Kubernetes, Superposition and Mayday itself', () => {
@@ -203,7 +204,7 @@ describe('faults of Kubernetes, Superposition and Mayday itself', () => {
         ingresses: ['faulty'],
       }),
     );
-  }, 90_000);
+  }, 180_000);
 
   it('finishes the event in flight on shutdown and refuses new ones meanwhile', async () => {
     await mayday?.close();
@@ -230,5 +231,5 @@ describe('faults of Kubernetes, Superposition and Mayday itself', () => {
     } finally {
       standIn.delayMs = 0;
     }
-  }, 60_000);
+  }, 120_000);
 });

@@ -1364,7 +1364,7 @@ describe('webhook fuzz: malformed and hostile deliveries', () => {
 
   it(
     `refuses ${RUNS} invalid webhooks with a JSON 4xx, keeps answering, and changes nothing in the cluster`,
-    { timeout: 120_000 },
+    { timeout: 300_000 },
     async () => {
       const context: FuzzContext = { namespace, token, workspaces: new Set() };
       const snapshotBefore = await cluster.snapshot(namespace);
