@@ -120,7 +120,12 @@ describe('delivery as Superposition really does it: duplicated, late, out of ord
 
     // The first terminal outcome stays: a later discard, or a conclusion for CONTROL, changes nothing.
     const after = await cluster.snapshot(namespace);
-    const discarded = await send(service, spec, { event: 'ExperimentDiscarded', status: 'DISCARDED', traffic: 40, lastModified: timestamp(base, 4) });
+    const discarded = await send(service, spec, {
+      event: 'ExperimentDiscarded',
+      status: 'DISCARDED',
+      traffic: 40,
+      lastModified: timestamp(base, 4),
+    });
     const otherWinner = await send(service, spec, {
       event: 'ExperimentConcluded',
       status: 'CONCLUDED',

@@ -191,9 +191,10 @@ describe('judgeAgainstRecord', () => {
       });
       expect(judgeAgainstRecord(chosen, { status: 'CONCLUDED', chosen_variant: `${EXPERIMENT_ID}-test1` })).toEqual({ apply: true });
       for (const last_modified of ['2026-08-20T07:37:40.099999Z', '2027-01-01T00:00:00Z']) {
-        expect(
-          judgeAgainstRecord(chosen, { status: 'CONCLUDED', chosen_variant: `${EXPERIMENT_ID}-control`, last_modified }),
-        ).toEqual({ apply: false, reason: 'experiment already CONCLUDED: nothing changes any more' });
+        expect(judgeAgainstRecord(chosen, { status: 'CONCLUDED', chosen_variant: `${EXPERIMENT_ID}-control`, last_modified })).toEqual({
+          apply: false,
+          reason: 'experiment already CONCLUDED: nothing changes any more',
+        });
       }
     });
 
