@@ -30,7 +30,7 @@ class HeldResolver extends VariantConfigResolver {
   }
 }
 
-const DEADLINE_MS = 1500;
+const DEADLINE_MS = 2500;
 
 describe(`a deadline per event (EVENT_DEADLINE_MS=${DEADLINE_MS})`, () => {
   const cluster = new Cluster();
