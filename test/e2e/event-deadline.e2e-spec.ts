@@ -61,10 +61,12 @@ describe(`a deadline per event (EVENT_DEADLINE_MS=${DEADLINE_MS})`, () => {
     await standIn.stop();
   });
 
-  const send = (event: string, spec: ExperimentSpec) => {
+  /** Stores the experiment as Superposition would hold it, then delivers its webhook (one service per test). */
+  const send = (event: string, spec: ExperimentSpec, to = service) => {
     const payload = experiment(spec);
-    standIn.putExperiment(service, payload);
-    return mayday.post('/webhooks/superposition', webhook(event, service, payload));
+    if (!standIn.hasWorkspace(to)) standIn.workspace(to, {});
+    standIn.putExperiment(to, payload);
+    return mayday.post('/webhooks/superposition', webhook(event, to, payload));
   };
 
   async function canaryWeight(id: string): Promise<string | undefined> {
@@ -116,12 +118,7 @@ describe(`a deadline per event (EVENT_DEADLINE_MS=${DEADLINE_MS})`, () => {
     let open!: () => void;
     resolver.gate = new Promise<void>((resolve) => (open = resolve));
     // A new service: no main Service, so CONTROL's config is resolved along with test1's.
-    const answer = (async () => {
-      const payload = experiment(spec);
-      standIn.workspace('parallelsvc', {});
-      standIn.putExperiment('parallelsvc', payload);
-      return mayday.post('/webhooks/superposition', webhook('ExperimentStarted', 'parallelsvc', payload));
-    })();
+    const answer = send('ExperimentStarted', spec, 'parallelsvc');
     // One after another, only one resolve would ever be waiting.
     await eventually(async () => expect(resolver.waiting).toBe(2));
     resolver.gate = undefined;
@@ -134,13 +131,13 @@ describe(`a deadline per event (EVENT_DEADLINE_MS=${DEADLINE_MS})`, () => {
     // Slower than the deadline, faster than SUPERPOSITION_TIMEOUT_MS (5 s): only the deadline stops it.
     standIn.delayMs = DEADLINE_MS + 1500;
     try {
-      const answer = await send('ExperimentStarted', spec);
+      const answer = await send('ExperimentStarted', spec, 'slowsvc');
       expect(answer.status).toBe(503);
       expect(answer.body.message).toMatch(/passed during a Superposition request/);
     } finally {
       standIn.delayMs = 0;
     }
-    expect((await cluster.deployments(namespace)).map((item) => item.metadata?.name)).not.toContain(`${service}-dep-${spec.id}-test1`);
-    expect((await send('ExperimentStarted', spec)).status).toBe(200);
+    expect((await cluster.deployments(namespace)).map((item) => item.metadata?.name)).not.toContain(`slowsvc-dep-${spec.id}-test1`);
+    expect((await send('ExperimentStarted', spec, 'slowsvc')).status).toBe(200);
   });
 });
