@@ -36,7 +36,8 @@ describe('the caches heal after a watch error', () => {
     const service = 'healsvc';
     const spec: ExperimentSpec = { id: experimentId(), context: { namespace }, traffic: 20 };
     const deployment = `${service}-dep-${spec.id}-test1`;
-    expect((await harness.deliver('ExperimentStarted', service, spec)).status).toBe(200);
+    const started = await harness.deliver('ExperimentStarted', service, spec);
+    expect(started.status, JSON.stringify(started.body)).toBe(200);
     await setDeploymentStatus(cluster, namespace, deployment, 'available');
     await eventually(async () => expect(await canaryWeight(service, `${spec.id}-test1`)).toBe('20'));
 
