@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import { Cluster } from '../support/cluster';
 import { eventually } from '../support/eventually';
 import { useMaydayWithSuperposition } from '../support/harness';
+import { deliverLikeSuperposition } from '../support/mayday';
 import { experimentId, type ExperimentSpec } from '../support/payloads';
 import { TcpProxy } from '../support/tcp-proxy';
 import { createCrashingPod, setDeploymentStatus } from '../support/workloads';
@@ -36,8 +37,9 @@ describe('the caches heal after a watch error', () => {
     const service = 'healsvc';
     const spec: ExperimentSpec = { id: experimentId(), context: { namespace }, traffic: 20 };
     const deployment = `${service}-dep-${spec.id}-test1`;
-    const started = await harness.deliver('ExperimentStarted', service, spec);
-    expect(started.status, JSON.stringify(started.body)).toBe(200);
+    // Delivered as Superposition does (retried on a 5xx): the just-started Mayday lists every cached kind meanwhile.
+    const answers = await deliverLikeSuperposition(() => harness.deliver('ExperimentStarted', service, spec));
+    expect(answers.at(-1)?.status, JSON.stringify(answers.at(-1)?.body)).toBe(200);
     await setDeploymentStatus(cluster, namespace, deployment, 'available');
     await eventually(async () => expect(await canaryWeight(service, `${spec.id}-test1`)).toBe('20'));
 
