@@ -9,6 +9,7 @@ import {
   SuperpositionRejectedError,
   SuperpositionServerError,
 } from '../superposition/superposition-errors';
+import { DeadlineExceededError } from './deadline';
 import { ForbiddenScopeError, UnprocessableEventError } from './errors';
 import { PayloadValidationError } from './validation';
 
@@ -35,6 +36,7 @@ export function httpErrorFor(error: unknown): HttpErrorBody {
     return body(error.getStatus(), message);
   }
   if (error instanceof ForbiddenScopeError) return body(403, error.message);
+  if (error instanceof DeadlineExceededError) return body(503, error.message);
   if (error instanceof PayloadValidationError) return { ...body(400, error.message), problems: error.problems };
   if (error instanceof UnprocessableEventError || error instanceof VariantConfigError || error instanceof ContextError) {
     return body(422, error.message);

@@ -34,6 +34,11 @@ export abstract class MaydayConfig {
     readonly allowedWorkspaces: readonly string[];
     /** Time an event may spend retrying transient Kubernetes faults before Mayday answers 503. */
     readonly retryBudgetMs: number;
+    /**
+     * Time from an event's arrival to its answer: queue wait, resolves, Kubernetes calls and their
+     * retries; past it Mayday stops before its next step and answers 503.
+     */
+    readonly eventDeadlineMs: number;
   };
   abstract readonly routing: {
     readonly defaultNamespace: string;
@@ -115,6 +120,8 @@ export function loadMaydayConfig(env: Env): MaydayConfig {
     allowedNamespaces: read.list('ALLOWED_NAMESPACES'),
     allowedWorkspaces: read.list('ALLOWED_WORKSPACES'),
     retryBudgetMs: read.integer('KUBE_RETRY_BUDGET_MS', 6000, 0, 60000),
+    // Superposition waits 10 s for an answer: stop before that, so a 503 reaches it and it retries.
+    eventDeadlineMs: read.integer('EVENT_DEADLINE_MS', 8000, 100, 60000),
   };
 
   const defaultNamespace = read.string('DEFAULT_NAMESPACE') ?? 'default';

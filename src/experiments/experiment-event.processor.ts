@@ -1,4 +1,5 @@
 import { Injectable, Logger, ServiceUnavailableException, type BeforeApplicationShutdown } from '@nestjs/common';
+import { Deadline, withDeadline } from '../common/deadline';
 import { ForbiddenScopeError } from '../common/errors';
 import { httpErrorFor } from '../common/http-error.filter';
 import { KeyedSerializer } from '../common/keyed-serializer';
@@ -15,9 +16,11 @@ import { ScaleDownTimers } from './scale-down-timers';
 
 /**
  * The way in for every experiment event (webhook, Deployment watch, resync): checks the scope,
- * runs the events of one experiment strictly one after another, refuses to go backwards (the
- * record in the cluster says what was applied last), records what it applied, and reports it
- * (one log line, metrics, Kubernetes Events).
+ * runs the events of one experiment strictly one after another, and the events of all experiments
+ * on one service (namespace and workspace: one main path, one route) one after another too,
+ * refuses to go backwards (the record in the cluster says what was applied last), records what it
+ * applied, and reports it (one log line, metrics, Kubernetes Events). Each event has a deadline
+ * (EVENT_DEADLINE_MS from its arrival) that every step checks before it starts.
  */
 @Injectable()
 export class ExperimentEventProcessor implements BeforeApplicationShutdown {
@@ -36,6 +39,7 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
 
   async process(event: ExperimentEvent, source: EventSource = 'webhook'): Promise<EventOutcome> {
     const started = performance.now();
+    const deadline = Deadline.after(this.config.webhook.eventDeadlineMs);
     let namespace: string | undefined;
     try {
       if (this.draining) throw new ServiceUnavailableException('Mayday is shutting down; deliver again later');
@@ -43,8 +47,15 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
       if (allowedWorkspaces.length > 0 && !allowedWorkspaces.includes(event.workspace)) {
         throw new ForbiddenScopeError(`workspace "${event.workspace}" is not in ALLOWED_WORKSPACES`);
       }
-      const outcome = await this.serializer.run(event.experiment.id, () =>
-        withRetryBudget(this.config.webhook.retryBudgetMs, () => this.processInOrder(event, (plan) => (namespace = plan.namespace))),
+      const outcome = await withDeadline(deadline, () =>
+        this.serializer.run(
+          `experiment ${event.experiment.id}`,
+          () =>
+            withRetryBudget(this.config.webhook.retryBudgetMs, () =>
+              this.processInOrder(event, deadline, (plan) => (namespace = plan.namespace)),
+            ),
+          deadline,
+        ),
       );
       this.report(
         event,
@@ -72,7 +83,7 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
     await this.serializer.idle();
   }
 
-  private async processInOrder(event: ExperimentEvent, planned: (plan: ExperimentPlan) => void): Promise<EventOutcome> {
+  private async processInOrder(event: ExperimentEvent, deadline: Deadline, planned: (plan: ExperimentPlan) => void): Promise<EventOutcome> {
     const { experiment } = event;
     const plan = this.experiments.plan(event);
     planned(plan);
@@ -88,6 +99,18 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
     };
     if (plan.kind === 'ignore') return { ...outcome, result: 'ignored', reason: plan.reason, actions: [] };
 
+    // Another experiment's event on this service waits until this one is written, so that its
+    // "another experiment is running" check reads this one's objects (and the route is not shared).
+    return this.serializer.run(`service ${plan.namespace}/${plan.service}`, () => this.converge(event, plan, outcome, deadline), deadline);
+  }
+
+  private async converge(
+    event: ExperimentEvent,
+    plan: ExperimentPlan,
+    outcome: Pick<EventOutcome, 'event' | 'experimentId' | 'status' | 'namespace'>,
+    deadline: Deadline,
+  ): Promise<EventOutcome> {
+    const { experiment } = event;
     // The record and what the plan needs are read in one round; a failure of the second only
     // counts if the record says the event is to be applied at all.
     const preparing = this.experiments.prepare(plan, event);
@@ -95,15 +118,18 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
     const record = await this.records.read(plan.namespace, experiment.id);
     const verdict = judgeAgainstRecord(record, experiment);
     if (!verdict.apply) return { ...outcome, result: 'ignored', reason: verdict.reason, actions: [] };
+    const observed = await preparing;
+    // Everything so far was reads: a late event stops here, having changed nothing.
+    deadline.check('before the first write');
 
     // A rollout's record goes with its route writes: a retry of the same state re-applies, and an
     // older event is stale either way. A conclusion or discard is recorded only once it is done.
     const result =
       plan.kind === 'rollout'
-        ? await this.experiments.execute(plan, event, await preparing, (events) =>
+        ? await this.experiments.execute(plan, event, observed, (events) =>
             Promise.all([this.recordApplied(event, plan, undefined, record), this.events.record(events)]).then(() => undefined),
           )
-        : await this.experiments.execute(plan, event, { ...(await preparing), scaleDownAt: switchedAt(record) });
+        : await this.experiments.execute(plan, event, { ...observed, scaleDownAt: switchedAt(record) });
     if (plan.kind !== 'rollout') {
       await Promise.all([this.recordApplied(event, plan, result, record), this.events.record(this.newEvents(result, record))]);
       if (result.scaleDownAt) this.scaleDowns.arm(plan.namespace, experiment.id, result.scaleDownAt);

@@ -124,25 +124,26 @@ export function isExpired(record: ExperimentRecord, { now, retentionMs }: Record
  * Whether an incoming experiment state may be applied over what the record says was applied.
  * Never backwards: nothing after a conclusion or discard (the record is written only once the
  * transition completed, so a retry of a failed one still applies; re-running a completed
- * promotion could undo a later experiment's), except the conclusion itself while its promotion
- * waits for the winner or for the scale-down; and nothing older than the last applied `last_modified`. An equal
- * `last_modified` re-applies, so a retry converges.
+ * promotion could undo a later experiment's), except the same conclusion while its promotion
+ * waits for the winner or for the scale-down: the first terminal outcome applied is the one that
+ * stays. A running state older than the last applied `last_modified` is stale; an equal one
+ * re-applies, so a retry converges. A terminal state always applies over a running one, whatever
+ * its `last_modified` says: CONCLUDED and DISCARDED are final in Superposition (no event leaves
+ * them), so the clocks of its replicas cannot make one older in meaning.
  */
 export function judgeAgainstRecord(
   record: ExperimentRecord | undefined,
-  incoming: { status: ExperimentStatus; last_modified?: string },
+  incoming: { status: ExperimentStatus; last_modified?: string; chosen_variant?: string | null },
 ): RecordVerdict {
   if (!record) return { apply: true };
   if (TERMINAL_STATUSES.has(record.status)) {
     // A conclusion waiting for its winner, or for the scale-down, goes on until the promotion is done.
-    const samePendingConclusion =
-      record.phase !== 'applied' &&
-      incoming.status === record.status &&
-      compareTimestamps(incoming.last_modified, record.lastModified) !== -1;
-    return samePendingConclusion
+    const sameOutcome = incoming.status === record.status && sameChosenVariant(record, incoming.chosen_variant);
+    return record.phase !== 'applied' && sameOutcome
       ? { apply: true }
       : { apply: false, reason: `experiment already ${record.status}: nothing changes any more` };
   }
+  if (TERMINAL_STATUSES.has(incoming.status)) return { apply: true };
   const order = compareTimestamps(incoming.last_modified, record.lastModified);
   if (order !== undefined && order < 0) {
     return {
@@ -151,6 +152,17 @@ export function judgeAgainstRecord(
     };
   }
   return { apply: true };
+}
+
+/** Whether the record's experiment chose this variant (true when the record does not say: an older record). */
+function sameChosenVariant(record: ExperimentRecord, chosen: string | null | undefined): boolean {
+  let recorded: unknown;
+  try {
+    recorded = (JSON.parse(record.experiment) as { chosen_variant?: unknown })?.chosen_variant;
+  } catch {
+    return true;
+  }
+  return recorded === undefined || (recorded ?? null) === (chosen ?? null);
 }
 
 /**

@@ -90,19 +90,20 @@ export class ExperimentService {
 
   /**
    * Everything a plan needs to read, in one round of parallel calls: Mayday's objects of the
-   * service, the main Service, the live routes, and (for a rollout) the experimental variants'
-   * configs from Superposition. Writes nothing.
+   * service, the main Service, the live routes, and (for a rollout) the variants' configs from
+   * Superposition. Writes nothing.
    */
   async prepare(plan: ExperimentPlan, event: ExperimentEvent): Promise<Observed> {
     const selector = ownedSelector({ workspace: plan.service });
     const target = { namespace: plan.namespace, service: plan.service, experimentId: plan.experimentId };
+    const mainServiceRead = this.kube.read<V1Service>(serviceRef(plan.namespace, mainServiceName(plan.service)));
     const [mainServiceLive, deployments, services, routes, settings] = await Promise.all([
-      this.kube.read<V1Service>(serviceRef(plan.namespace, mainServiceName(plan.service))),
+      mainServiceRead,
       this.kube.list<V1Deployment>('apps/v1', 'Deployment', plan.namespace, selector),
       this.kube.list<V1Service>('v1', 'Service', plan.namespace, selector),
       this.router.observe(target),
       plan.kind === 'rollout'
-        ? this.settingsFor(plan, plan.experimental, this.superpositionScope(event))
+        ? this.rolloutSettings(plan, mainServiceRead, this.superpositionScope(event))
         : new Map<string, DeploymentSettings>(),
     ]);
     return { mainService: mainServiceLive, deployments, services, routes, settings };
@@ -122,7 +123,7 @@ export class ExperimentService {
     const superposition = this.superpositionScope(event);
     switch (plan.kind) {
       case 'rollout':
-        return this.rollout(plan, observed, superposition, alongsideRoutes);
+        return this.rollout(plan, observed, alongsideRoutes);
       case 'promote':
         return this.promote(plan, observed, superposition);
       case 'rollback':
@@ -130,6 +131,24 @@ export class ExperimentService {
       case 'ignore':
         return { actions: [], canaries: [], events: [] };
     }
+  }
+
+  /**
+   * The experimental variants' configs, and CONTROL's when the main path is missing (it is made
+   * from it), all resolved at the same time: the event's deadline covers them.
+   */
+  private async rolloutSettings(
+    plan: ExperimentPlan,
+    mainServiceRead: Promise<V1Service | undefined>,
+    superposition: () => SuperpositionScope,
+  ): Promise<Map<string, DeploymentSettings>> {
+    const [experimental, control] = await Promise.all([
+      this.settingsFor(plan, plan.experimental, superposition),
+      mainServiceRead.then((main) =>
+        main ? new Map<string, DeploymentSettings>() : this.settingsFor(plan, [plan.control], superposition),
+      ),
+    ]);
+    return new Map([...experimental, ...control]);
   }
 
   private async settingsFor(
@@ -151,17 +170,13 @@ export class ExperimentService {
   private async rollout(
     plan: ExperimentPlan,
     observed: Observed,
-    superposition: () => SuperpositionScope,
     alongsideRoutes: (events: TransitionEvent[]) => Promise<void>,
   ): Promise<ExecutionResult> {
     this.refuseConcurrentExperiment(plan, observed);
 
-    // The CONTROL config is only needed to create the main path, when it is missing.
+    // The CONTROL config (resolved by `prepare` only then) is needed to create the main path, when it is missing.
     const needsMainPath = observed.mainService === undefined;
-    const settings = new Map(observed.settings);
-    if (needsMainPath) {
-      for (const [id, controlSettings] of await this.settingsFor(plan, [plan.control], superposition)) settings.set(id, controlSettings);
-    }
+    const settings = observed.settings;
 
     const desired: KubernetesObject[] = [];
     let newMainService: V1Service | undefined;

@@ -25,7 +25,9 @@ const OWNED = `${MANAGED_BY_LABEL}=${MANAGED_BY}`;
  * Listers, as Kubernetes controllers have them: informers (one list, then a watch) keep the
  * objects Mayday owns in memory, so that an event reads its state without a round trip. Mayday's
  * own writes go in at once (read-your-writes), and the watch brings everyone else's. Until a
- * kind's first list has arrived, or after its watch broke, reads go to the API server.
+ * kind's first list has arrived, or after its watch broke, reads go to the API server. A broken
+ * watch is not resumed: a new informer lists again, and the kind counts as synced only once that
+ * complete list has replaced what the cache held (objects deleted meanwhile go).
  */
 @Injectable()
 export class ClusterCache implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -33,6 +35,7 @@ export class ClusterCache implements OnApplicationBootstrap, OnApplicationShutdo
   private readonly kinds: CachedKind[];
   private readonly stores = new Map<string, ObjectStore>();
   private readonly synced = new Set<string>();
+  /** The current informer of each kind; one that broke is replaced, and anything it still reports is dropped. */
   private readonly informers = new Map<string, Informer<KubernetesObject>>();
   private readonly listeners = new Map<string, CacheListener[]>();
   private readonly restarting = new Set<string>();
@@ -64,42 +67,9 @@ export class ClusterCache implements OnApplicationBootstrap, OnApplicationShutdo
 
   onApplicationBootstrap(): void {
     for (const kind of this.kinds) {
-      const key = kindKey(kind.apiVersion, kind.kind);
-      const store = new ObjectStore();
-      this.stores.set(key, store);
-      const selector = kind.all ? undefined : OWNED;
-      const informer = makeInformer<KubernetesObject>(
-        this.clients.kubeConfig,
-        kind.path,
-        async () => {
-          const list = await this.clients.objects.list(
-            kind.apiVersion,
-            kind.kind,
-            undefined,
-            undefined,
-            undefined,
-            undefined,
-            undefined,
-            selector,
-          );
-          // Filled here, before anyone reads it as synced (the informer's own add events come a bit later).
-          for (const item of list.items) store.upsert(withType(item, kind));
-          this.synced.add(key);
-          this.failures.delete(key);
-          return list;
-        },
-        selector,
-      );
-      informer.on('add', (object) => this.apply(key, 'add', withType(object, kind), store));
-      informer.on('update', (object) => this.apply(key, 'update', withType(object, kind), store));
-      informer.on('delete', (object) => {
-        store.remove(object.metadata?.namespace, object.metadata?.name, object.metadata?.resourceVersion);
-        for (const listener of this.listeners.get(key) ?? []) listener('delete', withType(object, kind));
-      });
-      informer.on('error', (error) => this.restartLater(key, informer, error));
-      this.informers.set(key, informer);
+      this.stores.set(kindKey(kind.apiVersion, kind.kind), new ObjectStore());
       // Not awaited: Mayday answers while the caches fill, reading from the API server meanwhile.
-      void this.start(key, informer);
+      this.startInformer(kind);
     }
   }
 
@@ -108,7 +78,7 @@ export class ClusterCache implements OnApplicationBootstrap, OnApplicationShutdo
     await Promise.all([...this.informers.values()].map((informer) => informer.stop()));
   }
 
-  /** Called for every add and update of a kind (after the cache holds it). */
+  /** Called for every add and update of a kind (after the cache holds it), and every delete. */
   on(apiVersion: string, kind: string, listener: CacheListener): void {
     const key = kindKey(apiVersion, kind);
     this.listeners.set(key, [...(this.listeners.get(key) ?? []), listener]);
@@ -158,8 +128,59 @@ export class ClusterCache implements OnApplicationBootstrap, OnApplicationShutdo
     this.stores.get(kindKey(apiVersion, kind))?.remove(namespace, name);
   }
 
+  /** A new informer for the kind: a complete list (which replaces the store's contents), then a watch. */
+  private startInformer(kind: CachedKind): void {
+    if (this.stopped) return;
+    const key = kindKey(kind.apiVersion, kind.kind);
+    const store = this.stores.get(key)!;
+    const selector = kind.all ? undefined : OWNED;
+    const current = () => this.informers.get(key) === informer;
+    const informer = makeInformer<KubernetesObject>(
+      this.clients.kubeConfig,
+      kind.path,
+      async () => {
+        const list = await this.clients.objects.list(
+          kind.apiVersion,
+          kind.kind,
+          undefined,
+          undefined,
+          undefined,
+          undefined,
+          undefined,
+          selector,
+        );
+        if (list.metadata?._continue) throw new Error(`the list of ${key} came back incomplete`);
+        if (!current()) return list;
+        // Filled here, before anyone reads it as synced (the informer's own add events come a bit later).
+        const gone = store.replace(
+          list.items.map((item) => withType(item, kind)),
+          list.metadata?.resourceVersion,
+        );
+        this.synced.add(key);
+        this.failures.delete(key);
+        for (const object of gone) this.notify(key, 'delete', object);
+        return list;
+      },
+      selector,
+    );
+    informer.on('add', (object) => current() && this.apply(key, 'add', withType(object, kind), store));
+    informer.on('update', (object) => current() && this.apply(key, 'update', withType(object, kind), store));
+    informer.on('delete', (object) => {
+      if (!current()) return;
+      store.remove(object.metadata?.namespace, object.metadata?.name, object.metadata?.resourceVersion);
+      this.notify(key, 'delete', withType(object, kind));
+    });
+    informer.on('error', (error) => current() && this.restartLater(kind, informer, error));
+    this.informers.set(key, informer);
+    informer.start().catch((error: unknown) => current() && this.restartLater(kind, informer, error));
+  }
+
   private apply(key: string, verb: 'add' | 'update', object: KubernetesObject, store: ObjectStore): void {
     store.upsert(object);
+    this.notify(key, verb, object);
+  }
+
+  private notify(key: string, verb: 'add' | 'update' | 'delete', object: KubernetesObject): void {
     for (const listener of this.listeners.get(key) ?? []) listener(verb, object);
   }
 
@@ -171,27 +192,23 @@ export class ClusterCache implements OnApplicationBootstrap, OnApplicationShutdo
     return this.kinds.some((kind) => kindKey(kind.apiVersion, kind.kind) === key && kind.all === true);
   }
 
-  private async start(key: string, informer: Informer<KubernetesObject>): Promise<void> {
-    if (this.stopped) return;
-    try {
-      await informer.start();
-    } catch (error) {
-      this.restartLater(key, informer, error);
-    }
-  }
-
-  /** A watch that broke (e.g. the API server restarted) starts again; meanwhile reads go to the API server. */
-  private restartLater(key: string, informer: Informer<KubernetesObject>, error: unknown): void {
+  /**
+   * Any watch error (the API server restarted, the connection was reset, a list failed): reads go
+   * to the API server at once, and after a backoff a new informer lists everything again.
+   */
+  private restartLater(kind: CachedKind, informer: Informer<KubernetesObject>, error: unknown): void {
+    const key = kindKey(kind.apiVersion, kind.kind);
     this.synced.delete(key);
     if (this.stopped || this.restarting.has(key)) return;
     this.restarting.add(key);
+    void informer.stop();
     const failures = (this.failures.get(key) ?? 0) + 1;
     this.failures.set(key, failures);
     const delay = Math.min(MAX_RESTART_DELAY_MS, FIRST_RESTART_DELAY_MS * 2 ** (failures - 1));
-    this.logger.warn(`watch of ${key} stopped (${(error as Error)?.message ?? String(error)}); restarting in ${delay} ms`);
-    void sleep(delay).then(async () => {
+    this.logger.warn(`watch of ${key} stopped (${(error as Error)?.message ?? String(error)}); listing again in ${delay} ms`);
+    void sleep(delay, undefined, { ref: false }).then(() => {
       this.restarting.delete(key);
-      await this.start(key, informer);
+      this.startInformer(kind);
     });
   }
 }

@@ -12,9 +12,10 @@ import { createHash } from 'node:crypto';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent, type AgentOptions } from 'node:https';
 import { delimiter } from 'node:path';
+import { timeoutWithinDeadline } from '../common/deadline';
 import type { KubernetesConnection } from '../config/mayday-config';
 
-/** No single Kubernetes call may eat Superposition's 10 s delivery window. */
+/** No single Kubernetes call may eat Superposition's 10 s delivery window (nor outlive the event's deadline). */
 export const KUBE_REQUEST_TIMEOUT_MS = 4000;
 
 /** The client-node API objects Mayday uses, built once from one KubeConfig. */
@@ -75,7 +76,7 @@ function createApiConfiguration(kubeConfig: KubeConfig): Configuration {
     promiseMiddleware: [
       {
         pre: async (context) => {
-          context.setSignal(AbortSignal.timeout(KUBE_REQUEST_TIMEOUT_MS));
+          context.setSignal(AbortSignal.timeout(timeoutWithinDeadline(KUBE_REQUEST_TIMEOUT_MS)));
           const fresh = context.getAgent();
           if (fresh) context.setAgent(keepAlive(fresh, keepAliveAgents));
           return context;

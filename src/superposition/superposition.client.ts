@@ -1,4 +1,5 @@
 import { Injectable, Optional } from '@nestjs/common';
+import { currentDeadline, timeoutWithinDeadline } from '../common/deadline';
 import { MetricsService } from '../metrics/metrics.service';
 import { MaydayConfig } from '../config/mayday-config';
 import {
@@ -101,14 +102,18 @@ export class SuperpositionClient {
   }
 
   private async send(method: string, url: string, headers: Record<string, string>, body?: unknown): Promise<Response> {
+    // Inside an event, no request starts past its deadline nor runs beyond it.
+    const deadline = currentDeadline();
+    deadline?.check('before a Superposition request');
     try {
       return await fetch(url, {
         method,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(this.config.superposition.timeoutMs),
+        signal: AbortSignal.timeout(timeoutWithinDeadline(this.config.superposition.timeoutMs)),
       });
     } catch (error) {
+      if (deadline?.passed()) throw deadline.exceeded('during a Superposition request', error);
       const failure = error as Error & { cause?: { code?: string; message?: string } };
       const reason =
         failure.name === 'TimeoutError'

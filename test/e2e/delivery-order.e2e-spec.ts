@@ -98,6 +98,52 @@ describe('delivery as Superposition really does it: duplicated, late, out of ord
     }, 30_000);
   });
 
+  it('applies a conclusion whose last_modified is older than the applied ramp (terminal statuses win), and keeps it', async () => {
+    const namespace = await cluster.createNamespace('skew');
+    const service = 'skewsvc';
+    standIn.workspace(service, {});
+    const spec: ExperimentSpec = { id: experimentId(), context: { namespace } };
+    const base = Date.now();
+    await send(service, spec, { event: 'ExperimentStarted', status: 'INPROGRESS', traffic: 10, lastModified: timestamp(base, 0) });
+    await send(service, spec, { event: 'ExperimentInprogress', status: 'INPROGRESS', traffic: 40, lastModified: timestamp(base, 3) });
+    // Another Superposition replica, its clock a little behind, concluded it.
+    const concluded = await send(service, spec, {
+      event: 'ExperimentConcluded',
+      status: 'CONCLUDED',
+      traffic: 40,
+      chosen: 'test1',
+      lastModified: timestamp(base, 2),
+    });
+    expect(concluded.status).toBe(200);
+    expect(concluded.body.result).toBe('applied');
+    const winner = `${service}-dep-${spec.id}-test1`;
+    expect((await cluster.services(namespace)).find((item) => item.metadata?.name === service)?.spec?.selector).toEqual({ app: winner });
+    expect(await cluster.names(namespace)).toEqual({ deployments: [winner], services: [service], ingresses: [service] });
+    const record = await cluster.core.readNamespacedConfigMap({ namespace, name: `mayday-experiment-${spec.id}` });
+    expect(record.data).toMatchObject({ status: 'CONCLUDED', phase: 'applied' });
+
+    // The first terminal outcome stays: a later discard, or a conclusion for CONTROL, changes nothing.
+    const after = await cluster.snapshot(namespace);
+    const discarded = await send(service, spec, {
+      event: 'ExperimentDiscarded',
+      status: 'DISCARDED',
+      traffic: 40,
+      lastModified: timestamp(base, 4),
+    });
+    const otherWinner = await send(service, spec, {
+      event: 'ExperimentConcluded',
+      status: 'CONCLUDED',
+      traffic: 40,
+      chosen: 'control',
+      lastModified: timestamp(base, 1),
+    });
+    for (const answer of [discarded, otherWinner]) {
+      expect(answer.status).toBe(200);
+      expect(answer.body).toMatchObject({ result: 'ignored', reason: expect.stringMatching(/already CONCLUDED/) });
+    }
+    expect(await cluster.snapshot(namespace)).toEqual(after);
+  });
+
   it('converges to the in-order result when every event is duplicated and shuffled, for several experiments at once', async () => {
     const namespaces = await Promise.all([cluster.createNamespace('chaos'), cluster.createNamespace('chaos')]);
     type Ending = 'winner' | 'control' | 'discard' | 'running' | 'paused';

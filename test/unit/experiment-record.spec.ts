@@ -188,11 +188,25 @@ describe('judgeAgainstRecord', () => {
       });
     });
 
-    it('ignores an older conclusion', () => {
+    it('applies the same conclusion with an older last_modified (a terminal status is never stale)', () => {
       expect(judgeAgainstRecord(pending, { status: 'CONCLUDED', last_modified: '2026-08-20T07:37:40.099999Z' })).toEqual({
-        apply: false,
-        reason: 'experiment already CONCLUDED: nothing changes any more',
+        apply: true,
       });
+    });
+
+    it('keeps the first terminal outcome: a conclusion for another winner is ignored, newer or not', () => {
+      const chosen = record({
+        status: 'CONCLUDED',
+        phase: 'promotion-pending',
+        experiment: JSON.stringify(experimentPayload({ chosen: `${EXPERIMENT_ID}-test1` })),
+      });
+      expect(judgeAgainstRecord(chosen, { status: 'CONCLUDED', chosen_variant: `${EXPERIMENT_ID}-test1` })).toEqual({ apply: true });
+      for (const last_modified of ['2026-08-20T07:37:40.099999Z', '2027-01-01T00:00:00Z']) {
+        expect(judgeAgainstRecord(chosen, { status: 'CONCLUDED', chosen_variant: `${EXPERIMENT_ID}-control`, last_modified })).toEqual({
+          apply: false,
+          reason: 'experiment already CONCLUDED: nothing changes any more',
+        });
+      }
     });
 
     it('ignores another status (a late INPROGRESS, or a DISCARDED)', () => {
@@ -243,6 +257,27 @@ describe('judgeAgainstRecord', () => {
 
     it('applies an equal last_modified (a retry converges)', () => {
       expect(judgeAgainstRecord(record(), { status: 'INPROGRESS', last_modified: LAST_MODIFIED })).toEqual({ apply: true });
+    });
+
+    it.each(['CONCLUDED', 'DISCARDED'] as const)(
+      'applies %s even when its last_modified is older than the applied running state (clock skew)',
+      (status) => {
+        for (const applied of ['INPROGRESS', 'PAUSED', 'CREATED'] as const) {
+          const verdict = judgeAgainstRecord(record({ status: applied, lastModified: '2026-08-20T07:40:00.000000Z' }), {
+            status,
+            last_modified: '2026-08-20T07:39:59.999999Z',
+          });
+          expect(verdict).toEqual({ apply: true });
+        }
+      },
+    );
+
+    it('still ignores an older running state after a newer one (only terminal statuses skip the order)', () => {
+      const verdict = judgeAgainstRecord(record({ status: 'PAUSED', lastModified: '2026-08-20T07:40:00Z' }), {
+        status: 'INPROGRESS',
+        last_modified: '2026-08-20T07:39:00Z',
+      });
+      expect(verdict.apply).toBe(false);
     });
 
     it('applies a newer last_modified, including a conclusion', () => {

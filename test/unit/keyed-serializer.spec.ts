@@ -1,4 +1,5 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { Deadline, DeadlineExceededError } from '../../src/common/deadline';
 import { KeyedSerializer } from '../../src/common/keyed-serializer';
 
 interface Deferred<T = void> {
@@ -193,5 +194,47 @@ describe('KeyedSerializer', () => {
     const serializer = new KeyedSerializer();
     await expect(serializer.idle()).resolves.toBeUndefined();
     expect(serializer.busyKeys).toBe(0);
+  });
+});
+
+describe('KeyedSerializer with a deadline', () => {
+  it('answers work whose deadline passes while it waits, at once, and never starts it', async () => {
+    const serializer = new KeyedSerializer();
+    const log: string[] = [];
+    const first = deferred<string>();
+    const running = serializer.run('exp-1', gatedWork(log, 'first', first));
+    const held = serializer.run('exp-1', gatedWork(log, 'held', deferred<string>()), Deadline.after(20));
+    const afterGate = deferred<string>();
+    const after = serializer.run('exp-1', gatedWork(log, 'after', afterGate));
+
+    // Answered while the first work still runs.
+    const error = await held.catch((failure: unknown) => failure);
+    expect(error).toBeInstanceOf(DeadlineExceededError);
+    expect((error as Error).message).toMatch(/passed while waiting for earlier work on exp-1/);
+    expect(log).toEqual(['start first']);
+
+    first.resolve('a');
+    expect(await running).toBe('a');
+    await settle();
+    // The held work was skipped; the work behind it runs.
+    expect(log).toEqual(['start first', 'end first', 'start after']);
+    afterGate.resolve('b');
+    expect(await after).toBe('b');
+  });
+
+  it('does not abandon work that started in time: its caller gets what it answers, even after the deadline', async () => {
+    const serializer = new KeyedSerializer();
+    const gate = deferred<string>();
+    const result = serializer.run('exp-1', async () => gate.promise, Deadline.after(10));
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    gate.resolve('done');
+    expect(await result).toBe('done');
+  });
+
+  it('starts nothing for work whose deadline has already passed', async () => {
+    const serializer = new KeyedSerializer();
+    const work = vi.fn(async () => 'never');
+    await expect(serializer.run('exp-1', work, new Deadline(Date.now() - 1, 100))).rejects.toBeInstanceOf(DeadlineExceededError);
+    expect(work).not.toHaveBeenCalled();
   });
 });

@@ -47,6 +47,7 @@ describe('loadMaydayConfig defaults', () => {
         allowedNamespaces: [],
         allowedWorkspaces: [],
         retryBudgetMs: 6000,
+        eventDeadlineMs: 8000,
       },
       routing: {
         defaultNamespace: 'default',
@@ -93,6 +94,7 @@ describe('loadMaydayConfig with valid values', () => {
       ALLOWED_NAMESPACES: ' mumbai, delhi ,,',
       ALLOWED_WORKSPACES: 'nginxservice',
       KUBE_RETRY_BUDGET_MS: '0',
+      EVENT_DEADLINE_MS: '2500',
       DEFAULT_NAMESPACE: 'apps',
       NAMESPACE_DIMENSION: 'cluster_ns',
       INGRESS_CLASS: 'public',
@@ -122,6 +124,7 @@ describe('loadMaydayConfig with valid values', () => {
       allowedNamespaces: ['mumbai', 'delhi'],
       allowedWorkspaces: ['nginxservice'],
       retryBudgetMs: 0,
+      eventDeadlineMs: 2500,
     });
     expect(config.routing).toEqual({
       defaultNamespace: 'apps',
@@ -202,6 +205,7 @@ describe('loadMaydayConfig refuses bad values, naming the variable', () => {
     [{ K8S_TOKEN: 't' }, 'K8S_TOKEN is set but K8S_API_SERVER is not'],
     [{ SUPERPOSITION_URL: 'not a url' }, 'SUPERPOSITION_URL must be an http or https URL (got "not a url")'],
     [{ SUPERPOSITION_TIMEOUT_MS: '50' }, 'SUPERPOSITION_TIMEOUT_MS must be an integer from 100 to 60000 (got "50")'],
+    [{ EVENT_DEADLINE_MS: '50' }, 'EVENT_DEADLINE_MS must be an integer from 100 to 60000 (got "50")'],
     [{ WEBHOOK_MAX_BODY_BYTES: '10' }, 'WEBHOOK_MAX_BODY_BYTES must be an integer from 1024 to 67108864 (got "10")'],
     [{ RECORD_RETENTION_HOURS: '-1' }, 'RECORD_RETENTION_HOURS must be an integer from 0 to 876000 (got "-1")'],
     [{ PROMOTION_MIN_AVAILABLE_PERCENT: '0' }, 'PROMOTION_MIN_AVAILABLE_PERCENT must be an integer from 1 to 100 (got "0")'],

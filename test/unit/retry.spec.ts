@@ -7,6 +7,7 @@ import {
   KubeNotFoundError,
   KubeUnavailableError,
 } from '../../src/kubernetes/kube-errors';
+import { Deadline, DeadlineExceededError, withDeadline } from '../../src/common/deadline';
 import { retryTransient, withRetryBudget } from '../../src/kubernetes/retry';
 
 /** A call that fails with the given errors, one per attempt, then answers `value`. */
@@ -179,5 +180,45 @@ describe('withRetryBudget', () => {
     expect(longOutcome).toBe('long');
     expect(short).toHaveBeenCalledTimes(1);
     expect(long).toHaveBeenCalledTimes(2);
+  });
+});
+
+describe('retryTransient inside an event deadline (EVENT_DEADLINE_MS)', () => {
+  it('starts no call once the deadline has passed', async () => {
+    const call = vi.fn(async () => 'never');
+    const error = await rejection(
+      withDeadline(new Deadline(Date.now() - 1, 8000), () => withRetryBudget(5000, () => retryTransient(call))),
+    );
+    expect(error).toBeInstanceOf(DeadlineExceededError);
+    expect((error as Error).message).toMatch(/EVENT_DEADLINE_MS=8000\) passed before a Kubernetes call/);
+    expect(call).not.toHaveBeenCalled();
+  });
+
+  it('makes no retry that would end past the deadline, even with budget left', async () => {
+    vi.spyOn(Math, 'random').mockReturnValue(0.5);
+    const failure = new KubeUnavailableError('x', 503);
+    const call = flaky([failure], 'ok');
+    // 50 ms of backoff fits the 5 s budget but not the 20 ms left of the deadline.
+    const error = await rejection(withDeadline(Deadline.after(20), () => withRetryBudget(5000, () => retryTransient(call))));
+    expect(error).toBe(failure);
+    expect(call).toHaveBeenCalledTimes(1);
+  });
+
+  it('turns a transient failure that ends past the deadline into the deadline error, naming the failure', async () => {
+    const call = vi.fn(async () => {
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      throw new KubeUnavailableError('connection reset', 0);
+    });
+    const error = await rejection(withDeadline(Deadline.after(5), () => withRetryBudget(5000, () => retryTransient(call))));
+    expect(error).toBeInstanceOf(DeadlineExceededError);
+    expect((error as Error).message).toContain('last error: connection reset');
+    expect(call).toHaveBeenCalledTimes(1);
+  });
+
+  it('still retries within the deadline', async () => {
+    vi.spyOn(Math, 'random').mockReturnValue(0.5);
+    const call = flaky([new KubeUnavailableError('x', 503)], 'ok');
+    expect(await withDeadline(Deadline.after(5000), () => withRetryBudget(5000, () => retryTransient(call)))).toBe('ok');
+    expect(call).toHaveBeenCalledTimes(2);
   });
 });
