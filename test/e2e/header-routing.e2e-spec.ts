@@ -1,0 +1,327 @@
+import { CustomObjectsApi, type V1Ingress } from '@kubernetes/client-node';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { Cluster } from '../support/cluster';
+import { eventually } from '../support/eventually';
+import { useMaydayWithSuperposition } from '../support/harness';
+import { experimentId, type ExperimentSpec } from '../support/payloads';
+import { setDeploymentStatus } from '../support/workloads';
+
+/**
+ * ROUTING_MODE=header and both, on the real API server with the readiness gate on: every step of an
+ * experiment's life (start, canaries becoming available, ramp, pause, resume, a failing canary,
+ * conclude, discard) checked against the exact routes it leaves.
+ */
+const cluster = new Cluster();
+const customObjects = cluster.kubeConfig.makeApiClient(CustomObjectsApi);
+const HEADER = 'x-superposition-variant';
+const ROOT = { type: 'PathPrefix', value: '/' };
+
+interface HttpRouteView {
+  metadata: { name: string; annotations?: Record<string, string> };
+  spec: { rules: unknown[] };
+}
+
+async function httpRoute(namespace: string, name: string): Promise<HttpRouteView> {
+  return (await customObjects.getNamespacedCustomObject({
+    group: 'gateway.networking.k8s.io',
+    version: 'v1',
+    namespace,
+    plural: 'httproutes',
+    name,
+  })) as HttpRouteView;
+}
+
+/** A header rule as the API server keeps it (kind and weight defaulted by the CRD). */
+const headerRule = (value: string, backend: string, header = HEADER) => ({
+  matches: [{ path: ROOT, headers: [{ type: 'Exact', name: header, value }] }],
+  backendRefs: [{ kind: 'Service', name: backend, port: 80, weight: 1 }],
+});
+const weightedRule = (...backends: [string, number][]) => ({
+  matches: [{ path: ROOT }],
+  backendRefs: backends.map(([name, weight]) => ({ kind: 'Service', name, port: 80, weight })),
+});
+
+/** Increasing last_modified values, so that every step is newer than the one before. */
+let minute = 0;
+const next = () => `2026-08-20T08:${String(minute++).padStart(2, '0')}:00.000001Z`;
+
+const namespaces: Record<string, string> = {};
+beforeAll(async () => {
+  for (const key of ['gwh', 'gwhd', 'gwb', 'gwbd', 'ngh', 'nghd', 'nghx', 'ngb', 'ngbd', 'ngbx', 'crd'])
+    namespaces[key] = await cluster.createNamespace(`hdr-${key}`);
+});
+const onlyOurNamespaces = () => Object.values(namespaces).join(',');
+
+const abc = [
+  { suffix: 'control', overrides: { 'container.image': 'shop:1' } },
+  { suffix: 'a', overrides: { 'container.image': 'shop:2a' } },
+  { suffix: 'b', overrides: { 'container.image': 'shop:2b' } },
+  { suffix: 'c', overrides: { 'container.image': 'shop:2c' } },
+];
+
+describe.each(['header', 'both'] as const)('gateway-api, ROUTING_MODE=%s, A/B/n with three variants', (mode) => {
+  const harness = useMaydayWithSuperposition(() => ({
+    TRAFFIC_PROVIDER: 'gateway-api',
+    GATEWAY_NAME: 'public-gw',
+    ROUTING_MODE: mode,
+    CANARY_READINESS_GATE: 'true',
+    ALLOWED_NAMESPACES: onlyOurNamespaces(),
+  }));
+  const key = mode === 'header' ? 'gwh' : 'gwb';
+
+  /** The rules for the variants' header targets (undefined: the main Service) and their weights. */
+  function expectedRules(service: string, id: string, targets: Record<string, boolean>, weight: number): unknown[] {
+    const svc = (suffix: string) => `${service}-service-${id}-${suffix}`;
+    const suffixes = ['a', 'b', 'c'];
+    const headerRules = [
+      ...suffixes.map((suffix) => headerRule(`${id}-${suffix}`, targets[suffix] ? svc(suffix) : service)),
+      headerRule(`${id}-control`, service),
+    ];
+    if (mode === 'header') return [...headerRules, weightedRule([service, 100])];
+    const weights = suffixes.map((suffix) => [svc(suffix), targets[suffix] ? weight : 0] as [string, number]);
+    return [...headerRules, weightedRule([service, 100 - weights.reduce((sum, [, w]) => sum + w, 0)], ...weights)];
+  }
+
+  async function expectRoute(namespace: string, service: string, id: string, targets: Record<string, boolean>, weight: number) {
+    const route = await httpRoute(namespace, service);
+    expect(route.spec.rules).toEqual(expectedRules(service, id, targets, weight));
+    if (mode === 'header') {
+      const svc = (suffix: string) => `${service}-service-${id}-${suffix}`;
+      expect(JSON.parse(route.metadata.annotations!['mayday.superposition.io/header-share'])).toEqual({
+        [svc('a')]: targets.a ? weight : 0,
+        [svc('b')]: targets.b ? weight : 0,
+        [svc('c')]: targets.c ? weight : 0,
+      });
+    } else {
+      expect(route.metadata.annotations?.['mayday.superposition.io/header-share']).toBeUndefined();
+    }
+  }
+
+  it('start, available, ramp, pause, resume, fail, conclude', async () => {
+    const namespace = namespaces[key];
+    const service = 'shop';
+    const id = experimentId();
+    const spec: ExperimentSpec = { id, context: { namespace }, variants: abc };
+    const deliver = async (event: string, patch: Partial<ExperimentSpec>) => {
+      const answer = await harness.deliver(event, service, { ...spec, lastModified: next(), ...patch });
+      expect(answer.status).toBe(200);
+      return answer;
+    };
+    const none = { a: false, b: false, c: false };
+    const all = { a: true, b: true, c: true };
+
+    // Start: the canaries are new, so with the gate on their header rules point at the main Service.
+    await deliver('ExperimentStarted', { traffic: 20 });
+    await expectRoute(namespace, service, id, none, 20);
+    for (const suffix of ['a', 'b', 'c']) await setDeploymentStatus(cluster, namespace, `shop-dep-${id}-${suffix}`, 'available');
+    await eventually(() => expectRoute(namespace, service, id, all, 20));
+
+    const ramp = await deliver('ExperimentInprogress', { traffic: 30 });
+    expect(ramp.body.canaries.map((canary: { weight: number }) => canary.weight)).toEqual([30, 30, 30]);
+    await expectRoute(namespace, service, id, all, 30);
+    // The status API reads the shares back from the route.
+    const status = await harness.mayday.get(`/experiments/${id}`);
+    expect(status.body.variants.map((variant: { weight?: number }) => variant.weight)).toEqual([undefined, 30, 30, 30]);
+
+    await deliver('ExperimentPaused', { traffic: 30, status: 'PAUSED' });
+    await expectRoute(namespace, service, id, none, 30);
+    await deliver('ExperimentInprogress', { traffic: 30 });
+    await expectRoute(namespace, service, id, all, 30);
+
+    // Variant a fails: its header rule goes back to the main Service, without another webhook.
+    await setDeploymentStatus(cluster, namespace, `shop-dep-${id}-a`, 'deadline-exceeded');
+    await eventually(() => expectRoute(namespace, service, id, { a: false, b: true, c: true }, 30));
+
+    await deliver('ExperimentConcluded', { traffic: 30, status: 'CONCLUDED', chosen: 'b' });
+    const route = await httpRoute(namespace, service);
+    expect(route.spec.rules).toEqual([weightedRule([service, 100])]);
+    const names = await cluster.names(namespace);
+    expect(names.deployments).toEqual([`shop-dep-${id}-b`]);
+    expect(names.services).toEqual(['shop']);
+    const main = (await cluster.services(namespace)).find((item) => item.metadata?.name === 'shop');
+    expect(main?.spec?.selector).toEqual({ app: `shop-dep-${id}-b` });
+  });
+
+  it('start, available, discard', async () => {
+    const namespace = namespaces[`${key}d`];
+    const service = 'cart';
+    const id = experimentId();
+    const spec: ExperimentSpec = { id, context: { namespace }, variants: abc, traffic: 10 };
+    expect((await harness.deliver('ExperimentStarted', service, { ...spec, lastModified: next() })).status).toBe(200);
+    for (const suffix of ['a', 'b', 'c']) await setDeploymentStatus(cluster, namespace, `cart-dep-${id}-${suffix}`, 'available');
+    await eventually(() => expectRoute(namespace, service, id, { a: true, b: true, c: true }, 10));
+    const discarded = await harness.deliver('ExperimentDiscarded', service, { ...spec, status: 'DISCARDED', lastModified: next() });
+    expect(discarded.status).toBe(200);
+    expect((await httpRoute(namespace, service)).spec.rules).toEqual([weightedRule([service, 100])]);
+    expect(await cluster.names(namespace)).toMatchObject({ deployments: [`cart-dep-${id}-control`], services: ['cart'] });
+  });
+});
+
+describe.each([
+  { mode: 'header' as const, header: HEADER },
+  { mode: 'both' as const, header: 'x-variant' },
+])('nginx, ROUTING_MODE=$mode', ({ mode, header }) => {
+  const harness = useMaydayWithSuperposition(() => ({
+    TRAFFIC_PROVIDER: 'nginx',
+    ROUTING_MODE: mode,
+    // Given in mixed case: header names are case-insensitive and kept in lower case.
+    ...(header === HEADER ? {} : { VARIANT_HEADER: 'X-Variant' }),
+    CANARY_READINESS_GATE: 'true',
+    ALLOWED_NAMESPACES: onlyOurNamespaces(),
+  }));
+  const key = mode === 'header' ? 'ngh' : 'ngb';
+
+  /** The Ingresses of the namespace by name: their canary annotations and backend Service. */
+  async function ingresses(namespace: string): Promise<Record<string, { annotations: Record<string, string>; backend: string }>> {
+    const view = (ingress: V1Ingress) => ({
+      annotations: Object.fromEntries(
+        Object.entries(ingress.metadata?.annotations ?? {}).filter(([name]) => !name.startsWith('kubectl.kubernetes.io/')),
+      ),
+      backend: ingress.spec!.rules![0].http!.paths[0].backend.service!.name,
+    });
+    return Object.fromEntries((await cluster.ingresses(namespace)).map((ingress) => [ingress.metadata!.name!, view(ingress)]));
+  }
+
+  function expected(service: string, id: string, canary: number | undefined) {
+    const routes: Record<string, { annotations: Record<string, string>; backend: string }> = {
+      [service]: { annotations: {}, backend: service },
+    };
+    if (canary !== undefined) {
+      routes[`${service}-ingress-${id}-test1`] = {
+        annotations: {
+          'nginx.ingress.kubernetes.io/canary': 'true',
+          'nginx.ingress.kubernetes.io/canary-weight': mode === 'header' ? '0' : String(canary),
+          'nginx.ingress.kubernetes.io/canary-by-header': header,
+          'nginx.ingress.kubernetes.io/canary-by-header-value': `${id}-test1`,
+          ...(mode === 'header' ? { 'mayday.superposition.io/header-share': String(canary) } : {}),
+        },
+        backend: `${service}-service-${id}-test1`,
+      };
+    }
+    return routes;
+  }
+
+  it('start, available, ramp, pause, resume, conclude', async () => {
+    const namespace = namespaces[key];
+    const service = 'web';
+    const id = experimentId();
+    const spec: ExperimentSpec = { id, context: { namespace } };
+    const deliver = async (event: string, patch: Partial<ExperimentSpec>) => {
+      const answer = await harness.deliver(event, service, { ...spec, lastModified: next(), ...patch });
+      expect(answer.status).toBe(200);
+      return answer;
+    };
+
+    // Not available yet: no canary Ingress, so the variant's header reaches the main Service.
+    await deliver('ExperimentStarted', { traffic: 20 });
+    expect(await ingresses(namespace)).toEqual(expected(service, id, undefined));
+    await setDeploymentStatus(cluster, namespace, `web-dep-${id}-test1`, 'available');
+    await eventually(async () => expect(await ingresses(namespace)).toEqual(expected(service, id, 20)));
+
+    await deliver('ExperimentInprogress', { traffic: 35 });
+    expect(await ingresses(namespace)).toEqual(expected(service, id, 35));
+    const status = await harness.mayday.get(`/experiments/${id}`);
+    expect(status.body.variants[1].weight).toBe(35);
+
+    await deliver('ExperimentPaused', { traffic: 35, status: 'PAUSED' });
+    expect(await ingresses(namespace)).toEqual(expected(service, id, undefined));
+    await deliver('ExperimentInprogress', { traffic: 35 });
+    expect(await ingresses(namespace)).toEqual(expected(service, id, 35));
+
+    await deliver('ExperimentConcluded', { traffic: 35, status: 'CONCLUDED', chosen: 'test1' });
+    expect(await ingresses(namespace)).toEqual(expected(service, id, undefined));
+    const main = (await cluster.services(namespace)).find((item) => item.metadata?.name === service);
+    expect(main?.spec?.selector).toEqual({ app: `web-dep-${id}-test1` });
+    expect((await cluster.names(namespace)).deployments).toEqual([`web-dep-${id}-test1`]);
+  });
+
+  it('start, available, fail, discard', async () => {
+    const namespace = namespaces[`${key}d`];
+    const service = 'api';
+    const id = experimentId();
+    const spec: ExperimentSpec = { id, context: { namespace }, traffic: 15 };
+    expect((await harness.deliver('ExperimentStarted', service, { ...spec, lastModified: next() })).status).toBe(200);
+    await setDeploymentStatus(cluster, namespace, `api-dep-${id}-test1`, 'available');
+    await eventually(async () => expect(await ingresses(namespace)).toEqual(expected(service, id, 15)));
+
+    // The canary fails: its Ingress, header match included, goes without another webhook.
+    await setDeploymentStatus(cluster, namespace, `api-dep-${id}-test1`, 'deadline-exceeded');
+    await eventually(async () => expect(await ingresses(namespace)).toEqual(expected(service, id, undefined)));
+    // It stays out on the next ramp (failed until its variant changes).
+    const ramp = await harness.deliver('ExperimentInprogress', service, { ...spec, traffic: 25, lastModified: next() });
+    expect(ramp.body.canaries[0]).toMatchObject({ weight: 0, state: { phase: 'failed' } });
+    expect(await ingresses(namespace)).toEqual(expected(service, id, undefined));
+
+    expect((await harness.deliver('ExperimentDiscarded', service, { ...spec, status: 'DISCARDED', lastModified: next() })).status).toBe(
+      200,
+    );
+    expect(await ingresses(namespace)).toEqual(expected(service, id, undefined));
+    expect(await cluster.names(namespace)).toMatchObject({ deployments: [`api-dep-${id}-control`], services: ['api'] });
+  });
+
+  it('refuses a variant id ingress-nginx would silently drop from canary-by-header-value, changing nothing', async () => {
+    const namespace = namespaces[`${key}x`];
+    const id = experimentId();
+    const before = await cluster.snapshot(namespace);
+    const answer = await harness.deliver('ExperimentStarted', 'odd', {
+      id,
+      context: { namespace },
+      variants: [{ suffix: 'control' }, { suffix: 'new+fast', overrides: { 'container.image': 'odd:2' } }],
+      lastModified: next(),
+    });
+    expect(answer.status).toBe(422);
+    expect(answer.body.message).toContain(`variant id "${id}-new+fast" cannot be matched as a header value`);
+    expect(await cluster.snapshot(namespace)).toEqual(before);
+  });
+});
+
+describe('the HTTPRoute CRD the tests install', () => {
+  const create = (matches: unknown[]) =>
+    customObjects.createNamespacedCustomObject({
+      group: 'gateway.networking.k8s.io',
+      version: 'v1',
+      namespace: namespaces.crd,
+      plural: 'httproutes',
+      body: {
+        apiVersion: 'gateway.networking.k8s.io/v1',
+        kind: 'HTTPRoute',
+        metadata: { generateName: 'probe-' },
+        spec: { parentRefs: [{ name: 'gw' }], rules: [{ matches, backendRefs: [{ name: 'svc', port: 80 }] }] },
+      },
+    });
+  const rejection = async (matches: unknown[]): Promise<string> => {
+    const error = await create(matches).then(
+      () => undefined,
+      (failure: { code?: number; body?: string }) => failure,
+    );
+    expect(error?.code).toBe(422);
+    return JSON.parse(error!.body!).message as string;
+  };
+  const header = (fields: Record<string, unknown>) => [{ path: ROOT, headers: [{ name: HEADER, value: 'v', ...fields }] }];
+
+  it('accepts a header match and defaults its type to Exact', async () => {
+    const created = (await create([{ headers: [{ name: HEADER, value: '7350-test1' }] }])) as { spec: { rules: { matches: unknown[] }[] } };
+    expect(created.spec.rules[0].matches).toEqual([{ headers: [{ type: 'Exact', name: HEADER, value: '7350-test1' }] }]);
+  });
+
+  it('rejects malformed header matches, naming the field', async () => {
+    expect(await rejection(header({ type: 'Prefix' }))).toMatch(/headers\[0\]\.type: Unsupported value: "Prefix"/);
+    expect(await rejection(header({ name: 'bad header' }))).toMatch(/headers\[0\]\.name in body should match/);
+    expect(await rejection(header({ name: 'x'.repeat(257) }))).toMatch(/headers\[0\]\.name in body should be at most 256/);
+    expect(await rejection(header({ value: '' }))).toMatch(/headers\[0\]\.value in body should be at least 1/);
+    expect(await rejection(header({ value: 'v'.repeat(4097) }))).toMatch(/headers\[0\]\.value in body should be at most 4096/);
+    expect(await rejection([{ headers: [{ name: HEADER }] }])).toMatch(/headers\[0\]\.value: Required value/);
+    const seventeen = Array.from({ length: 17 }, (_, index) => ({ name: `h${index}`, value: 'v' }));
+    expect(await rejection([{ headers: seventeen }])).toMatch(/headers in body should have at most 16 items/);
+    expect(
+      await rejection([
+        {
+          headers: [
+            { name: HEADER, value: 'a' },
+            { name: HEADER, value: 'b' },
+          ],
+        },
+      ]),
+    ).toMatch(/headers\[1\]: Duplicate value/);
+  });
+});
