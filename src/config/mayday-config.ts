@@ -7,6 +7,10 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 export const TRAFFIC_PROVIDERS = ['nginx', 'gateway-api'] as const;
 export type TrafficProviderName = (typeof TRAFFIC_PROVIDERS)[number];
 
+/** How a request finds its variant: by random weight, by the variant header Superposition's assignment fills, or header first. */
+export const ROUTING_MODES = ['weight', 'header', 'both'] as const;
+export type RoutingMode = (typeof ROUTING_MODES)[number];
+
 /** How Mayday reaches the Kubernetes API: the standard kubeconfig chain, or an explicit server and token. */
 export type KubernetesConnection =
   { mode: 'default'; kubeconfig?: string } | { mode: 'token'; server: string; token: string; caFile?: string; skipTlsVerify: boolean };
@@ -48,6 +52,9 @@ export abstract class MaydayConfig {
     readonly provider: TrafficProviderName;
     readonly gatewayName?: string;
     readonly gatewayNamespace?: string;
+    readonly mode: RoutingMode;
+    /** The request header that carries a variant id (lower case). */
+    readonly variantHeader: string;
   };
   abstract readonly safety: {
     readonly readinessGate: boolean;
@@ -73,6 +80,8 @@ type Env = Record<string, string | undefined>;
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const HOST_PLACEHOLDERS = new Set(['service', 'namespace']);
+// Letters, digits and hyphens: a header name every proxy passes on and ingress-nginx can read ($http_ variable).
+const HEADER_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 /**
  * Reads and validates Mayday's configuration from an environment map. Collects every problem
@@ -140,6 +149,13 @@ export function loadMaydayConfig(env: Env): MaydayConfig {
   if (provider === 'gateway-api' && !gatewayName) {
     problems.push('GATEWAY_NAME is required when TRAFFIC_PROVIDER=gateway-api');
   }
+  const mode = read.oneOf('ROUTING_MODE', ROUTING_MODES, 'weight');
+  const variantHeader = (read.string('VARIANT_HEADER') ?? 'x-superposition-variant').toLowerCase();
+  if (!HEADER_NAME.test(variantHeader) || variantHeader.length > 256) {
+    problems.push(
+      `VARIANT_HEADER: "${variantHeader}" must be an HTTP header name of letters, digits and inner hyphens, at most 256 characters`,
+    );
+  }
   const routing = {
     defaultNamespace,
     namespaceDimension: read.string('NAMESPACE_DIMENSION') ?? 'namespace',
@@ -148,6 +164,8 @@ export function loadMaydayConfig(env: Env): MaydayConfig {
     provider,
     gatewayName,
     gatewayNamespace,
+    mode,
+    variantHeader,
   };
 
   const safety = {

@@ -433,6 +433,7 @@ export class ExperimentService {
       mainServiceName: mainServiceName(plan.service),
       mainServicePort: main?.spec?.ports?.[0]?.port ?? SERVICE_PORT,
       stableVariantId: stableVariantId ?? main?.metadata?.labels?.[VARIANT_LABEL] ?? plan.control.id,
+      controlVariantId: plan.control.id,
     };
   }
 

@@ -1,10 +1,19 @@
 import type { V1Ingress } from '@kubernetes/client-node';
 import { maydayLabels } from '../naming/labels';
 import { canaryIngressName, SERVICE_PORT } from '../naming/names';
-import { mainRouteMetadata, type CanaryRoute, type RouteScope } from './traffic-router';
+import {
+  HEADER_SHARE_ANNOTATION,
+  mainRouteMetadata,
+  WEIGHT_ROUTING,
+  type CanaryRoute,
+  type RouteScope,
+  type VariantRouting,
+} from './traffic-router';
 
 export const CANARY_ANNOTATION = 'nginx.ingress.kubernetes.io/canary';
 export const CANARY_WEIGHT_ANNOTATION = 'nginx.ingress.kubernetes.io/canary-weight';
+export const CANARY_BY_HEADER_ANNOTATION = 'nginx.ingress.kubernetes.io/canary-by-header';
+export const CANARY_BY_HEADER_VALUE_ANNOTATION = 'nginx.ingress.kubernetes.io/canary-by-header-value';
 const LEGACY_CLASS_ANNOTATION = 'kubernetes.io/ingress.class';
 
 /** The main Ingress `{service}`: host and `/` to the main Service, no canary annotations. */
@@ -17,8 +26,23 @@ export function mainIngress(scope: RouteScope, ingressClass: string): V1Ingress 
   };
 }
 
-/** A variant's canary Ingress: the same host and path, weighted by ingress-nginx's canary annotations. */
-export function canaryIngress(scope: RouteScope, canary: CanaryRoute, ingressClass: string): V1Ingress {
+/**
+ * A variant's canary Ingress: the same host and path, weighted by ingress-nginx's canary annotations.
+ * With header routing it also takes requests whose variant header holds the variant's id (ingress-nginx
+ * checks the header before the weight), its weight is "0" in `header` mode, and the share of users it
+ * serves is recorded for Mayday to read back.
+ */
+export function canaryIngress(
+  scope: RouteScope,
+  canary: CanaryRoute,
+  ingressClass: string,
+  routing: VariantRouting = WEIGHT_ROUTING,
+): V1Ingress {
+  const byHeader: Record<string, string> =
+    routing.mode === 'weight'
+      ? {}
+      : { [CANARY_BY_HEADER_ANNOTATION]: routing.header, [CANARY_BY_HEADER_VALUE_ANNOTATION]: canary.variantId };
+  const share: Record<string, string> = routing.mode === 'header' ? { [HEADER_SHARE_ANNOTATION]: String(canary.weight) } : {};
   return {
     apiVersion: 'networking.k8s.io/v1',
     kind: 'Ingress',
@@ -33,7 +57,9 @@ export function canaryIngress(scope: RouteScope, canary: CanaryRoute, ingressCla
       }),
       annotations: {
         [CANARY_ANNOTATION]: 'true',
-        [CANARY_WEIGHT_ANNOTATION]: String(canary.weight),
+        [CANARY_WEIGHT_ANNOTATION]: String(routing.mode === 'header' ? 0 : canary.weight),
+        ...byHeader,
+        ...share,
       },
     },
     spec: ingressSpec(scope.host, ingressClass, canary.serviceName, SERVICE_PORT),
@@ -53,8 +79,10 @@ export function servesHostRoot(ingress: V1Ingress, host: string, ingressClass: s
   );
 }
 
-export function canaryWeightOf(ingress: V1Ingress): number {
-  const weight = Number(ingress.metadata?.annotations?.[CANARY_WEIGHT_ANNOTATION] ?? 0);
+/** The canary's share: its weight, or in `header` mode the share Mayday recorded (its weight is "0" then). */
+export function canaryWeightOf(ingress: V1Ingress, routing: VariantRouting = WEIGHT_ROUTING): number {
+  const annotation = routing.mode === 'header' ? HEADER_SHARE_ANNOTATION : CANARY_WEIGHT_ANNOTATION;
+  const weight = Number(ingress.metadata?.annotations?.[annotation] ?? 0);
   return Number.isFinite(weight) ? weight : 0;
 }
 

@@ -4,7 +4,17 @@ import { KubeResourcesService } from '../kubernetes/kube-resources.service';
 import { EXPERIMENT_LABEL, isManagedByMayday, ownedSelector } from '../naming/labels';
 import { labelValue } from '../naming/names';
 import { canaryIngress, canaryWeightOf, isCanaryIngress, mainIngress, servesHostRoot } from './nginx-ingress';
-import type { CanaryRoute, RouteChange, RouteScope, RouteState, RouteTarget, TrafficRouter } from './traffic-router';
+import {
+  requireHeaderValue,
+  WEIGHT_ROUTING,
+  type CanaryRoute,
+  type RouteChange,
+  type RouteScope,
+  type RouteState,
+  type RouteTarget,
+  type TrafficRouter,
+  type VariantRouting,
+} from './traffic-router';
 
 /** Every Ingress of the namespace: the main route may be anyone's, the canary must be alone on its host. */
 interface NginxState extends RouteState {
@@ -12,10 +22,18 @@ interface NginxState extends RouteState {
 }
 
 const INGRESS_API = 'networking.k8s.io/v1';
+/**
+ * What ingress-nginx accepts in canary-by-header-value (its annotation validation, on by default). It
+ * drops anything else silently, and a canary-by-header left without a value sends every request whose
+ * header says "always" to the canary.
+ */
+const NGINX_HEADER_VALUE = /^[-._~a-zA-Z0-9/:]+$/;
 
 /**
- * ingress-nginx: a main Ingress for the host and one canary Ingress carrying the weight.
- * ingress-nginx honours a single canary per host and path, so one experimental variant at most.
+ * ingress-nginx: a main Ingress for the host and one canary Ingress carrying the weight and, with
+ * header routing, the variant header match. ingress-nginx honours a single canary per host and path,
+ * so one experimental variant at most. With header routing a canary that gets no traffic (paused,
+ * unavailable, failed) has no canary Ingress at all: its header sends requests to the main Ingress.
  */
 export class NginxRouter implements TrafficRouter {
   readonly provider = 'nginx' as const;
@@ -24,6 +42,7 @@ export class NginxRouter implements TrafficRouter {
   constructor(
     private readonly kube: KubeResourcesService,
     private readonly ingressClass: string,
+    private readonly routing: VariantRouting = WEIGHT_ROUTING,
   ) {}
 
   async observe(target: RouteTarget): Promise<NginxState> {
@@ -48,7 +67,19 @@ export class NginxRouter implements TrafficRouter {
       }
     }
 
-    const desiredCanaries = canaries.map((canary) => canaryIngress(scope, canary, this.ingressClass));
+    // By weight a canary Ingress stays at "0" while it gets nothing; by header it must not exist then (nothing
+    // else can stop its header match without removing annotations, and an Ingress at "0" with no header does nothing).
+    const routed = this.routing.mode === 'weight' ? canaries : canaries.filter((canary) => canary.weight > 0);
+    if (this.routing.mode !== 'weight') {
+      for (const canary of canaries) {
+        requireHeaderValue(
+          canary.variantId,
+          NGINX_HEADER_VALUE,
+          'ingress-nginx accepts only letters, digits and - . _ ~ / : in canary-by-header-value',
+        );
+      }
+    }
+    const desiredCanaries = routed.map((canary) => canaryIngress(scope, canary, this.ingressClass, this.routing));
     const desiredNames = new Set(desiredCanaries.map((ingress) => ingress.metadata!.name));
     for (const ingress of ingresses) {
       const sameExperiment = ingress.metadata?.labels?.[EXPERIMENT_LABEL] === labelValue(scope.experimentId);
@@ -70,16 +101,16 @@ export class NginxRouter implements TrafficRouter {
     }
     const deletes = ingresses.filter((ingress) => isOurCanary(ingress, scope.experimentId) && !desiredNames.has(ingress.metadata?.name));
     const ours = ingresses.filter((ingress) => isOurCanary(ingress, scope.experimentId));
-    return { writes, deletes, previousWeights: weightsByService(ours) };
+    return { writes, deletes, previousWeights: this.weightsByService(ours) };
   }
 
   planFinalize(scope: RouteScope, state: RouteState): RouteChange {
     const canaries = (state as NginxState).ingresses.filter((ingress) => isOurCanary(ingress, scope.experimentId));
-    return { writes: [], deletes: canaries, previousWeights: weightsByService(canaries) };
+    return { writes: [], deletes: canaries, previousWeights: this.weightsByService(canaries) };
   }
 
   async getRoutes(target: RouteTarget): Promise<Map<string, number>> {
-    return weightsByService(await this.listCanaries(target));
+    return this.weightsByService(await this.listCanaries(target));
   }
 
   async checkApi(): Promise<void> {
@@ -94,10 +125,10 @@ export class NginxRouter implements TrafficRouter {
       ownedSelector({ workspace: scope.service, experimentId: scope.experimentId, role: 'canary' }),
     );
   }
-}
 
-function weightsByService(canaries: V1Ingress[]): Map<string, number> {
-  return new Map(canaries.map((ingress) => [backendOf(ingress), canaryWeightOf(ingress)]));
+  private weightsByService(canaries: V1Ingress[]): Map<string, number> {
+    return new Map(canaries.map((ingress) => [backendOf(ingress), canaryWeightOf(ingress, this.routing)]));
+  }
 }
 
 function backendOf(ingress: V1Ingress): string {

@@ -1,5 +1,6 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
-import type { TrafficProviderName } from '../config/mayday-config';
+import { UnprocessableEventError } from '../common/errors';
+import type { RoutingMode, TrafficProviderName } from '../config/mayday-config';
 import { maydayLabels } from '../naming/labels';
 import { mainRouteName } from '../naming/names';
 
@@ -15,9 +16,29 @@ export interface RouteScope {
   mainServicePort: number;
   /** The variant the main Service currently serves, for the labels of a main route Mayday creates. */
   stableVariantId: string;
+  /** The experiment's CONTROL variant: a request carrying its id is sent to the main Service (header routing). */
+  controlVariantId: string;
 }
 
-/** One experimental variant's share of the traffic, in percent of all requests. */
+/** ROUTING_MODE and VARIANT_HEADER: whether requests are routed by weight, by the variant header, or header first. */
+export interface VariantRouting {
+  mode: RoutingMode;
+  /** The request header carrying a full variant id, in lower case. */
+  header: string;
+}
+
+export const WEIGHT_ROUTING: VariantRouting = { mode: 'weight', header: 'x-superposition-variant' };
+
+/**
+ * Mayday's record, on a route object, of the share of users each variant's header rule serves: in
+ * `header` mode the routes carry no weight to read it back from.
+ */
+export const HEADER_SHARE_ANNOTATION = 'mayday.superposition.io/header-share';
+
+/**
+ * One experimental variant's share of the traffic, in percent of all requests (by weight) or of users
+ * (by header). A canary with weight 0 (paused, not yet available, failed) serves no request by header either.
+ */
 export interface CanaryRoute {
   variantId: string;
   serviceName: string;
@@ -68,4 +89,14 @@ export function mainRouteMetadata(scope: RouteScope): { name: string; namespace:
     namespace: scope.namespace,
     labels: maydayLabels({ workspace: scope.service, experimentId: scope.experimentId, variantId: scope.stableVariantId, role: 'stable' }),
   };
+}
+
+/**
+ * Refuses a variant id that cannot travel as a header value (`allowed` is the provider's own rule),
+ * before anything is written.
+ */
+export function requireHeaderValue(variantId: string, allowed: RegExp, rule: string): void {
+  if (!allowed.test(variantId)) {
+    throw new UnprocessableEventError(`variant id "${variantId}" cannot be matched as a header value: ${rule}`);
+  }
 }

@@ -14,14 +14,12 @@ import { TRAFFIC_ROUTER, type TrafficRouter } from './traffic-router';
       provide: TRAFFIC_ROUTER,
       inject: [MaydayConfig, KubeResourcesService],
       useFactory: (config: MaydayConfig, kube: KubeResourcesService): TrafficRouter => {
+        const routing = { mode: config.routing.mode, header: config.routing.variantHeader };
         switch (config.routing.provider) {
           case 'nginx':
-            return new NginxRouter(kube, config.routing.ingressClass);
+            return new NginxRouter(kube, config.routing.ingressClass, routing);
           case 'gateway-api':
-            return new GatewayApiRouter(kube, {
-              name: config.routing.gatewayName!,
-              namespace: config.routing.gatewayNamespace,
-            });
+            return new GatewayApiRouter(kube, { name: config.routing.gatewayName!, namespace: config.routing.gatewayNamespace }, routing);
         }
       },
     },

@@ -95,6 +95,8 @@ export function routing(overrides: Partial<MaydayConfig['routing']> = {}): Mayda
     ingressClass: 'nginx',
     hostTemplate: '{service}.{namespace}',
     provider: 'nginx',
+    mode: 'weight',
+    variantHeader: 'x-superposition-variant',
     ...overrides,
   };
 }
@@ -113,4 +115,5 @@ export const ROUTE_SCOPE: RouteScope = {
   mainServiceName: 'nginxservice',
   mainServicePort: 80,
   stableVariantId: CONTROL_ID,
+  controlVariantId: CONTROL_ID,
 };

@@ -57,6 +57,8 @@ describe('loadMaydayConfig defaults', () => {
         provider: 'nginx',
         gatewayName: undefined,
         gatewayNamespace: undefined,
+        mode: 'weight',
+        variantHeader: 'x-superposition-variant',
       },
       safety: {
         readinessGate: true,
@@ -102,6 +104,8 @@ describe('loadMaydayConfig with valid values', () => {
       TRAFFIC_PROVIDER: 'gateway-api',
       GATEWAY_NAME: 'gw',
       GATEWAY_NAMESPACE: 'gateways',
+      ROUTING_MODE: 'both',
+      VARIANT_HEADER: 'X-Variant',
       CANARY_READINESS_GATE: 'off',
       CANARY_MAX_RESTARTS: '5',
       RESYNC_INTERVAL_SECONDS: '0',
@@ -134,6 +138,9 @@ describe('loadMaydayConfig with valid values', () => {
       provider: 'gateway-api',
       gatewayName: 'gw',
       gatewayNamespace: 'gateways',
+      mode: 'both',
+      // Header names are case-insensitive: kept in lower case, as proxies and Gateway API compare them.
+      variantHeader: 'x-variant',
     });
     expect(config.safety).toEqual({
       readinessGate: false,
@@ -220,6 +227,19 @@ describe('loadMaydayConfig refuses bad values, naming the variable', () => {
     ],
     [{ INGRESS_HOST_TEMPLATE: '{}.example.com' }, 'INGRESS_HOST_TEMPLATE: unknown placeholder {} (use {service} and {namespace})'],
     [{ TRAFFIC_PROVIDER: 'gateway-api' }, 'GATEWAY_NAME is required when TRAFFIC_PROVIDER=gateway-api'],
+    [{ ROUTING_MODE: 'cookie' }, 'ROUTING_MODE must be one of weight, header, both (got "cookie")'],
+    [
+      { VARIANT_HEADER: 'x_variant' },
+      'VARIANT_HEADER: "x_variant" must be an HTTP header name of letters, digits and inner hyphens, at most 256 characters',
+    ],
+    [
+      { VARIANT_HEADER: 'x-variant:' },
+      'VARIANT_HEADER: "x-variant:" must be an HTTP header name of letters, digits and inner hyphens, at most 256 characters',
+    ],
+    [
+      { VARIANT_HEADER: 'x'.repeat(257) },
+      `VARIANT_HEADER: "${'x'.repeat(257)}" must be an HTTP header name of letters, digits and inner hyphens, at most 256 characters`,
+    ],
   ])('%j', (env, problem) => {
     expect(problems(env)).toEqual([problem]);
   });
