@@ -9,6 +9,8 @@ export interface ExperimentEvent {
   /** The Superposition workspace id: the service being released. */
   workspace: string;
   organisationId?: string;
+  /** `event_info.config_version` of a webhook; unknown for states read from Superposition (resync) or a record. */
+  configVersion?: string;
   experiment: ExperimentDto;
 }
 
