@@ -9,7 +9,8 @@ import { MetricsService } from '../metrics/metrics.service';
 import type { EventOutcome, EventSource, ExperimentEvent } from './experiment-event';
 import { judgeAgainstRecord, type ExperimentRecord } from './experiment-record';
 import { ExperimentRecords } from './experiment-records.service';
-import type { ExperimentPlan } from './experiment-plan';
+import { ExperimentGroups } from './experiment-groups.service';
+import { withGroup, type ExperimentPlan } from './experiment-plan';
 import { ExperimentService, type ExecutionResult } from './experiment.service';
 
 /**
@@ -30,6 +31,7 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
     private readonly events: KubeEventRecorder,
     private readonly metrics: MetricsService,
     private readonly config: MaydayConfig,
+    private readonly groups: ExperimentGroups,
   ) {}
 
   async process(event: ExperimentEvent, source: EventSource = 'webhook'): Promise<EventOutcome> {
@@ -72,27 +74,30 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
 
   private async processInOrder(event: ExperimentEvent, planned: (plan: ExperimentPlan) => void): Promise<EventOutcome> {
     const { experiment } = event;
-    const plan = this.experiments.plan(event);
-    planned(plan);
+    const ownPlan = this.experiments.plan(event);
+    planned(ownPlan);
     const allowedNamespaces = this.config.webhook.allowedNamespaces;
-    if (allowedNamespaces.length > 0 && !allowedNamespaces.includes(plan.namespace)) {
-      throw new ForbiddenScopeError(`namespace "${plan.namespace}" is not in ALLOWED_NAMESPACES`);
+    if (allowedNamespaces.length > 0 && !allowedNamespaces.includes(ownPlan.namespace)) {
+      throw new ForbiddenScopeError(`namespace "${ownPlan.namespace}" is not in ALLOWED_NAMESPACES`);
     }
     const outcome = {
       event: event.event,
       experimentId: experiment.id,
       status: experiment.status,
-      namespace: plan.namespace,
+      namespace: ownPlan.namespace,
     };
-    if (plan.kind === 'ignore') return { ...outcome, result: 'ignored', reason: plan.reason, actions: [] };
+    if (ownPlan.kind === 'ignore') return { ...outcome, result: 'ignored', reason: ownPlan.reason, actions: [] };
 
-    // The record and what the plan needs are read in one round; a failure of the second only
-    // counts if the record says the event is to be applied at all.
-    const preparing = this.experiments.prepare(plan, event);
+    // The record, what the plan needs and the experiment's group are read in one round; a failure
+    // of the others only counts if the record says the event is to be applied at all.
+    const preparing = this.experiments.prepare(ownPlan, event);
     preparing.catch(() => undefined);
-    const record = await this.records.read(plan.namespace, experiment.id);
+    const grouping = ownPlan.kind === 'rollout' ? this.groups.scalingGroupOf(event) : Promise.resolve(undefined);
+    grouping.catch(() => undefined);
+    const record = await this.records.read(ownPlan.namespace, experiment.id);
     const verdict = judgeAgainstRecord(record, experiment);
     if (!verdict.apply) return { ...outcome, result: 'ignored', reason: verdict.reason, actions: [] };
+    const plan = withGroup(ownPlan, experiment.traffic_percentage, await grouping);
 
     // A rollout's record goes with its route writes: a retry of the same state re-applies, and an
     // older event is stale either way. A conclusion or discard is recorded only once it is done.
@@ -122,12 +127,15 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
     const { experiment } = event;
     const phase = result?.pendingPromotion ? 'promotion-pending' : 'applied';
     const pendingReason = result?.pendingPromotion;
+    const effectiveTrafficPercentage = plan.kind === 'rollout' ? plan.canaryWeight : undefined;
     if (
       record?.status === experiment.status &&
       record.lastModified === experiment.last_modified &&
       record.event === event.event &&
       record.phase === phase &&
-      record.pendingReason === pendingReason
+      record.pendingReason === pendingReason &&
+      record.effectiveTrafficPercentage === effectiveTrafficPercentage &&
+      record.experimentGroup?.trafficPercentage === plan.group?.trafficPercentage
     ) {
       return;
     }
@@ -143,6 +151,8 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
       phase,
       pendingReason,
       experiment: JSON.stringify(experiment),
+      effectiveTrafficPercentage,
+      experimentGroup: plan.group,
     });
   }
 

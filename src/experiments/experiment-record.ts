@@ -2,6 +2,7 @@ import type { V1ConfigMap } from '@kubernetes/client-node';
 import { maydayLabels } from '../naming/labels';
 import { kubeName } from '../naming/names';
 import type { ExperimentStatus } from './dto/experiment.dto';
+import type { ExperimentGroup } from './experiment-group';
 
 /**
  * What Mayday last applied for one experiment, kept in the cluster (a ConfigMap in the experiment's
@@ -25,6 +26,10 @@ export interface ExperimentRecord {
   pendingReason?: string;
   /** The experiment as applied (JSON), so Mayday can converge to it again without a webhook. */
   experiment: string;
+  /** The share each experimental variant was given: the experiment's own, scaled by a user-created group's traffic. */
+  effectiveTrafficPercentage?: number;
+  /** The user-created group that scaled it. */
+  experimentGroup?: ExperimentGroup;
 }
 
 export type RecordPhase = 'applied' | 'promotion-pending';
@@ -49,6 +54,8 @@ export function recordToConfigMap(record: ExperimentRecord): V1ConfigMap {
   if (record.organisationId !== undefined) data.organisationId = record.organisationId;
   if (record.lastModified !== undefined) data.lastModified = record.lastModified;
   if (record.pendingReason !== undefined) data.pendingReason = record.pendingReason;
+  if (record.effectiveTrafficPercentage !== undefined) data.effectiveTrafficPercentage = String(record.effectiveTrafficPercentage);
+  if (record.experimentGroup !== undefined) data.experimentGroup = JSON.stringify(record.experimentGroup);
   return {
     apiVersion: 'v1',
     kind: 'ConfigMap',
@@ -76,7 +83,17 @@ export function recordFromConfigMap(configMap: V1ConfigMap): ExperimentRecord | 
     phase: data.phase === 'promotion-pending' ? 'promotion-pending' : 'applied',
     pendingReason: data.pendingReason,
     experiment: data.experiment ?? '',
+    effectiveTrafficPercentage: data.effectiveTrafficPercentage === undefined ? undefined : Number(data.effectiveTrafficPercentage),
+    experimentGroup: data.experimentGroup === undefined ? undefined : parseJsonOr<ExperimentGroup>(data.experimentGroup),
   };
+}
+
+function parseJsonOr<T>(text: string): T | undefined {
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    return undefined;
+  }
 }
 
 export type RecordVerdict = { apply: true } | { apply: false; reason: string };

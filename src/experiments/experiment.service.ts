@@ -13,7 +13,7 @@ import { TRAFFIC_ROUTER, type RouteChange, type RouteScope, type RouteState, typ
 import { failureMark, markedFailure, type WorkloadState } from '../workloads/workload-state';
 import { WorkloadWatcher } from '../workloads/workload-watcher.service';
 import type { VariantDto } from './dto/experiment.dto';
-import type { ExperimentEvent } from './experiment-event';
+import { superpositionScopeOf, type ExperimentEvent } from './experiment-event';
 import { planExperiment, type ExperimentPlan } from './experiment-plan';
 import { canaryService, mainService, variantDeployment, type VariantIdentity } from './manifests';
 import { unservedPort } from './service-ports';
@@ -385,15 +385,7 @@ export class ExperimentService {
   }
 
   private superpositionScope(event: ExperimentEvent): () => SuperpositionScope {
-    return () => {
-      const orgId = this.config.superposition.orgId ?? event.organisationId;
-      if (!orgId) {
-        throw new UnprocessableEventError(
-          'event_info.organisation_id is missing and SUPERPOSITION_ORG_ID is not set: cannot resolve the variant configs',
-        );
-      }
-      return { orgId, workspace: event.workspace };
-    };
+    return superpositionScopeOf(this.config, event);
   }
 }
 

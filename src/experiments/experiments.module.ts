@@ -4,6 +4,7 @@ import { SuperpositionModule } from '../superposition/superposition.module';
 import { TrafficModule } from '../traffic/traffic.module';
 import { WorkloadsModule } from '../workloads/workloads.module';
 import { ExperimentEventProcessor } from './experiment-event.processor';
+import { ExperimentGroups } from './experiment-groups.service';
 import { ExperimentReconciler } from './experiment-reconciler.service';
 import { ExperimentRecords } from './experiment-records.service';
 import { ExperimentService } from './experiment.service';
@@ -19,6 +20,7 @@ import { VariantConfigResolver } from './variant-config.resolver';
   providers: [
     ExperimentService,
     ExperimentEventProcessor,
+    ExperimentGroups,
     ExperimentRecords,
     ExperimentReconciler,
     ExperimentStatusService,
