@@ -1,4 +1,5 @@
 import { Injectable, Logger, ServiceUnavailableException, type BeforeApplicationShutdown } from '@nestjs/common';
+import { canonicalJson } from '../common/canonical-json';
 import { ForbiddenScopeError } from '../common/errors';
 import { httpErrorFor } from '../common/http-error.filter';
 import { KeyedSerializer } from '../common/keyed-serializer';
@@ -9,6 +10,7 @@ import { MetricsService } from '../metrics/metrics.service';
 import type { EventOutcome, EventSource, ExperimentEvent } from './experiment-event';
 import { judgeAgainstRecord, type ExperimentRecord } from './experiment-record';
 import { ExperimentRecords } from './experiment-records.service';
+import { appliedSettingsOf, configVersionFor, reusableSettings, type AppliedSettings } from './applied-settings';
 import { ExperimentGroups } from './experiment-groups.service';
 import { withGroup, type ExperimentPlan } from './experiment-plan';
 import { ExperimentService, type ExecutionResult } from './experiment.service';
@@ -90,23 +92,38 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
 
     // The record, what the plan needs and the experiment's group are read in one round; a failure
     // of the others only counts if the record says the event is to be applied at all.
-    const preparing = this.experiments.prepare(ownPlan, event);
+    const recordRead = this.records.read(ownPlan.namespace, experiment.id);
+    recordRead.catch(() => undefined);
+    const reusable = recordRead.then((applied) =>
+      reusableSettings(
+        applied?.appliedSettings,
+        ownPlan,
+        ownPlan.experimental,
+        configVersionFor(event.configVersion, applied?.appliedSettings),
+      ),
+    );
+    const preparing = this.experiments.prepare(ownPlan, event, reusable);
     preparing.catch(() => undefined);
     const grouping = ownPlan.kind === 'rollout' ? this.groups.scalingGroupOf(event) : Promise.resolve(undefined);
     grouping.catch(() => undefined);
-    const record = await this.records.read(ownPlan.namespace, experiment.id);
+    const record = await recordRead;
     const verdict = judgeAgainstRecord(record, experiment);
     if (!verdict.apply) return { ...outcome, result: 'ignored', reason: verdict.reason, actions: [] };
     const plan = withGroup(ownPlan, experiment.traffic_percentage, await grouping);
 
     // A rollout's record goes with its route writes: a retry of the same state re-applies, and an
     // older event is stale either way. A conclusion or discard is recorded only once it is done.
+    const observed = await preparing;
+    const applied =
+      plan.kind === 'rollout'
+        ? appliedSettingsOf(plan, observed.settings, configVersionFor(event.configVersion, record?.appliedSettings))
+        : undefined;
     const result =
       plan.kind === 'rollout'
-        ? await this.experiments.execute(plan, event, await preparing, (events) =>
-            Promise.all([this.recordApplied(event, plan, undefined, record), this.events.record(events)]).then(() => undefined),
+        ? await this.experiments.execute(plan, event, observed, (events) =>
+            Promise.all([this.recordApplied(event, plan, undefined, record, applied), this.events.record(events)]).then(() => undefined),
           )
-        : await this.experiments.execute(plan, event, await preparing);
+        : await this.experiments.execute(plan, event, observed);
     if (plan.kind !== 'rollout') {
       await Promise.all([this.recordApplied(event, plan, result, record), this.events.record(this.newEvents(result, record))]);
     }
@@ -123,6 +140,7 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
     plan: ExperimentPlan,
     result: ExecutionResult | undefined,
     record?: ExperimentRecord,
+    appliedSettings?: AppliedSettings,
   ): Promise<void> {
     const { experiment } = event;
     const phase = result?.pendingPromotion ? 'promotion-pending' : 'applied';
@@ -135,7 +153,8 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
       record.phase === phase &&
       record.pendingReason === pendingReason &&
       record.effectiveTrafficPercentage === effectiveTrafficPercentage &&
-      record.experimentGroup?.trafficPercentage === plan.group?.trafficPercentage
+      record.experimentGroup?.trafficPercentage === plan.group?.trafficPercentage &&
+      canonicalJson(record.appliedSettings) === canonicalJson(appliedSettings)
     ) {
       return;
     }
@@ -153,6 +172,7 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
       experiment: JSON.stringify(experiment),
       effectiveTrafficPercentage,
       experimentGroup: plan.group,
+      appliedSettings,
     });
   }
 

@@ -2,6 +2,7 @@ import type { V1ConfigMap } from '@kubernetes/client-node';
 import { maydayLabels } from '../naming/labels';
 import { kubeName } from '../naming/names';
 import type { ExperimentStatus } from './dto/experiment.dto';
+import type { AppliedSettings } from './applied-settings';
 import type { ExperimentGroup } from './experiment-group';
 
 /**
@@ -30,6 +31,8 @@ export interface ExperimentRecord {
   effectiveTrafficPercentage?: number;
   /** The user-created group that scaled it. */
   experimentGroup?: ExperimentGroup;
+  /** The experimental variants' settings as applied, with what they were resolved from (running experiments only). */
+  appliedSettings?: AppliedSettings;
 }
 
 export type RecordPhase = 'applied' | 'promotion-pending';
@@ -56,6 +59,7 @@ export function recordToConfigMap(record: ExperimentRecord): V1ConfigMap {
   if (record.pendingReason !== undefined) data.pendingReason = record.pendingReason;
   if (record.effectiveTrafficPercentage !== undefined) data.effectiveTrafficPercentage = String(record.effectiveTrafficPercentage);
   if (record.experimentGroup !== undefined) data.experimentGroup = JSON.stringify(record.experimentGroup);
+  if (record.appliedSettings !== undefined) data.appliedSettings = JSON.stringify(record.appliedSettings);
   return {
     apiVersion: 'v1',
     kind: 'ConfigMap',
@@ -85,7 +89,23 @@ export function recordFromConfigMap(configMap: V1ConfigMap): ExperimentRecord | 
     experiment: data.experiment ?? '',
     effectiveTrafficPercentage: data.effectiveTrafficPercentage === undefined ? undefined : Number(data.effectiveTrafficPercentage),
     experimentGroup: data.experimentGroup === undefined ? undefined : parseJsonOr<ExperimentGroup>(data.experimentGroup),
+    // Read back only as a shortcut: a record that does not hold what it should is resolved again.
+    appliedSettings: data.appliedSettings === undefined ? undefined : appliedSettingsOrUndefined(parseJsonOr(data.appliedSettings)),
   };
+}
+
+function appliedSettingsOrUndefined(value: unknown): AppliedSettings | undefined {
+  const variants = (value as AppliedSettings | undefined)?.variants;
+  if (variants === null || typeof variants !== 'object' || Array.isArray(variants)) return undefined;
+  const wellFormed = Object.values(variants).every(
+    (entry) =>
+      typeof entry?.basis === 'string' &&
+      typeof entry.settings?.image === 'string' &&
+      Number.isInteger(entry.settings.replicas) &&
+      Number.isInteger(entry.settings.port) &&
+      Array.isArray(entry.settings.env),
+  );
+  return wellFormed ? (value as AppliedSettings) : undefined;
 }
 
 function parseJsonOr<T>(text: string): T | undefined {

@@ -80,9 +80,14 @@ export class ExperimentService {
   /**
    * Everything a plan needs to read, in one round of parallel calls: Mayday's objects of the
    * service, the main Service, the live routes, and (for a rollout) the experimental variants'
-   * configs from Superposition. Writes nothing.
+   * configs from Superposition, except those `reusable` settles (applied before, nothing they
+   * depend on changed). Writes nothing.
    */
-  async prepare(plan: ExperimentPlan, event: ExperimentEvent): Promise<Observed> {
+  async prepare(
+    plan: ExperimentPlan,
+    event: ExperimentEvent,
+    reusable: Promise<ReadonlyMap<string, DeploymentSettings>> = Promise.resolve(new Map()),
+  ): Promise<Observed> {
     const selector = ownedSelector({ workspace: plan.service });
     const target = { namespace: plan.namespace, service: plan.service, experimentId: plan.experimentId };
     const [mainServiceLive, deployments, services, routes, settings] = await Promise.all([
@@ -91,7 +96,7 @@ export class ExperimentService {
       this.kube.list<V1Service>('v1', 'Service', plan.namespace, selector),
       this.router.observe(target),
       plan.kind === 'rollout'
-        ? this.settingsFor(plan, plan.experimental, this.superpositionScope(event))
+        ? reusable.then((known) => this.settingsFor(plan, plan.experimental, this.superpositionScope(event), known))
         : new Map<string, DeploymentSettings>(),
     ]);
     return { mainService: mainServiceLive, deployments, services, routes, settings };
@@ -125,9 +130,13 @@ export class ExperimentService {
     plan: ExperimentPlan,
     variants: VariantDto[],
     superposition: () => SuperpositionScope,
+    known: ReadonlyMap<string, DeploymentSettings> = new Map(),
   ): Promise<Map<string, DeploymentSettings>> {
     const resolved = await Promise.all(
-      variants.map(async (variant) => [variant.id, await this.resolver.settingsFor(superposition(), plan.dimensions, variant)] as const),
+      variants.map(
+        async (variant) =>
+          [variant.id, known.get(variant.id) ?? (await this.resolver.settingsFor(superposition(), plan.dimensions, variant))] as const,
+      ),
     );
     return new Map(resolved);
   }

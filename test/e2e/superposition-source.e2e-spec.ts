@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Cluster } from '../support/cluster';
 import { useMaydayWithSuperposition } from '../support/harness';
-import { experimentId, systemGroupId, type ExperimentSpec } from '../support/payloads';
+import { experiment, experimentId, systemGroupId, webhook, type ExperimentSpec } from '../support/payloads';
 
 /** Superposition as the source of truth: experiment groups, what is resolved and when, metrics links. */
 const cluster = new Cluster();
@@ -75,5 +75,71 @@ describe('experiment groups', () => {
     expect(status).toMatchObject({ trafficPercentage: 30, effectiveTrafficPercentage: 30 });
     expect(status.experimentGroup).toBeUndefined();
     expect(harness.standIn.requests.filter((request) => request.path === `/experiment-groups/${systemGroupId(spec.id)}`)).toHaveLength(1);
+  });
+});
+
+describe('what is resolved, and when', () => {
+  let namespace: string;
+  beforeAll(async () => {
+    namespace = await cluster.createNamespace('resolve');
+  });
+  const harness = useMaydayWithSuperposition(() => ({ ALLOWED_NAMESPACES: namespace }));
+
+  /** Delivers an event with `event_info.config_version` set, as Superposition does. */
+  async function deliverAt(configVersion: string | null, event: string, service: string, spec: ExperimentSpec) {
+    const payload = experiment(spec);
+    harness.standIn.putExperiment(service, payload);
+    const body = webhook(event, service, payload) as { event_info: Record<string, unknown> };
+    body.event_info.config_version = configVersion;
+    return harness.mayday.post('/webhooks/superposition', body);
+  }
+
+  it('resolves only the keys Mayday reads, and a ramp or a pause with nothing changed makes no /config/resolve call', async () => {
+    const service = 'rampsvc';
+    harness.standIn.workspace(service, { replicas: 1, 'container.port': 80, 'env.LEVEL': 'info', 'ui.theme': 'dark' });
+    const spec: ExperimentSpec = { id: experimentId(), context: { namespace }, traffic: 10, lastModified: '2026-08-20T07:40:00.000001Z' };
+    expect((await deliverAt('100', 'ExperimentStarted', service, spec)).status).toBe(200);
+    const afterStart = harness.standIn.resolveCount;
+    // The experimental variant, and the CONTROL for the main path that did not exist yet.
+    expect(afterStart).toBe(2);
+    for (const request of harness.standIn.resolveRequests()) expect(request.query.get('prefix')).toBe('container.,env.,replicas');
+
+    const ramped = await deliverAt('100', 'ExperimentInprogress', service, {
+      ...spec,
+      traffic: 30,
+      lastModified: '2026-08-20T07:41:00.000001Z',
+    });
+    expect(ramped.status).toBe(200);
+    expect(await canaryWeight(namespace, service, `${spec.id}-test1`)).toBe('30');
+    const paused = await deliverAt('100', 'ExperimentPaused', service, {
+      ...spec,
+      traffic: 30,
+      status: 'PAUSED',
+      lastModified: '2026-08-20T07:42:00.000001Z',
+    });
+    expect(paused.status).toBe(200);
+    expect(await canaryWeight(namespace, service, `${spec.id}-test1`)).toBe('0');
+    // No config_version (as a resync or a Deployment change gives it): nothing changed either.
+    const resumed = await deliverAt(null, 'ExperimentInprogress', service, {
+      ...spec,
+      traffic: 40,
+      lastModified: '2026-08-20T07:43:00.000001Z',
+    });
+    expect(resumed.status).toBe(200);
+    expect(harness.standIn.resolveCount).toBe(afterStart);
+
+    // The workspace's config changed in Superposition (a new config_version): the next ramp resolves again and deploys it.
+    harness.standIn.workspace(service, { replicas: 1, 'container.port': 80, 'env.LEVEL': 'debug' });
+    harness.standIn.putExperiment(service, experiment({ ...spec, traffic: 40, lastModified: '2026-08-20T07:43:00.000001Z' }));
+    const changed = await deliverAt('101', 'ExperimentInprogress', service, {
+      ...spec,
+      traffic: 50,
+      lastModified: '2026-08-20T07:44:00.000001Z',
+    });
+    expect(changed.status).toBe(200);
+    expect(harness.standIn.resolveCount).toBe(afterStart + 1);
+    const canary = (await cluster.deployments(namespace)).find((item) => item.metadata?.name === `${service}-dep-${spec.id}-test1`);
+    expect(canary?.spec?.template?.spec?.containers?.[0]?.env).toEqual(expect.arrayContaining([{ name: 'LEVEL', value: 'debug' }]));
+    expect(await canaryWeight(namespace, service, `${spec.id}-test1`)).toBe('50');
   });
 });
