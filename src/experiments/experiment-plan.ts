@@ -32,6 +32,8 @@ export interface ExperimentPlan {
   winner?: VariantDto;
   /** The user-created group the experiment runs in, whose traffic scales `canaryWeight` (set by `withGroup`). */
   group?: ExperimentGroup;
+  /** Superposition's link to the experiment's metrics dashboard, when it sent one. */
+  metricsUrl?: string;
 }
 
 export interface PlanSettings {
@@ -69,6 +71,7 @@ export function planExperiment(
     control,
     experimental,
     canaryWeight: 0,
+    ...(typeof experiment.metrics_url === 'string' && experiment.metrics_url.trim() ? { metricsUrl: experiment.metrics_url.trim() } : {}),
   };
 
   if (IGNORED_EVENTS.has(event)) {

@@ -49,8 +49,13 @@ export function rolloutEvents(plan: ExperimentPlan, canaries: CanaryTransition[]
 export function promotionEvents(plan: ExperimentPlan, winner: ObjectAction, main: ObjectAction): TransitionEvent[] {
   const note = `experiment ${plan.experimentId} concluded: variant ${plan.winner!.id} is the stable release`;
   return [
-    { regarding: regardingOf(winner, 'apps/v1'), reason: 'Promoted', type: 'Normal', note },
-    { regarding: regardingOf(main, 'v1'), reason: 'Promoted', type: 'Normal', note: `${note}; the Service selects ${winner.name}` },
+    { regarding: regardingOf(winner, 'apps/v1'), reason: 'Promoted', type: 'Normal', note: `${note}${metricsOf(plan)}` },
+    {
+      regarding: regardingOf(main, 'v1'),
+      reason: 'Promoted',
+      type: 'Normal',
+      note: `${note}; the Service selects ${winner.name}${metricsOf(plan)}`,
+    },
   ];
 }
 
@@ -68,9 +73,14 @@ export function rollbackEvents(plan: ExperimentPlan, main: ObjectAction | undefi
       regarding: regardingOf(main, 'v1'),
       reason: 'RolledBack',
       type: 'Normal',
-      note: `experiment ${plan.experimentId} rolled back (${why}): its canaries were removed`,
+      note: `experiment ${plan.experimentId} rolled back (${why}): its canaries were removed${metricsOf(plan)}`,
     },
   ];
+}
+
+/** Where people find the experiment's dashboard (Superposition's metrics_url), when it has one. */
+function metricsOf(plan: ExperimentPlan): string {
+  return plan.metricsUrl ? `; metrics: ${plan.metricsUrl}` : '';
 }
 
 function regardingOf(action: ObjectAction, apiVersion: string): TransitionEvent['regarding'] {

@@ -1,3 +1,4 @@
+import { EventsV1Api } from '@kubernetes/client-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Cluster } from '../support/cluster';
 import { useMaydayWithSuperposition } from '../support/harness';
@@ -141,5 +142,43 @@ describe('what is resolved, and when', () => {
     const canary = (await cluster.deployments(namespace)).find((item) => item.metadata?.name === `${service}-dep-${spec.id}-test1`);
     expect(canary?.spec?.template?.spec?.containers?.[0]?.env).toEqual(expect.arrayContaining([{ name: 'LEVEL', value: 'debug' }]));
     expect(await canaryWeight(namespace, service, `${spec.id}-test1`)).toBe('50');
+  });
+});
+
+describe("Superposition's metrics link", () => {
+  let namespace: string;
+  beforeAll(async () => {
+    namespace = await cluster.createNamespace('metrics');
+  });
+  const harness = useMaydayWithSuperposition(() => ({ ALLOWED_NAMESPACES: namespace }));
+  const eventsApi = cluster.kubeConfig.makeApiClient(EventsV1Api);
+
+  it('is in the status API and on the Promoted and RolledBack Events', async () => {
+    const metricsUrl = 'https://grafana.example/d/mayday-exp';
+    const promoted: ExperimentSpec = {
+      id: experimentId(),
+      context: { namespace },
+      metricsUrl,
+      lastModified: '2026-08-20T07:40:00.000001Z',
+    };
+    expect((await harness.deliver('ExperimentStarted', 'metricsvc', promoted)).status).toBe(200);
+    expect((await harness.mayday.get(`/experiments/${promoted.id}`)).body.metricsUrl).toBe(metricsUrl);
+    const concluded = { ...promoted, status: 'CONCLUDED' as const, chosen: 'test1', lastModified: '2026-08-20T07:41:00.000001Z' };
+    expect((await harness.deliver('ExperimentConcluded', 'metricsvc', concluded)).status).toBe(200);
+    const onMain = (await eventsApi.listNamespacedEvent({ namespace, fieldSelector: 'regarding.name=metricsvc' })).items;
+    const promotedNote = onMain.find((event) => event.reason === 'Promoted')?.note;
+    expect(promotedNote).toContain(`metrics: ${metricsUrl}`);
+
+    const discarded: ExperimentSpec = {
+      id: experimentId(),
+      context: { namespace },
+      metricsUrl,
+      lastModified: '2026-08-20T07:42:00.000001Z',
+    };
+    expect((await harness.deliver('ExperimentStarted', 'metricsvc', discarded)).status).toBe(200);
+    const discard = { ...discarded, status: 'DISCARDED' as const, lastModified: '2026-08-20T07:43:00.000001Z' };
+    expect((await harness.deliver('ExperimentDiscarded', 'metricsvc', discard)).status).toBe(200);
+    const after = (await eventsApi.listNamespacedEvent({ namespace, fieldSelector: 'regarding.name=metricsvc' })).items;
+    expect(after.find((event) => event.reason === 'RolledBack')?.note).toContain(`metrics: ${metricsUrl}`);
   });
 });
