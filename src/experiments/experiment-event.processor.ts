@@ -221,6 +221,8 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
       reason,
     };
     if (statusCode >= 500) this.logger.error(line);
+    // A listed experiment outside ALLOWED_NAMESPACES / ALLOWED_WORKSPACES comes back every resync round: not a warning each time.
+    else if (statusCode === 403 && source === 'resync') this.logger.debug(line);
     else if (statusCode >= 400) this.logger.warn(line);
     else if (source === 'webhook' || changes > 0 || result === 'pending') this.logger.log(line);
     else this.logger.debug(line);

@@ -10,13 +10,14 @@ import { ExperimentRecords } from './experiment-records.service';
 import { ExperimentService } from './experiment.service';
 import { ExperimentStatusService } from './experiment-status.service';
 import { ExperimentsController } from './experiments.controller';
+import { ResyncController } from './resync.controller';
 import { BearerAuthGuard } from '../common/bearer-auth.guard';
 import { RecordRetentionService } from './record-retention.service';
 import { VariantConfigResolver } from './variant-config.resolver';
 
 @Module({
   imports: [KubernetesModule, SuperpositionModule, TrafficModule, WorkloadsModule],
-  controllers: [ExperimentsController],
+  controllers: [ExperimentsController, ResyncController],
   providers: [
     ExperimentService,
     ExperimentEventProcessor,

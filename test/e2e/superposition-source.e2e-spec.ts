@@ -1,6 +1,7 @@
 import { EventsV1Api } from '@kubernetes/client-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Cluster } from '../support/cluster';
+import { eventually } from '../support/eventually';
 import { useMaydayWithSuperposition } from '../support/harness';
 import { experiment, experimentId, systemGroupId, webhook, type ExperimentSpec } from '../support/payloads';
 
@@ -180,5 +181,120 @@ describe("Superposition's metrics link", () => {
     expect((await harness.deliver('ExperimentDiscarded', 'metricsvc', discard)).status).toBe(200);
     const after = (await eventsApi.listNamespacedEvent({ namespace, fieldSelector: 'regarding.name=metricsvc' })).items;
     expect(after.find((event) => event.reason === 'RolledBack')?.note).toContain(`metrics: ${metricsUrl}`);
+  });
+});
+
+describe('the resync lists what Superposition runs', () => {
+  let namespace: string;
+  let outside: string;
+  const service = 'lostsvc';
+  const denied = 'deniedsvc';
+  beforeAll(async () => {
+    namespace = await cluster.createNamespace('relist');
+    outside = await cluster.createNamespace('relist-outside');
+    harness.standIn.workspace(service, {});
+    harness.standIn.workspace(denied, {});
+  });
+  const harness = useMaydayWithSuperposition(() => ({
+    RESYNC_INTERVAL_SECONDS: '1',
+    SUPERPOSITION_WORKSPACES: `localorg/${service},localorg/${denied}`,
+    ALLOWED_NAMESPACES: namespace,
+  }));
+
+  /** The report of a resync round that started after `since` and finished: one whole interval's work. */
+  async function roundAfter(since: string): Promise<any> {
+    return eventually(async () => {
+      const { body } = await harness.mayday.get('/resync');
+      expect(body.last?.startedAt > since).toBe(true);
+      return body.last;
+    }, 20_000);
+  }
+
+  const now = () => new Date().toISOString();
+
+  it('deploys an experiment whose every webhook was lost within one round, and applies its conclusion, never delivered, within the next', async () => {
+    const spec: ExperimentSpec = { id: experimentId(), context: { namespace }, traffic: 25, lastModified: '2026-08-20T07:40:00.000001Z' };
+    // Superposition started it; no webhook ever reached Mayday.
+    let since = now();
+    harness.standIn.putExperiment(service, experiment(spec));
+    const first = await roundAfter(since);
+    expect(first.workspaces).toEqual(expect.arrayContaining([{ organisation: 'localorg', workspace: service, ok: true, experiments: 1 }]));
+    expect(await canaryWeight(namespace, service, `${spec.id}-test1`)).toBe('25');
+    expect((await cluster.names(namespace)).deployments).toContain(`${service}-dep-${spec.id}-test1`);
+
+    // Concluded in Superposition, the webhook lost: the list no longer shows it, so it is read one by one.
+    since = now();
+    harness.standIn.putExperiment(
+      service,
+      experiment({ ...spec, status: 'CONCLUDED', chosen: 'test1', lastModified: '2026-08-20T07:41:00.000001Z' }),
+    );
+    const second = await roundAfter(since);
+    expect(second.readOneByOne).toBeGreaterThanOrEqual(1);
+    const main = (await cluster.services(namespace)).find((item) => item.metadata?.name === service);
+    expect(main?.spec?.selector).toEqual({ app: `${service}-dep-${spec.id}-test1` });
+    expect((await cluster.names(namespace)).ingresses).toEqual([service]);
+    const record = await cluster.core.readNamespacedConfigMap({ namespace, name: `mayday-experiment-${spec.id}` });
+    expect(record.data?.status).toBe('CONCLUDED');
+  });
+
+  it('leaves a listed experiment outside ALLOWED_NAMESPACES alone (the webhook scope check)', async () => {
+    const spec: ExperimentSpec = { id: experimentId(), context: { namespace: outside }, lastModified: '2026-08-20T07:40:00.000001Z' };
+    const since = now();
+    harness.standIn.putExperiment(service, experiment(spec));
+    const round = await roundAfter(since);
+    expect(round.outOfScope).toBeGreaterThanOrEqual(1);
+    expect(await cluster.names(outside)).toEqual({ deployments: [], services: [], ingresses: [] });
+    harness.standIn.deleteExperiment(service, spec.id);
+  });
+
+  it('reports a workspace answering 4xx once per round, never retried in a loop, and changes nothing', async () => {
+    harness.standIn.forbiddenWorkspaces.add(denied);
+    try {
+      const since = now();
+      const before = harness.standIn.requests.filter((request) => request.headers['x-workspace'] === denied).length;
+      await roundAfter(since);
+      const report = await roundAfter(now());
+      expect(report.workspaces).toEqual(
+        expect.arrayContaining([expect.objectContaining({ organisation: 'localorg', workspace: denied, ok: false, statusCode: 403 })]),
+      );
+      // Two rounds, one list request each (a third round may have started meanwhile).
+      const asked = harness.standIn.requests.filter((request) => request.headers['x-workspace'] === denied).length - before;
+      expect(asked).toBeGreaterThanOrEqual(2);
+      expect(asked).toBeLessThanOrEqual(4);
+      const metrics = (await harness.mayday.get('/metrics')).body as string;
+      expect(metrics).toMatch(
+        new RegExp(`mayday_resync_list_failures_total\\{organisation="localorg",workspace="${denied}",status="403"\\} [1-9]`),
+      );
+    } finally {
+      harness.standIn.forbiddenWorkspaces.delete(denied);
+    }
+  });
+
+  it('changes nothing while Superposition is down, and reports it', async () => {
+    const spec: ExperimentSpec = { id: experimentId(), context: { namespace }, traffic: 10, lastModified: '2026-08-20T07:50:00.000001Z' };
+    expect((await harness.deliver('ExperimentStarted', service, spec)).status).toBe(200);
+    await roundAfter(now());
+    const before = await cluster.snapshot(namespace);
+    // Down: every answer a 503, while Superposition holds a ramp and another new experiment.
+    harness.standIn.failNext(1_000_000, 503, 'Superposition is down');
+    try {
+      harness.standIn.putExperiment(service, experiment({ ...spec, traffic: 60, lastModified: '2026-08-20T07:51:00.000001Z' }));
+      harness.standIn.putExperiment(
+        service,
+        experiment({ id: experimentId(), context: { namespace }, lastModified: '2026-08-20T07:51:00.000001Z' }),
+      );
+      await roundAfter(now());
+      const report = await roundAfter(now());
+      expect(report.workspaces).toEqual(
+        expect.arrayContaining([expect.objectContaining({ workspace: service, ok: false, statusCode: 503 })]),
+      );
+      expect(report.converged).toBe(0);
+      expect(await cluster.snapshot(namespace)).toEqual(before);
+    } finally {
+      harness.standIn.failNext(0);
+    }
+    // Back: the next round converges to what Superposition holds.
+    await roundAfter(now());
+    expect(await canaryWeight(namespace, service, `${spec.id}-test1`)).toBe('60');
   });
 });
