@@ -11,6 +11,12 @@ export type TrafficProviderName = (typeof TRAFFIC_PROVIDERS)[number];
 export const ROUTING_MODES = ['weight', 'header', 'both'] as const;
 export type RoutingMode = (typeof ROUTING_MODES)[number];
 
+/** One Superposition workspace, in its organisation. */
+export interface SuperpositionWorkspace {
+  orgId: string;
+  workspace: string;
+}
+
 /** How Mayday reaches the Kubernetes API: the standard kubeconfig chain, or an explicit server and token. */
 export type KubernetesConnection =
   { mode: 'default'; kubeconfig?: string } | { mode: 'token'; server: string; token: string; caFile?: string; skipTlsVerify: boolean };
@@ -30,6 +36,8 @@ export abstract class MaydayConfig {
     readonly token?: string;
     readonly orgId?: string;
     readonly timeoutMs: number;
+    /** The workspaces whose experiments the resync lists (SUPERPOSITION_WORKSPACES, else ALLOWED_WORKSPACES in SUPERPOSITION_ORG_ID). */
+    readonly workspaces: readonly SuperpositionWorkspace[];
   };
   abstract readonly webhook: {
     readonly token?: string;
@@ -116,13 +124,6 @@ export function loadMaydayConfig(env: Env): MaydayConfig {
   }
 
   const superpositionUrl = read.url('SUPERPOSITION_URL', ['http:', 'https:'])?.replace(/\/+$/, '');
-  const superposition = {
-    url: superpositionUrl,
-    token: read.string('SUPERPOSITION_TOKEN'),
-    orgId: read.string('SUPERPOSITION_ORG_ID'),
-    timeoutMs: read.integer('SUPERPOSITION_TIMEOUT_MS', 3000, 100, 60000),
-  };
-
   const webhook = {
     token: read.string('WEBHOOK_TOKEN'),
     maxBodyBytes: read.integer('WEBHOOK_MAX_BODY_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
@@ -131,6 +132,15 @@ export function loadMaydayConfig(env: Env): MaydayConfig {
     retryBudgetMs: read.integer('KUBE_RETRY_BUDGET_MS', 6000, 0, 60000),
     // Superposition waits 10 s for an answer: stop before that, so a 503 reaches it and it retries.
     eventDeadlineMs: read.integer('EVENT_DEADLINE_MS', 8000, 100, 60000),
+  };
+
+  const orgId = read.string('SUPERPOSITION_ORG_ID');
+  const superposition = {
+    url: superpositionUrl,
+    token: read.string('SUPERPOSITION_TOKEN'),
+    orgId,
+    timeoutMs: read.integer('SUPERPOSITION_TIMEOUT_MS', 3000, 100, 60000),
+    workspaces: superpositionWorkspaces(read.list('SUPERPOSITION_WORKSPACES'), orgId, webhook.allowedWorkspaces, problems),
   };
 
   const defaultNamespace = read.string('DEFAULT_NAMESPACE') ?? 'default';
@@ -179,6 +189,38 @@ export function loadMaydayConfig(env: Env): MaydayConfig {
 
   if (problems.length > 0) throw new ConfigValidationError(problems);
   return { port, host, logLevel, kubernetes, superposition, webhook, routing, safety };
+}
+
+const WORKSPACE_ENTRY = /^([^/\s]+)\/([^/\s]+)$/;
+
+/**
+ * `org/workspace` entries of SUPERPOSITION_WORKSPACES; without it, ALLOWED_WORKSPACES in
+ * SUPERPOSITION_ORG_ID (nothing to list when either is unset). A listed workspace must be one Mayday
+ * may act for.
+ */
+function superpositionWorkspaces(
+  entries: string[],
+  orgId: string | undefined,
+  allowedWorkspaces: readonly string[],
+  problems: string[],
+): SuperpositionWorkspace[] {
+  if (entries.length === 0) return orgId ? allowedWorkspaces.map((workspace) => ({ orgId, workspace })) : [];
+  const workspaces: SuperpositionWorkspace[] = [];
+  for (const entry of entries) {
+    const match = WORKSPACE_ENTRY.exec(entry);
+    if (!match) {
+      problems.push(`SUPERPOSITION_WORKSPACES: "${entry}" is not organisation/workspace`);
+      continue;
+    }
+    const [, entryOrg, workspace] = match;
+    if (allowedWorkspaces.length > 0 && !allowedWorkspaces.includes(workspace)) {
+      problems.push(`SUPERPOSITION_WORKSPACES: workspace "${workspace}" is not in ALLOWED_WORKSPACES`);
+      continue;
+    }
+    if (!workspaces.some((known) => known.orgId === entryOrg && known.workspace === workspace))
+      workspaces.push({ orgId: entryOrg, workspace });
+  }
+  return workspaces;
 }
 
 /** Small typed accessors over the raw environment; each records a problem instead of throwing. */

@@ -1,4 +1,5 @@
 import { Injectable, Logger, ServiceUnavailableException, type BeforeApplicationShutdown } from '@nestjs/common';
+import { canonicalJson } from '../common/canonical-json';
 import { Deadline, withDeadline } from '../common/deadline';
 import { ForbiddenScopeError } from '../common/errors';
 import { httpErrorFor } from '../common/http-error.filter';
@@ -10,7 +11,9 @@ import { MetricsService } from '../metrics/metrics.service';
 import type { EventOutcome, EventSource, ExperimentEvent } from './experiment-event';
 import { judgeAgainstRecord, type ExperimentRecord } from './experiment-record';
 import { ExperimentRecords } from './experiment-records.service';
-import type { ExperimentPlan } from './experiment-plan';
+import { appliedSettingsOf, configVersionFor, reusableSettings, type AppliedSettings } from './applied-settings';
+import { ExperimentGroups } from './experiment-groups.service';
+import { withGroup, type ExperimentPlan } from './experiment-plan';
 import { ExperimentService, type ExecutionResult } from './experiment.service';
 import { ScaleDownTimers } from './scale-down-timers';
 
@@ -35,6 +38,7 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
     private readonly metrics: MetricsService,
     private readonly config: MaydayConfig,
     private readonly scaleDowns: ScaleDownTimers,
+    private readonly groups: ExperimentGroups,
   ) {}
 
   async process(event: ExperimentEvent, source: EventSource = 'webhook'): Promise<EventOutcome> {
@@ -85,49 +89,70 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
 
   private async processInOrder(event: ExperimentEvent, deadline: Deadline, planned: (plan: ExperimentPlan) => void): Promise<EventOutcome> {
     const { experiment } = event;
-    const plan = this.experiments.plan(event);
-    planned(plan);
+    const ownPlan = this.experiments.plan(event);
+    planned(ownPlan);
     const allowedNamespaces = this.config.webhook.allowedNamespaces;
-    if (allowedNamespaces.length > 0 && !allowedNamespaces.includes(plan.namespace)) {
-      throw new ForbiddenScopeError(`namespace "${plan.namespace}" is not in ALLOWED_NAMESPACES`);
+    if (allowedNamespaces.length > 0 && !allowedNamespaces.includes(ownPlan.namespace)) {
+      throw new ForbiddenScopeError(`namespace "${ownPlan.namespace}" is not in ALLOWED_NAMESPACES`);
     }
     const outcome = {
       event: event.event,
       experimentId: experiment.id,
       status: experiment.status,
-      namespace: plan.namespace,
+      namespace: ownPlan.namespace,
     };
-    if (plan.kind === 'ignore') return { ...outcome, result: 'ignored', reason: plan.reason, actions: [] };
+    if (ownPlan.kind === 'ignore') return { ...outcome, result: 'ignored', reason: ownPlan.reason, actions: [] };
 
     // Another experiment's event on this service waits until this one is written, so that its
     // "another experiment is running" check reads this one's objects (and the route is not shared).
-    return this.serializer.run(`service ${plan.namespace}/${plan.service}`, () => this.converge(event, plan, outcome, deadline), deadline);
+    return this.serializer.run(
+      `service ${ownPlan.namespace}/${ownPlan.service}`,
+      () => this.converge(event, ownPlan, outcome, deadline),
+      deadline,
+    );
   }
 
   private async converge(
     event: ExperimentEvent,
-    plan: ExperimentPlan,
+    ownPlan: ExperimentPlan,
     outcome: Pick<EventOutcome, 'event' | 'experimentId' | 'status' | 'namespace'>,
     deadline: Deadline,
   ): Promise<EventOutcome> {
     const { experiment } = event;
-    // The record and what the plan needs are read in one round; a failure of the second only
-    // counts if the record says the event is to be applied at all.
-    const preparing = this.experiments.prepare(plan, event);
+    // The record, what the plan needs and the experiment's group are read in one round; a failure
+    // of the others only counts if the record says the event is to be applied at all.
+    const recordRead = this.records.read(ownPlan.namespace, experiment.id);
+    recordRead.catch(() => undefined);
+    const reusable = recordRead.then((applied) =>
+      reusableSettings(
+        applied?.appliedSettings,
+        ownPlan,
+        ownPlan.experimental,
+        configVersionFor(event.configVersion, applied?.appliedSettings),
+      ),
+    );
+    const preparing = this.experiments.prepare(ownPlan, event, reusable);
     preparing.catch(() => undefined);
-    const record = await this.records.read(plan.namespace, experiment.id);
+    const grouping = ownPlan.kind === 'rollout' ? this.groups.scalingGroupOf(event) : Promise.resolve(undefined);
+    grouping.catch(() => undefined);
+    const record = await recordRead;
     const verdict = judgeAgainstRecord(record, experiment);
     if (!verdict.apply) return { ...outcome, result: 'ignored', reason: verdict.reason, actions: [] };
+    const plan = withGroup(ownPlan, experiment.traffic_percentage, await grouping);
     const observed = await preparing;
     // Everything so far was reads: a late event stops here, having changed nothing.
     deadline.check('before the first write');
 
     // A rollout's record goes with its route writes: a retry of the same state re-applies, and an
     // older event is stale either way. A conclusion or discard is recorded only once it is done.
+    const applied =
+      plan.kind === 'rollout'
+        ? appliedSettingsOf(plan, observed.settings, configVersionFor(event.configVersion, record?.appliedSettings))
+        : undefined;
     const result =
       plan.kind === 'rollout'
         ? await this.experiments.execute(plan, event, observed, (events) =>
-            Promise.all([this.recordApplied(event, plan, undefined, record), this.events.record(events)]).then(() => undefined),
+            Promise.all([this.recordApplied(event, plan, undefined, record, applied), this.events.record(events)]).then(() => undefined),
           )
         : await this.experiments.execute(plan, event, { ...observed, scaleDownAt: switchedAt(record) });
     if (plan.kind !== 'rollout') {
@@ -151,18 +176,23 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
     plan: ExperimentPlan,
     result: ExecutionResult | undefined,
     record?: ExperimentRecord,
+    appliedSettings?: AppliedSettings,
   ): Promise<void> {
     const { experiment } = event;
     const phase = result?.pendingPromotion ? 'promotion-pending' : result?.scaleDownAt ? 'scale-down-pending' : 'applied';
     const pendingReason = result?.pendingPromotion;
     const scaleDownAt = result?.scaleDownAt;
+    const effectiveTrafficPercentage = plan.kind === 'rollout' ? plan.canaryWeight : undefined;
     if (
       record?.status === experiment.status &&
       record.lastModified === experiment.last_modified &&
       record.event === event.event &&
       record.phase === phase &&
       record.pendingReason === pendingReason &&
-      record.scaleDownAt === scaleDownAt
+      record.scaleDownAt === scaleDownAt &&
+      record.effectiveTrafficPercentage === effectiveTrafficPercentage &&
+      record.experimentGroup?.trafficPercentage === plan.group?.trafficPercentage &&
+      canonicalJson(record.appliedSettings) === canonicalJson(appliedSettings)
     ) {
       return;
     }
@@ -179,6 +209,9 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
       pendingReason,
       scaleDownAt,
       experiment: JSON.stringify(experiment),
+      effectiveTrafficPercentage,
+      experimentGroup: plan.group,
+      appliedSettings,
     });
   }
 
@@ -227,6 +260,8 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
       reason,
     };
     if (statusCode >= 500) this.logger.error(line);
+    // A listed experiment outside ALLOWED_NAMESPACES / ALLOWED_WORKSPACES comes back every resync round: not a warning each time.
+    else if (statusCode === 403 && source === 'resync') this.logger.debug(line);
     else if (statusCode >= 400) this.logger.warn(line);
     else if (source === 'webhook' || changes > 0 || result === 'pending') this.logger.log(line);
     else this.logger.debug(line);

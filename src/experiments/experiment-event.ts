@@ -1,4 +1,7 @@
+import { UnprocessableEventError } from '../common/errors';
+import type { MaydayConfig } from '../config/mayday-config';
 import type { ObjectAction } from '../kubernetes/object-diff';
+import type { SuperpositionScope } from '../superposition/superposition.client';
 import type { WebhookEventName } from '../webhooks/dto/webhook-event.dto';
 import type { ExperimentDto } from './dto/experiment.dto';
 import type { CanaryOutcome } from './experiment.service';
@@ -9,6 +12,8 @@ export interface ExperimentEvent {
   /** The Superposition workspace id: the service being released. */
   workspace: string;
   organisationId?: string;
+  /** `event_info.config_version` of a webhook; unknown for states read from Superposition (resync) or a record. */
+  configVersion?: string;
   experiment: ExperimentDto;
 }
 
@@ -28,4 +33,17 @@ export interface EventOutcome {
   canaries?: CanaryOutcome[];
   /** A promotion switched the main Service; what it retires is deleted at this time (ISO 8601). */
   scaleDownAt?: string;
+}
+
+/** The Superposition tenant an event's reads go to; throws (422) only when a read needs it and no organisation is known. */
+export function superpositionScopeOf(config: MaydayConfig, event: ExperimentEvent): () => SuperpositionScope {
+  return () => {
+    const orgId = config.superposition.orgId ?? event.organisationId;
+    if (!orgId) {
+      throw new UnprocessableEventError(
+        'event_info.organisation_id is missing and SUPERPOSITION_ORG_ID is not set: cannot read the experiment from Superposition',
+      );
+    }
+    return { orgId, workspace: event.workspace };
+  };
 }

@@ -3,6 +3,7 @@ import type { MaydayConfig } from '../config/mayday-config';
 import type { WebhookEventName } from '../webhooks/dto/webhook-event.dto';
 import { contextDimensions, namespaceOf, type Dimensions } from './context';
 import type { ExperimentDto, VariantDto } from './dto/experiment.dto';
+import { effectiveTrafficPercentage, type ExperimentGroup } from './experiment-group';
 
 /**
  * What one experiment state asks of the cluster (CONTRACT.md §3):
@@ -29,6 +30,10 @@ export interface ExperimentPlan {
   /** The weight every experimental variant gets (rollout only). */
   canaryWeight: number;
   winner?: VariantDto;
+  /** The user-created group the experiment runs in, whose traffic scales `canaryWeight` (set by `withGroup`). */
+  group?: ExperimentGroup;
+  /** Superposition's link to the experiment's metrics dashboard, when it sent one. */
+  metricsUrl?: string;
 }
 
 export interface PlanSettings {
@@ -66,6 +71,7 @@ export function planExperiment(
     control,
     experimental,
     canaryWeight: 0,
+    ...(typeof experiment.metrics_url === 'string' && experiment.metrics_url.trim() ? { metricsUrl: experiment.metrics_url.trim() } : {}),
   };
 
   if (IGNORED_EVENTS.has(event)) {
@@ -101,6 +107,21 @@ export function planExperiment(
     case 'DISCARDED':
       return { ...base, kind: 'rollback', reason: 'the experiment is DISCARDED: canaries are removed' };
   }
+}
+
+/**
+ * An INPROGRESS rollout in a USER_CREATED group gets `round(traffic x group traffic / 100)` per
+ * variant; any other plan, or group, stays as it is.
+ */
+export function withGroup(plan: ExperimentPlan, trafficPercentage: number, group: ExperimentGroup | undefined): ExperimentPlan {
+  if (plan.kind !== 'rollout' || plan.canaryWeight === 0 || group?.groupType !== 'USER_CREATED') return plan;
+  const canaryWeight = effectiveTrafficPercentage(trafficPercentage, group);
+  return {
+    ...plan,
+    group,
+    canaryWeight,
+    reason: `the experiment is INPROGRESS at ${trafficPercentage}% in experiment group ${group.id} at ${group.trafficPercentage}%: each experimental variant gets ${canaryWeight}% of traffic`,
+  };
 }
 
 /** `INGRESS_HOST_TEMPLATE` filled in, each part made host-safe (lower case, invalid characters to `-`). */

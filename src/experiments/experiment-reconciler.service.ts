@@ -1,5 +1,8 @@
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import { MaydayConfig } from '../config/mayday-config';
+import { ForbiddenScopeError } from '../common/errors';
+import { MaydayConfig, type SuperpositionWorkspace } from '../config/mayday-config';
+import { MetricsService } from '../metrics/metrics.service';
+import { SuperpositionError } from '../superposition/superposition-errors';
 import { EXPERIMENT_LABEL } from '../naming/labels';
 import { SuperpositionClient } from '../superposition/superposition.client';
 import type { WebhookEventName } from '../webhooks/dto/webhook-event.dto';
@@ -24,17 +27,41 @@ const EVENT_FOR_STATUS: Record<ExperimentStatus, WebhookEventName> = {
   DISCARDED: 'ExperimentDiscarded',
 };
 
+/** What one resync round did, kept for the status API (`GET /resync`). */
 export interface ResyncReport {
-  checked: number;
+  startedAt: string;
+  finishedAt?: string;
+  /** Experiments converged from the workspaces' lists. */
+  listed: number;
+  /** Recorded unfinished experiments the lists did not show, read one by one. */
+  readOneByOne: number;
   converged: number;
   failed: number;
+  /** Listed experiments whose namespace or workspace Mayday may not act on (refused by the same check as a webhook). */
+  outOfScope: number;
+  workspaces: WorkspaceListing[];
 }
+
+export interface WorkspaceListing {
+  organisation: string;
+  workspace: string;
+  ok: boolean;
+  /** INPROGRESS and PAUSED experiments the list held. */
+  experiments?: number;
+  /** Superposition's HTTP status when the list failed (0: no answer). */
+  statusCode?: number;
+  error?: string;
+}
+
+const LISTED_STATUSES: ExperimentStatus[] = ['INPROGRESS', 'PAUSED'];
 
 /**
  * Converges experiments without a webhook: again from its record when one of its Deployments
  * changes state (a canary became available, or started failing), when a promotion's scale-down is
  * due (timers armed from the records at start-up), and from Superposition's own copy every
- * RESYNC_INTERVAL_SECONDS (and once at start-up), which repairs lost webhooks.
+ * RESYNC_INTERVAL_SECONDS (and once at start-up), which repairs lost webhooks: each workspace's
+ * INPROGRESS and PAUSED experiments are listed (so one whose every webhook was lost is found too),
+ * then recorded unfinished experiments the lists no longer show are read one by one.
  */
 @Injectable()
 export class ExperimentReconciler implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -43,6 +70,7 @@ export class ExperimentReconciler implements OnApplicationBootstrap, OnApplicati
   private readonly queued = new Map<string, boolean>();
   private timer?: NodeJS.Timeout;
   private resyncRunning?: Promise<ResyncReport>;
+  private lastReport?: ResyncReport;
 
   constructor(
     private readonly processor: ExperimentEventProcessor,
@@ -51,6 +79,7 @@ export class ExperimentReconciler implements OnApplicationBootstrap, OnApplicati
     private readonly superposition: SuperpositionClient,
     private readonly config: MaydayConfig,
     private readonly scaleDowns: ScaleDownTimers,
+    private readonly metrics: MetricsService,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -78,36 +107,109 @@ export class ExperimentReconciler implements OnApplicationBootstrap, OnApplicati
     return this.resyncRunning;
   }
 
+  /** The last resync round's report (the one running, if any, is not finished). */
+  get lastResync(): ResyncReport | undefined {
+    return this.lastReport;
+  }
+
   private async resyncOnce(): Promise<ResyncReport> {
-    const report: ResyncReport = { checked: 0, converged: 0, failed: 0 };
+    const report: ResyncReport = {
+      startedAt: new Date().toISOString(),
+      listed: 0,
+      readOneByOne: 0,
+      converged: 0,
+      failed: 0,
+      outOfScope: 0,
+      workspaces: [],
+    };
+    const listedIds = new Set<string>();
+    const unlisted = new Set<string>();
+    for (const scope of this.config.superposition.workspaces) {
+      const experiments = await this.listWorkspace(scope, report);
+      if (!experiments) {
+        unlisted.add(workspaceKey(scope.orgId, scope.workspace));
+        continue;
+      }
+      for (const plain of experiments) {
+        const id = (plain as { id?: unknown } | null)?.id;
+        if (typeof id === 'string') listedIds.add(id);
+        report.listed += 1;
+        await this.converge(plain, scope.workspace, scope.orgId, report);
+      }
+    }
+
     let records: ExperimentRecord[];
     try {
       records = (await this.records.list()).filter((record) => this.unfinished(record) && this.inScope(record));
     } catch (error) {
       this.logger.warn(`resync could not list the experiment records: ${(error as Error).message}`);
-      return report;
+      return this.finish(report);
     }
+    // Recorded experiments the lists no longer show were concluded or discarded (or their workspace is
+    // not listed); those of a workspace whose list failed wait for the next round.
     for (const record of records) {
-      report.checked += 1;
+      const orgId = this.config.superposition.orgId ?? record.organisationId;
+      if (listedIds.has(record.experimentId) || (orgId && unlisted.has(workspaceKey(orgId, record.workspace)))) continue;
+      report.readOneByOne += 1;
       try {
-        const orgId = this.config.superposition.orgId ?? record.organisationId;
         if (!orgId) throw new Error('no organisation id (set SUPERPOSITION_ORG_ID)');
         const current = await this.superposition.getExperiment({ orgId, workspace: record.workspace }, record.experimentId);
         if (current === undefined) {
           this.logger.warn(`resync: Superposition has no experiment ${record.experimentId} (workspace ${record.workspace})`);
           continue;
         }
-        const experiment = parseExperiment(current, 'experiment');
-        await this.processor.process(
-          { event: EVENT_FOR_STATUS[experiment.status], workspace: record.workspace, organisationId: record.organisationId, experiment },
-          'resync',
-        );
-        report.converged += 1;
+        await this.converge(current, record.workspace, record.organisationId, report);
       } catch (error) {
         report.failed += 1;
         this.logger.warn(`resync of experiment ${record.experimentId} failed: ${(error as Error).message}`);
       }
     }
+    return this.finish(report);
+  }
+
+  /** One workspace's running experiments, all pages; a failure is reported once for this round and not retried. */
+  private async listWorkspace(scope: SuperpositionWorkspace, report: ResyncReport): Promise<unknown[] | undefined> {
+    const listing: WorkspaceListing = { organisation: scope.orgId, workspace: scope.workspace, ok: false };
+    report.workspaces.push(listing);
+    try {
+      const experiments = await this.superposition.listExperiments(scope, LISTED_STATUSES);
+      Object.assign(listing, { ok: true, experiments: experiments.length });
+      return experiments;
+    } catch (error) {
+      const statusCode = error instanceof SuperpositionError ? error.statusCode : 0;
+      Object.assign(listing, { statusCode, error: (error as Error).message });
+      this.metrics.resyncListFailures.inc({ organisation: scope.orgId, workspace: scope.workspace, status: String(statusCode) });
+      this.logger.warn({
+        msg: `resync could not list the experiments of workspace ${scope.orgId}/${scope.workspace}; next try in ${this.config.safety.resyncIntervalSeconds} s`,
+        organisation: scope.orgId,
+        workspace: scope.workspace,
+        statusCode,
+        error: (error as Error).message,
+      });
+      return undefined;
+    }
+  }
+
+  /** Converges one experiment as Superposition has it, through the same checks (scope, order) as a webhook. */
+  private async converge(plain: unknown, workspace: string, organisationId: string | undefined, report: ResyncReport): Promise<void> {
+    try {
+      const experiment = parseExperiment(plain, 'experiment');
+      await this.processor.process({ event: EVENT_FOR_STATUS[experiment.status], workspace, organisationId, experiment }, 'resync');
+      report.converged += 1;
+    } catch (error) {
+      if (error instanceof ForbiddenScopeError) {
+        report.outOfScope += 1;
+        return;
+      }
+      report.failed += 1;
+      const id = (plain as { id?: unknown } | null)?.id;
+      this.logger.warn(`resync of experiment ${String(id)} (workspace ${workspace}) failed: ${(error as Error).message}`);
+    }
+  }
+
+  private finish(report: ResyncReport): ResyncReport {
+    report.finishedAt = new Date().toISOString();
+    this.lastReport = report;
     return report;
   }
 
@@ -181,4 +283,8 @@ export class ExperimentReconciler implements OnApplicationBootstrap, OnApplicati
   private inScope(record: ExperimentRecord): boolean {
     return isInScope(record, this.config.webhook);
   }
+}
+
+function workspaceKey(orgId: string, workspace: string): string {
+  return `${orgId}/${workspace}`;
 }

@@ -2,6 +2,8 @@ import type { V1ConfigMap } from '@kubernetes/client-node';
 import { maydayLabels } from '../naming/labels';
 import { kubeName } from '../naming/names';
 import type { ExperimentStatus } from './dto/experiment.dto';
+import type { AppliedSettings } from './applied-settings';
+import type { ExperimentGroup } from './experiment-group';
 
 /**
  * What Mayday last applied for one experiment, kept in the cluster (a ConfigMap in the experiment's
@@ -31,6 +33,12 @@ export interface ExperimentRecord {
   scaleDownAt?: string;
   /** The experiment as applied (JSON), so Mayday can converge to it again without a webhook. */
   experiment: string;
+  /** The share each experimental variant was given: the experiment's own, scaled by a user-created group's traffic. */
+  effectiveTrafficPercentage?: number;
+  /** The user-created group that scaled it. */
+  experimentGroup?: ExperimentGroup;
+  /** The experimental variants' settings as applied, with what they were resolved from (running experiments only). */
+  appliedSettings?: AppliedSettings;
 }
 
 export type RecordPhase = 'applied' | 'promotion-pending' | 'scale-down-pending';
@@ -57,6 +65,9 @@ export function recordToConfigMap(record: ExperimentRecord): V1ConfigMap {
   if (record.lastModified !== undefined) data.lastModified = record.lastModified;
   if (record.pendingReason !== undefined) data.pendingReason = record.pendingReason;
   if (record.scaleDownAt !== undefined) data.scaleDownAt = record.scaleDownAt;
+  if (record.effectiveTrafficPercentage !== undefined) data.effectiveTrafficPercentage = String(record.effectiveTrafficPercentage);
+  if (record.experimentGroup !== undefined) data.experimentGroup = JSON.stringify(record.experimentGroup);
+  if (record.appliedSettings !== undefined) data.appliedSettings = JSON.stringify(record.appliedSettings);
   return {
     apiVersion: 'v1',
     kind: 'ConfigMap',
@@ -85,7 +96,33 @@ export function recordFromConfigMap(configMap: V1ConfigMap): ExperimentRecord | 
     pendingReason: data.pendingReason,
     scaleDownAt: data.scaleDownAt,
     experiment: data.experiment ?? '',
+    effectiveTrafficPercentage: data.effectiveTrafficPercentage === undefined ? undefined : Number(data.effectiveTrafficPercentage),
+    experimentGroup: data.experimentGroup === undefined ? undefined : parseJsonOr<ExperimentGroup>(data.experimentGroup),
+    // Read back only as a shortcut: a record that does not hold what it should is resolved again.
+    appliedSettings: data.appliedSettings === undefined ? undefined : appliedSettingsOrUndefined(parseJsonOr(data.appliedSettings)),
   };
+}
+
+function appliedSettingsOrUndefined(value: unknown): AppliedSettings | undefined {
+  const variants = (value as AppliedSettings | undefined)?.variants;
+  if (variants === null || typeof variants !== 'object' || Array.isArray(variants)) return undefined;
+  const wellFormed = Object.values(variants).every(
+    (entry) =>
+      typeof entry?.basis === 'string' &&
+      typeof entry.settings?.image === 'string' &&
+      Number.isInteger(entry.settings.replicas) &&
+      Number.isInteger(entry.settings.port) &&
+      Array.isArray(entry.settings.env),
+  );
+  return wellFormed ? (value as AppliedSettings) : undefined;
+}
+
+function parseJsonOr<T>(text: string): T | undefined {
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    return undefined;
+  }
 }
 
 export type RecordVerdict = { apply: true } | { apply: false; reason: string };

@@ -35,7 +35,14 @@ export interface ExperimentStatusView {
   lastModified?: string;
   lastEvent: string;
   appliedAt: string;
+  /** The experiment's own share per variant, as Superposition shows it. */
   trafficPercentage?: number;
+  /** The share each experimental variant really gets: the own share scaled by a user-created group's traffic. */
+  effectiveTrafficPercentage?: number;
+  /** The user-created experiment group that scales the share. */
+  experimentGroup?: { id: string; type: string; trafficPercentage: number };
+  /** Superposition's link to the experiment's metrics dashboard, when it has one. */
+  metricsUrl?: string;
   chosenVariant?: string | null;
   main: { service: string; exists: boolean; managedByMayday: boolean; selects?: string; route: string };
   variants: VariantStatus[];
@@ -130,6 +137,17 @@ export class ExperimentStatusService {
       lastEvent: record.event,
       appliedAt: record.appliedAt,
       trafficPercentage: experiment?.traffic_percentage,
+      effectiveTrafficPercentage: record.effectiveTrafficPercentage ?? experiment?.traffic_percentage,
+      ...(record.experimentGroup
+        ? {
+            experimentGroup: {
+              id: record.experimentGroup.id,
+              type: record.experimentGroup.groupType,
+              trafficPercentage: record.experimentGroup.trafficPercentage,
+            },
+          }
+        : {}),
+      ...(typeof experiment?.metrics_url === 'string' && experiment.metrics_url ? { metricsUrl: experiment.metrics_url } : {}),
       chosenVariant: experiment?.chosen_variant ?? null,
       main: {
         service: mainServiceName(record.workspace),

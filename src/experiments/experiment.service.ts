@@ -13,7 +13,7 @@ import { TRAFFIC_ROUTER, type RouteChange, type RouteScope, type RouteState, typ
 import { failureMark, markedFailure, type WorkloadState } from '../workloads/workload-state';
 import { WorkloadWatcher } from '../workloads/workload-watcher.service';
 import type { VariantDto } from './dto/experiment.dto';
-import type { ExperimentEvent } from './experiment-event';
+import { superpositionScopeOf, type ExperimentEvent } from './experiment-event';
 import { planExperiment, type ExperimentPlan } from './experiment-plan';
 import { canaryService, mainService, variantDeployment, type VariantIdentity } from './manifests';
 import { unservedPort } from './service-ports';
@@ -91,9 +91,14 @@ export class ExperimentService {
   /**
    * Everything a plan needs to read, in one round of parallel calls: Mayday's objects of the
    * service, the main Service, the live routes, and (for a rollout) the variants' configs from
-   * Superposition. Writes nothing.
+   * Superposition, except the experimental ones `reusable` settles (applied before, nothing they
+   * depend on changed). Writes nothing.
    */
-  async prepare(plan: ExperimentPlan, event: ExperimentEvent): Promise<Observed> {
+  async prepare(
+    plan: ExperimentPlan,
+    event: ExperimentEvent,
+    reusable: Promise<ReadonlyMap<string, DeploymentSettings>> = Promise.resolve(new Map()),
+  ): Promise<Observed> {
     const selector = ownedSelector({ workspace: plan.service });
     const target = { namespace: plan.namespace, service: plan.service, experimentId: plan.experimentId };
     const mainServiceRead = this.kube.read<V1Service>(serviceRef(plan.namespace, mainServiceName(plan.service)));
@@ -103,7 +108,7 @@ export class ExperimentService {
       this.kube.list<V1Service>('v1', 'Service', plan.namespace, selector),
       this.router.observe(target),
       plan.kind === 'rollout'
-        ? this.rolloutSettings(plan, mainServiceRead, this.superpositionScope(event))
+        ? this.rolloutSettings(plan, mainServiceRead, this.superpositionScope(event), reusable)
         : new Map<string, DeploymentSettings>(),
     ]);
     return { mainService: mainServiceLive, deployments, services, routes, settings };
@@ -141,9 +146,10 @@ export class ExperimentService {
     plan: ExperimentPlan,
     mainServiceRead: Promise<V1Service | undefined>,
     superposition: () => SuperpositionScope,
+    reusable: Promise<ReadonlyMap<string, DeploymentSettings>>,
   ): Promise<Map<string, DeploymentSettings>> {
     const [experimental, control] = await Promise.all([
-      this.settingsFor(plan, plan.experimental, superposition),
+      reusable.then((known) => this.settingsFor(plan, plan.experimental, superposition, known)),
       mainServiceRead.then((main) =>
         main ? new Map<string, DeploymentSettings>() : this.settingsFor(plan, [plan.control], superposition),
       ),
@@ -155,9 +161,13 @@ export class ExperimentService {
     plan: ExperimentPlan,
     variants: VariantDto[],
     superposition: () => SuperpositionScope,
+    known: ReadonlyMap<string, DeploymentSettings> = new Map(),
   ): Promise<Map<string, DeploymentSettings>> {
     const resolved = await Promise.all(
-      variants.map(async (variant) => [variant.id, await this.resolver.settingsFor(superposition(), plan.dimensions, variant)] as const),
+      variants.map(
+        async (variant) =>
+          [variant.id, known.get(variant.id) ?? (await this.resolver.settingsFor(superposition(), plan.dimensions, variant))] as const,
+      ),
     );
     return new Map(resolved);
   }
@@ -438,15 +448,7 @@ export class ExperimentService {
   }
 
   private superpositionScope(event: ExperimentEvent): () => SuperpositionScope {
-    return () => {
-      const orgId = this.config.superposition.orgId ?? event.organisationId;
-      if (!orgId) {
-        throw new UnprocessableEventError(
-          'event_info.organisation_id is missing and SUPERPOSITION_ORG_ID is not set: cannot resolve the variant configs',
-        );
-      }
-      return { orgId, workspace: event.workspace };
-    };
+    return superpositionScopeOf(this.config, event);
   }
 }
 

@@ -4,11 +4,13 @@ import { SuperpositionModule } from '../superposition/superposition.module';
 import { TrafficModule } from '../traffic/traffic.module';
 import { WorkloadsModule } from '../workloads/workloads.module';
 import { ExperimentEventProcessor } from './experiment-event.processor';
+import { ExperimentGroups } from './experiment-groups.service';
 import { ExperimentReconciler } from './experiment-reconciler.service';
 import { ExperimentRecords } from './experiment-records.service';
 import { ExperimentService } from './experiment.service';
 import { ExperimentStatusService } from './experiment-status.service';
 import { ExperimentsController } from './experiments.controller';
+import { ResyncController } from './resync.controller';
 import { BearerAuthGuard } from '../common/bearer-auth.guard';
 import { RecordRetentionService } from './record-retention.service';
 import { ScaleDownTimers } from './scale-down-timers';
@@ -16,10 +18,11 @@ import { VariantConfigResolver } from './variant-config.resolver';
 
 @Module({
   imports: [KubernetesModule, SuperpositionModule, TrafficModule, WorkloadsModule],
-  controllers: [ExperimentsController],
+  controllers: [ExperimentsController, ResyncController],
   providers: [
     ExperimentService,
     ExperimentEventProcessor,
+    ExperimentGroups,
     ExperimentRecords,
     ExperimentReconciler,
     ExperimentStatusService,

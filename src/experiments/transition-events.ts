@@ -62,8 +62,13 @@ export function promotionEvents(
   const later = scaleDown ? `; ${scaleDown.objects.join(', ')} keep running until ${scaleDown.at}, then are deleted` : '';
   const note = `experiment ${plan.experimentId} concluded: variant ${plan.winner!.id} is the stable release`;
   return [
-    { regarding: regardingOf(winner, 'apps/v1'), reason: 'Promoted', type: 'Normal', note: `${note}${later}` },
-    { regarding: regardingOf(main, 'v1'), reason: 'Promoted', type: 'Normal', note: `${note}; the Service selects ${winner.name}${later}` },
+    { regarding: regardingOf(winner, 'apps/v1'), reason: 'Promoted', type: 'Normal', note: `${note}${later}${metricsOf(plan)}` },
+    {
+      regarding: regardingOf(main, 'v1'),
+      reason: 'Promoted',
+      type: 'Normal',
+      note: `${note}; the Service selects ${winner.name}${later}${metricsOf(plan)}`,
+    },
   ];
 }
 
@@ -90,9 +95,14 @@ export function rollbackEvents(plan: ExperimentPlan, main: ObjectAction | undefi
       regarding: regardingOf(main, 'v1'),
       reason: 'RolledBack',
       type: 'Normal',
-      note: `experiment ${plan.experimentId} rolled back (${why}): its canaries were removed`,
+      note: `experiment ${plan.experimentId} rolled back (${why}): its canaries were removed${metricsOf(plan)}`,
     },
   ];
+}
+
+/** Where people find the experiment's dashboard (Superposition's metrics_url), when it has one. */
+function metricsOf(plan: ExperimentPlan): string {
+  return plan.metricsUrl ? `; metrics: ${plan.metricsUrl}` : '';
 }
 
 function regardingOf(action: ObjectAction, apiVersion: string): TransitionEvent['regarding'] {

@@ -2,7 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { SuperpositionClient, type SuperpositionScope } from '../superposition/superposition.client';
 import type { Dimensions } from './context';
 import type { VariantDto } from './dto/experiment.dto';
-import { applyOverrides, deploymentSettings, type DeploymentSettings } from './variant-config';
+import { applyOverrides, deploymentSettings, RESOLVE_PREFIXES, type DeploymentSettings } from './variant-config';
 
 /**
  * A variant's Deployment settings: Superposition's resolved config for the experiment's whole
@@ -18,7 +18,7 @@ export class VariantConfigResolver {
   async settingsFor(scope: SuperpositionScope, dimensions: Dimensions, variant: VariantDto): Promise<DeploymentSettings> {
     const overrides = variant.overrides ?? {};
     if (!this.superposition.configured) return deploymentSettings(variant.id, overrides);
-    const resolved = await this.superposition.resolveConfig(scope, dimensions, variant.id);
+    const resolved = await this.superposition.resolveConfig(scope, dimensions, variant.id, RESOLVE_PREFIXES);
     const { config, overriddenKeys } = applyOverrides(resolved, overrides);
     if (overriddenKeys.length > 0) {
       this.logger.warn(

@@ -8,6 +8,9 @@ export const CONFIG_KEYS = {
   envPrefix: 'env.',
 } as const;
 
+/** The key prefixes Mayday asks Superposition to resolve (`prefix=`): every key above, nothing else. */
+export const RESOLVE_PREFIXES: readonly string[] = ['container.', CONFIG_KEYS.envPrefix, CONFIG_KEYS.replicas];
+
 export interface DeploymentSettings {
   replicas: number;
   image: string;

@@ -60,6 +60,13 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  readonly resyncListFailures = new Counter({
+    name: 'mayday_resync_list_failures_total',
+    help: "Resync rounds in which a workspace's experiment list could not be read, by organisation, workspace and HTTP status (0: no answer)",
+    labelNames: ['organisation', 'workspace', 'status'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'mayday_' });
   }

@@ -18,9 +18,14 @@ export interface SuperpositionScope {
 
 export type ResolvedConfig = Record<string, unknown>;
 
+/** One page of `GET /experiments` is asked for this many experiments. */
+export const LIST_PAGE_SIZE = 100;
+/** A list longer than this many pages is a server answering nonsense, not a workspace. */
+const MAX_LIST_PAGES = 1000;
+
 /**
- * HTTP client for the two Superposition endpoints Mayday needs (CONTRACT.md §2):
- * `POST /config/resolve` and `GET /experiments/{id}`.
+ * HTTP client for the Superposition endpoints Mayday reads (CONTRACT.md §2): `POST /config/resolve`,
+ * `GET /experiments/{id}`, `GET /experiments` (the list) and `GET /experiment-groups/{id}`.
  */
 @Injectable()
 export class SuperpositionClient {
@@ -37,9 +42,16 @@ export class SuperpositionClient {
    * The config one variant sees: the experiment's whole context plus `variantIds` as an ARRAY
    * (a bare string never matches and silently yields the base config).
    */
-  async resolveConfig(scope: SuperpositionScope, context: Record<string, unknown>, variantId: string): Promise<ResolvedConfig> {
+  async resolveConfig(
+    scope: SuperpositionScope,
+    context: Record<string, unknown>,
+    variantId: string,
+    prefixes: readonly string[] = [],
+  ): Promise<ResolvedConfig> {
     const body = { context: { ...context, variantIds: [variantId] } };
-    const answer = await this.counted('resolve', () => this.request('POST', '/config/resolve', scope, body));
+    // Only the keys asked for: `prefix` is a comma list of key prefixes.
+    const query = prefixes.length > 0 ? `?prefix=${prefixes.map(encodeURIComponent).join(',')}` : '';
+    const answer = await this.counted('resolve', () => this.request('POST', `/config/resolve${query}`, scope, body));
     if (answer === undefined || answer === null || typeof answer !== 'object' || Array.isArray(answer)) {
       throw new SuperpositionBadResponseError(`Superposition /config/resolve answered ${describe(answer)} instead of a JSON object`, 200);
     }
@@ -50,6 +62,38 @@ export class SuperpositionClient {
   async getExperiment(scope: SuperpositionScope, experimentId: string): Promise<unknown> {
     try {
       return await this.counted('experiment', () => this.request('GET', `/experiments/${encodeURIComponent(experimentId)}`, scope));
+    } catch (error) {
+      if (error instanceof SuperpositionRejectedError && error.statusCode === 404) return undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * Every experiment of the workspace in one of `statuses`, all pages read (`{total_pages, total_items,
+   * data}`, one page of LIST_PAGE_SIZE at a time). The items are returned unvalidated.
+   */
+  async listExperiments(scope: SuperpositionScope, statuses: readonly string[]): Promise<unknown[]> {
+    const experiments: unknown[] = [];
+    for (let page = 1; page <= MAX_LIST_PAGES; page++) {
+      const path = `/experiments?page=${page}&count=${LIST_PAGE_SIZE}&status=${statuses.join(',')}`;
+      const answer = await this.counted('list', () => this.request('GET', path, scope));
+      const { total_pages: totalPages, data } = (answer ?? {}) as { total_pages?: unknown; data?: unknown };
+      if (typeof totalPages !== 'number' || !Array.isArray(data)) {
+        throw new SuperpositionBadResponseError(
+          `Superposition GET /experiments answered ${describe(answer)} instead of {total_pages, total_items, data}`,
+          200,
+        );
+      }
+      experiments.push(...data);
+      if (page >= totalPages || data.length === 0) return experiments;
+    }
+    throw new SuperpositionBadResponseError(`Superposition GET /experiments answered more than ${MAX_LIST_PAGES} pages`, 200);
+  }
+
+  /** One experiment group as Superposition has it now, or undefined when it does not exist. */
+  async getExperimentGroup(scope: SuperpositionScope, groupId: string): Promise<unknown> {
+    try {
+      return await this.counted('experiment_group', () => this.request('GET', `/experiment-groups/${encodeURIComponent(groupId)}`, scope));
     } catch (error) {
       if (error instanceof SuperpositionRejectedError && error.statusCode === 404) return undefined;
       throw error;

@@ -8,8 +8,9 @@ import { WebhookEnvelopeDto, type WebhookEventName } from './dto/webhook-event.d
 export type ParsedWebhook = { kind: 'experiment'; event: ExperimentEvent } | { kind: 'config'; event: WebhookEventName; workspace: string };
 
 /**
- * Validates the envelope, then the payload as an experiment for every Experiment* event. A bad
- * body throws PayloadValidationError (HTTP 400) naming the field; nothing else happens.
+ * Validates the envelope, then the payload as an experiment for every Experiment* event only: a
+ * ConfigChanged carries any JSON (often an array) and is acknowledged unread. A bad body throws
+ * PayloadValidationError (HTTP 400) naming the field; nothing else happens.
  */
 @Injectable()
 export class WebhookEventPipe implements PipeTransform<unknown, ParsedWebhook> {
@@ -33,6 +34,7 @@ export function parseWebhook(body: unknown): ParsedWebhook {
       event: info.webhook_event,
       workspace: info.workspace_id,
       organisationId: info.organisation_id,
+      configVersion: info.config_version ?? undefined,
       experiment,
     },
   };

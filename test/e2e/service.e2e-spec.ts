@@ -66,6 +66,35 @@ describe('the HTTP surface', () => {
     expect(await cluster.snapshot(namespace)).toEqual(before);
   });
 
+  it('acknowledges a ConfigChanged with an ARRAY payload and an ARRAY action (a bulk context write) and changes nothing', async () => {
+    const id = experimentId();
+    const started = webhook('ExperimentStarted', 'bulksvc', experiment({ id, context: { namespace } }));
+    expect((await mayday.post('/webhooks/superposition', started)).status).toBe(200);
+    const before = await cluster.snapshot(namespace);
+    const bulk = {
+      event_info: {
+        webhook_event: 'ConfigChanged',
+        resource: 'context',
+        action: ['Delete', 'Delete', 'Create'],
+        time: '2026-08-20 07:42:00.5 UTC',
+        workspace_id: 'bulksvc',
+        organisation_id: 'localorg',
+        config_version: '7350102650000000002',
+      },
+      payload: [
+        { id: `ctx-${id}-control`, context: { namespace, variantIds: [`${id}-control`] } },
+        { id: `ctx-${id}-test1`, context: { namespace, variantIds: [`${id}-test1`] } },
+        { context: { namespace }, override: { 'container.image': 'nginx:1.27' } },
+      ],
+    };
+    for (const body of [bulk, { ...bulk, payload: null }, { ...bulk, payload: 'x' }]) {
+      const answer = await mayday.post('/webhooks/superposition', body);
+      expect(answer.status).toBe(200);
+      expect(answer.body.result).toBe('ignored');
+    }
+    expect(await cluster.snapshot(namespace)).toEqual(before);
+  });
+
   it('takes events on GET /hi with a body and POST /hi, like the original example', async () => {
     const id = experimentId();
     const created = webhook('ExperimentCreated', 'hisvc', experiment({ id, status: 'CREATED', traffic: 0, context: { namespace } }));

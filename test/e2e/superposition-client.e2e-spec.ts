@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadMaydayConfig } from '../../src/config/mayday-config';
 import { SuperpositionClient } from '../../src/superposition/superposition.client';
@@ -8,7 +10,8 @@ import {
   SuperpositionUnreachableError,
 } from '../../src/superposition/superposition-errors';
 import { closedPort } from '../support/ports';
-import { SuperpositionStandIn } from '../support/superposition-stand-in';
+import { experiment } from '../support/payloads';
+import { chronoForm, SuperpositionStandIn } from '../support/superposition-stand-in';
 
 const scope = { orgId: 'localorg', workspace: 'nginxservice' };
 
@@ -102,6 +105,137 @@ describe('SuperpositionClient over HTTP against the stand-in', () => {
     const sent = standIn.requests.at(-1)!;
     expect(sent.path).toBe('/experiments/78');
     expect(sent.headers['x-workspace']).toBe('nginxservice');
+  });
+
+  it('asks only for the keys under the given prefixes', async () => {
+    standIn.workspace('prefixsvc', {
+      'container.image': 'nginx:base',
+      'container.port': 8080,
+      replicas: 2,
+      'env.A': 'a',
+      'ui.theme': 'dark',
+    });
+    const config = await superposition.resolveConfig({ ...scope, workspace: 'prefixsvc' }, {}, 'x', ['container.', 'env.', 'replicas']);
+    expect(config).toEqual({ 'container.image': 'nginx:base', 'container.port': 8080, replicas: 2, 'env.A': 'a' });
+    const sent = standIn.resolveRequests().at(-1)!;
+    expect(sent.query.get('prefix')).toBe('container.,env.,replicas');
+  });
+
+  it('lists every INPROGRESS and PAUSED experiment over all pages', async () => {
+    standIn.workspace('listsvc', {});
+    const statuses = ['INPROGRESS', 'PAUSED', 'CONCLUDED', 'CREATED', 'DISCARDED'] as const;
+    for (let index = 0; index < 240; index++) {
+      standIn.putExperiment(
+        'listsvc',
+        experiment({ id: `7350${String(index).padStart(15, '0')}`, status: statuses[index % statuses.length] }),
+      );
+    }
+    const before = standIn.requests.length;
+    const listed = (await superposition.listExperiments({ ...scope, workspace: 'listsvc' }, ['INPROGRESS', 'PAUSED'])) as {
+      status: string;
+    }[];
+    expect(listed).toHaveLength(96);
+    expect(new Set(listed.map((item) => item.status))).toEqual(new Set(['INPROGRESS', 'PAUSED']));
+    const pages = standIn.requests.slice(before);
+    expect(pages.map((request) => [request.path, request.query.get('page'), request.query.get('status')])).toEqual([
+      ['/experiments', '1', 'INPROGRESS,PAUSED'],
+    ]);
+    const all = await superposition.listExperiments({ ...scope, workspace: 'listsvc' }, [
+      'INPROGRESS',
+      'PAUSED',
+      'CONCLUDED',
+      'CREATED',
+      'DISCARDED',
+    ]);
+    expect(all).toHaveLength(240);
+    expect(standIn.requests.slice(before + 1).map((request) => request.query.get('page'))).toEqual(['1', '2', '3']);
+  });
+
+  it('turns a 5xx on the list into a server error, and refuses a list answer that is not {total_pages, total_items, data}', async () => {
+    standIn.failNext(1, 502, 'bad gateway');
+    await expect(superposition.listExperiments({ ...scope, workspace: 'listsvc' }, ['INPROGRESS'])).rejects.toBeInstanceOf(
+      SuperpositionServerError,
+    );
+    const server = createServer((_request, response) => response.writeHead(200, { 'content-type': 'application/json' }).end('[]'));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const odd = client({ SUPERPOSITION_URL: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
+      await expect(odd.listExperiments(scope, ['INPROGRESS'])).rejects.toBeInstanceOf(SuperpositionBadResponseError);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it('reads an experiment group, and undefined for an unknown one', async () => {
+    standIn.workspace('groupsvc', {});
+    standIn.putGroup('groupsvc', { id: '8001', traffic_percentage: 50, member_experiment_ids: ['1'] });
+    expect(await superposition.getExperimentGroup({ ...scope, workspace: 'groupsvc' }, '8001')).toMatchObject({
+      id: '8001',
+      traffic_percentage: 50,
+      group_type: 'USER_CREATED',
+      member_experiment_ids: ['1'],
+    });
+    expect(await superposition.getExperimentGroup({ ...scope, workspace: 'groupsvc' }, '8002')).toBeUndefined();
+    expect(standIn.requests.at(-1)!.path).toBe('/experiment-groups/8002');
+  });
+});
+
+describe('the stand-in answers real shapes', () => {
+  const standIn = new SuperpositionStandIn();
+  const headers = { 'x-org-id': 'localorg', 'x-workspace': 'shapes' };
+  beforeAll(async () => {
+    await standIn.start();
+    standIn.workspace('shapes', {});
+  });
+  afterAll(() => standIn.stop());
+
+  it('writes timestamps as chrono does: 0, 3 or 6 fractional digits', async () => {
+    expect(chronoForm('2026-08-20T07:37:40.000000Z')).toBe('2026-08-20T07:37:40Z');
+    expect(chronoForm('2026-08-20T07:37:40.100000Z')).toBe('2026-08-20T07:37:40.100Z');
+    expect(chronoForm('2026-08-20T07:37:40.881Z')).toBe('2026-08-20T07:37:40.881Z');
+    expect(chronoForm('2026-08-20T07:37:40.000001Z')).toBe('2026-08-20T07:37:40.000001Z');
+    standIn.putExperiment('shapes', experiment({ id: '7350000000000000001', lastModified: '2026-08-20T07:37:40.100000Z' }));
+    const answer = (await (await fetch(`${standIn.url}/experiments/7350000000000000001`, { headers })).json()) as Record<string, string>;
+    expect(answer.last_modified).toBe('2026-08-20T07:37:40.100Z');
+    expect(answer.created_at).toBe('2026-08-20T07:30:00.123456Z');
+  });
+
+  it('gives a running experiment a system-generated group and null once it is concluded', async () => {
+    const running = experiment({ id: '7350000000000000002', traffic: 20 });
+    standIn.putExperiment('shapes', running);
+    const groupId = running.experiment_group_id as string;
+    expect(standIn.group('shapes', groupId)).toMatchObject({ group_type: 'SYSTEM_GENERATED', traffic_percentage: 40 });
+    standIn.putExperiment('shapes', experiment({ id: '7350000000000000002', status: 'CONCLUDED', chosen: 'test1' }));
+    const answer = (await (await fetch(`${standIn.url}/experiments/7350000000000000002`, { headers })).json()) as Record<string, unknown>;
+    expect(answer.experiment_group_id).toBeNull();
+    expect(standIn.group('shapes', groupId)).toBeUndefined();
+  });
+
+  it('pages the list and filters it by status', async () => {
+    for (let index = 0; index < 5; index++)
+      standIn.putExperiment('shapes', experiment({ id: `73510000000000000${index}0`, status: 'PAUSED' }));
+    const page = (await (await fetch(`${standIn.url}/experiments?page=2&count=2&status=PAUSED`, { headers })).json()) as {
+      total_pages: number;
+      total_items: number;
+      data: { status: string }[];
+    };
+    expect(page.total_pages).toBe(3);
+    expect(page.total_items).toBe(5);
+    expect(page.data).toHaveLength(2);
+    const all = (await (await fetch(`${standIn.url}/experiments?all=true&status=PAUSED,INPROGRESS`, { headers })).json()) as {
+      data: unknown[];
+    };
+    expect(all.data).toHaveLength(6);
+    expect((await fetch(`${standIn.url}/experiments?status=RUNNING`, { headers })).status).toBe(400);
+  });
+
+  it('sends ConfigChanged with an ARRAY payload and an ARRAY action next to a conclusion', () => {
+    const concluded = experiment({ id: '7350000000000000003', status: 'CONCLUDED', chosen: 'test1' });
+    const [body] = standIn.configChangedWebhooks('ExperimentConcluded', 'shapes', concluded) as { event_info: any; payload: unknown }[];
+    expect(body.event_info).toMatchObject({ webhook_event: 'ConfigChanged', action: ['Delete', 'Delete', 'Create'], resource: 'context' });
+    expect(Array.isArray(body.payload)).toBe(true);
+    expect(standIn.configChangedWebhooks('ExperimentInprogress', 'shapes', concluded)).toEqual([]);
   });
 });
 

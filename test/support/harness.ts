@@ -6,7 +6,10 @@ import { SuperpositionStandIn } from './superposition-stand-in';
 export interface Harness {
   readonly standIn: SuperpositionStandIn;
   readonly mayday: RunningMayday;
-  /** Stores the experiment as Superposition would hold it, then delivers its webhook to Mayday. */
+  /**
+   * Stores the experiment as Superposition would hold it, then delivers its webhook to Mayday, and, as
+   * Superposition does, the ConfigChanged its context writes cause (which must be acknowledged: 2xx).
+   */
   deliver(event: string, service: string, spec: ExperimentSpec, headers?: Record<string, string>): Promise<Reply>;
   /** Stops Mayday (the stand-in keeps running). */
   stop(): Promise<void>;
@@ -38,11 +41,17 @@ export function useMaydayWithSuperposition(env: () => Environment = () => ({})):
       if (!mayday) throw new Error('Mayday is not running');
       return mayday;
     },
-    deliver(event, service, spec, headers) {
+    async deliver(event, service, spec, headers) {
       const payload = experiment(spec);
       if (!standIn.hasWorkspace(service)) standIn.workspace(service, {});
       standIn.putExperiment(service, payload);
-      return this.mayday.post('/webhooks/superposition', webhook(event, service, payload), headers);
+      const reply = await this.mayday.post('/webhooks/superposition', webhook(event, service, payload), headers);
+      if (reply.status !== 200) return reply;
+      for (const configChanged of standIn.configChangedWebhooks(event, service, payload)) {
+        const answer = await this.mayday.post('/webhooks/superposition', configChanged, headers);
+        if (answer.status !== 200) throw new Error(`ConfigChanged answered ${answer.status}: ${JSON.stringify(answer.body)}`);
+      }
+      return reply;
     },
     async stop() {
       const running = mayday;

@@ -10,6 +10,14 @@ export interface ExperimentSpec {
   variants?: { suffix: string; type?: 'CONTROL' | 'EXPERIMENTAL'; overrides?: Record<string, unknown> }[];
   chosen?: string | null;
   lastModified?: string;
+  /** The experiment group while it runs; default: a system-generated group of its own. */
+  group?: string;
+  metricsUrl?: string | null;
+}
+
+/** The id of the SYSTEM_GENERATED group Superposition makes for an experiment started outside a group (here: derived from its id). */
+export function systemGroupId(experimentId: string): string {
+  return `9${experimentId.slice(1)}`;
 }
 
 export function experiment(spec: ExperimentSpec): Record<string, unknown> {
@@ -26,12 +34,13 @@ export function experiment(spec: ExperimentSpec): Record<string, unknown> {
     overrides: variant.overrides ?? {},
   }));
   const now = spec.lastModified ?? new Date().toISOString();
+  const status = spec.status ?? 'INPROGRESS';
   return {
     id: spec.id,
     name: `experiment-${spec.id}`,
     experiment_type: 'DEFAULT',
     override_keys: ['container.image'],
-    status: spec.status ?? 'INPROGRESS',
+    status,
     traffic_percentage: spec.traffic ?? 10,
     context: spec.context ?? { namespace: 'default' },
     variants,
@@ -44,9 +53,12 @@ export function experiment(spec: ExperimentSpec): Record<string, unknown> {
     started_by: 'a@b.c',
     description: 'test experiment',
     change_reason: 'test',
-    metrics: { enabled: false, source: null },
-    metrics_url: null,
-    experiment_group_id: '7350102649999999999',
+    metrics: spec.metricsUrl
+      ? { enabled: true, source: { GRAFANA: { base_url: 'https://grafana.example' } } }
+      : { enabled: false, source: null },
+    metrics_url: spec.metricsUrl ?? null,
+    // null while CREATED and again once CONCLUDED or DISCARDED (CONTRACT.md §1).
+    experiment_group_id: status === 'INPROGRESS' || status === 'PAUSED' ? (spec.group ?? systemGroupId(spec.id)) : null,
   };
 }
 

@@ -11,9 +11,19 @@ import type { AddressInfo } from 'node:net';
  * - A context matches only when every one of its dimensions is present in the request with an equal
  *   value; `variantIds` matches when the request's variantIds is an ARRAY holding the variant id.
  *   A bare string never matches (the original example's bug), which yields the base config.
+ * - `prefix` / `exclude_prefix` (comma lists) trim the resolved config to the keys asked for.
  * - `x-org-id` and `x-workspace` (or legacy `x-tenant`) are required; the workspace must be known.
  * - GET /experiments/{id}: the stored experiment object, or 404 `{"message": ...}`.
+ * - GET /experiments: the list, `{total_pages, total_items, data}`, filtered by `status` (comma list)
+ *   and `experiment_ids`, newest `last_modified` first, one page of `count` (default 10) at `page`
+ *   (default 1), or everything with `all=true`.
+ * - GET /experiment-groups/{id}: one group. Starting an experiment outside a user-created group gives
+ *   it a SYSTEM_GENERATED group of its own (traffic = variants x traffic_percentage), deleted when it
+ *   finishes; `experiment_group_id` is null while CREATED and again once CONCLUDED or DISCARDED.
+ * - Timestamps are answered the way chrono writes them: 0, 3 or 6 fractional digits.
  * - Errors are `{"message": "..."}` with 4xx/5xx.
+ * - `configChangedWebhooks` gives the ConfigChanged bodies Superposition sends next to an experiment
+ *   event that writes contexts (bulk operations: an ARRAY payload and an ARRAY action).
  */
 export interface StandInContext {
   /** Dimension values the request context must hold. */
@@ -31,11 +41,24 @@ export interface RecordedRequest {
   body: unknown;
 }
 
+export interface StandInGroup {
+  id: string;
+  traffic_percentage: number;
+  group_type?: 'USER_CREATED' | 'SYSTEM_GENERATED';
+  member_experiment_ids?: string[];
+  context?: Record<string, unknown>;
+}
+
 interface Workspace {
   defaults: Record<string, unknown>;
   contexts: StandInContext[];
   experiments: Map<string, Record<string, unknown>>;
+  groups: Map<string, Record<string, unknown>>;
 }
+
+const RUNNING = new Set(['INPROGRESS', 'PAUSED']);
+const STATUSES = new Set(['CREATED', 'INPROGRESS', 'PAUSED', 'CONCLUDED', 'DISCARDED']);
+const TIMESTAMP_FIELDS = ['created_at', 'last_modified', 'started_at', 'last_modified_at'];
 
 export class SuperpositionStandIn {
   readonly requests: RecordedRequest[] = [];
@@ -48,6 +71,8 @@ export class SuperpositionStandIn {
   rawAnswer?: { status: number; body: string };
   /** Milliseconds to wait before answering (timeouts). */
   delayMs = 0;
+  /** Workspaces that answer every request with 403 (a token without rights there). */
+  readonly forbiddenWorkspaces = new Set<string>();
 
   constructor(readonly orgId = 'localorg') {}
 
@@ -70,7 +95,7 @@ export class SuperpositionStandIn {
   }
 
   workspace(name: string, defaults: Record<string, unknown> = {}): this {
-    this.workspaces.set(name, { defaults: { ...defaults }, contexts: [], experiments: new Map() });
+    this.workspaces.set(name, { defaults: { ...defaults }, contexts: [], experiments: new Map(), groups: new Map() });
     return this;
   }
 
@@ -90,9 +115,11 @@ export class SuperpositionStandIn {
   putExperiment(workspace: string, experiment: Record<string, unknown>): this {
     const space = this.get(workspace);
     const id = String(experiment.id);
-    space.experiments.set(id, structuredClone(experiment));
-    space.contexts = space.contexts.filter((context) => !context.variantId?.startsWith(`${id}-`));
     const status = experiment.status as string;
+    const stored = structuredClone(experiment);
+    this.placeInGroup(space, stored);
+    space.experiments.set(id, stored);
+    space.contexts = space.contexts.filter((context) => !context.variantId?.startsWith(`${id}-`));
     const variants = experiment.variants as { id: string; overrides?: Record<string, unknown> }[];
     if (status === 'CONCLUDED' || status === 'DISCARDED') {
       // The variant contexts are gone; a winner's overrides now live on the experiment context.
@@ -112,6 +139,97 @@ export class SuperpositionStandIn {
     return this;
   }
 
+  /** Forgets an experiment (as if it had never existed). */
+  deleteExperiment(workspace: string, id: string): this {
+    this.get(workspace).experiments.delete(id);
+    return this;
+  }
+
+  /** A user-created experiment group (or any group, as given). */
+  putGroup(workspace: string, group: StandInGroup): this {
+    const space = this.get(workspace);
+    const previous = space.groups.get(group.id);
+    space.groups.set(group.id, {
+      id: group.id,
+      context_hash: `hash-${group.id}`,
+      name: `group-${group.id}`,
+      description: 'test group',
+      change_reason: 'test',
+      context: group.context ?? {},
+      traffic_percentage: group.traffic_percentage,
+      member_experiment_ids: group.member_experiment_ids ?? (previous?.member_experiment_ids as string[] | undefined) ?? [],
+      created_at: '2026-08-20T07:00:00Z',
+      created_by: 'a@b.c',
+      last_modified_at: '2026-08-20T07:00:00.5Z',
+      last_modified_by: 'a@b.c',
+      buckets: [],
+      group_type: group.group_type ?? 'USER_CREATED',
+    });
+    return this;
+  }
+
+  group(workspace: string, id: string): Record<string, unknown> | undefined {
+    return this.get(workspace).groups.get(id);
+  }
+
+  /** How many POST/GET /config/resolve requests arrived (answered or not). */
+  get resolveCount(): number {
+    return this.resolveRequests().length;
+  }
+
+  /**
+   * The ConfigChanged bodies Superposition sends next to an experiment event that writes contexts
+   * (create, override update, conclude, discard go through its bulk-operations path): an ARRAY
+   * payload of contexts and an ARRAY action. None for ramps, pauses and resumes.
+   */
+  configChangedWebhooks(
+    event: string,
+    workspace: string,
+    experiment: Record<string, unknown>,
+    organisation = this.orgId,
+  ): Record<string, unknown>[] {
+    const variants = experiment.variants as { id: string; overrides?: Record<string, unknown> }[];
+    const contextOf = (variant: { id: string }) => ({ ...(experiment.context as object), variantIds: [variant.id] });
+    let action: string[];
+    let payload: unknown[];
+    switch (event) {
+      case 'ExperimentCreated':
+        action = variants.map(() => 'Create');
+        payload = variants.map((variant) => ({ id: `ctx-${variant.id}`, context: contextOf(variant), override: variant.overrides ?? {} }));
+        break;
+      case 'ExperimentUpdated':
+        action = variants.map(() => 'Update');
+        payload = variants.map((variant) => ({ id: `ctx-${variant.id}`, override: variant.overrides ?? {} }));
+        break;
+      case 'ExperimentConcluded':
+      case 'ExperimentDiscarded': {
+        const winner = variants.find((variant) => variant.id === experiment.chosen_variant);
+        action = [...variants.map(() => 'Delete'), ...(winner ? ['Create'] : [])];
+        payload = [
+          ...variants.map((variant) => ({ id: `ctx-${variant.id}` })),
+          ...(winner ? [{ context: experiment.context, override: winner.overrides ?? {} }] : []),
+        ];
+        break;
+      }
+      default:
+        return [];
+    }
+    return [
+      {
+        event_info: {
+          webhook_event: 'ConfigChanged',
+          resource: 'context',
+          action,
+          time: '2026-08-20 07:37:41.5 UTC',
+          workspace_id: workspace,
+          organisation_id: organisation,
+          config_version: `73501026500${String(Date.now()).slice(-8)}`,
+        },
+        payload,
+      },
+    ];
+  }
+
   /** The next `count` requests fail with `status` (5xx: retryable; 4xx: refused). */
   failNext(count: number, status = 503, message = 'injected failure'): void {
     this.failures = { remaining: count, status, message };
@@ -129,6 +247,49 @@ export class SuperpositionStandIn {
       if (matches(candidate, context)) Object.assign(config, candidate.overrides);
     }
     return config;
+  }
+
+  /**
+   * Real shapes for the group id: null unless the experiment runs; a running experiment outside any
+   * known group gets a SYSTEM_GENERATED group of its own, which goes when it finishes.
+   */
+  private placeInGroup(space: Workspace, experiment: Record<string, unknown>): void {
+    const id = String(experiment.id);
+    const status = String(experiment.status);
+    for (const [groupId, group] of space.groups) {
+      const members = group.member_experiment_ids as string[];
+      if (!members.includes(id)) continue;
+      if (RUNNING.has(status) && groupId === experiment.experiment_group_id) continue;
+      group.member_experiment_ids = members.filter((member) => member !== id);
+      if (group.group_type === 'SYSTEM_GENERATED') space.groups.delete(groupId);
+    }
+    if (!RUNNING.has(status)) {
+      experiment.experiment_group_id = null;
+      return;
+    }
+    const groupId = typeof experiment.experiment_group_id === 'string' ? experiment.experiment_group_id : `9${id.slice(1)}`;
+    experiment.experiment_group_id = groupId;
+    const variants = (experiment.variants as unknown[]).length;
+    const existing = space.groups.get(groupId);
+    if (!existing) {
+      this.putGroup(this.nameOf(space), {
+        id: groupId,
+        traffic_percentage: Math.min(100, variants * Number(experiment.traffic_percentage)),
+        group_type: 'SYSTEM_GENERATED',
+        member_experiment_ids: [id],
+        context: experiment.context as Record<string, unknown>,
+      });
+    } else {
+      const members = existing.member_experiment_ids as string[];
+      if (!members.includes(id)) existing.member_experiment_ids = [...members, id];
+      if (existing.group_type === 'SYSTEM_GENERATED')
+        existing.traffic_percentage = Math.min(100, variants * Number(experiment.traffic_percentage));
+    }
+  }
+
+  private nameOf(space: Workspace): string {
+    for (const [name, candidate] of this.workspaces) if (candidate === space) return name;
+    throw new Error('unknown workspace');
   }
 
   private get(workspace: string): Workspace {
@@ -168,6 +329,7 @@ export class SuperpositionStandIn {
     if (orgId !== this.orgId) return send(404, { message: `organisation ${orgId} not found` });
     const space = this.workspaces.get(workspaceName);
     if (!space) return send(404, { message: `workspace ${workspaceName} not found` });
+    if (this.forbiddenWorkspaces.has(workspaceName)) return send(403, { message: `no access to workspace ${workspaceName}` });
 
     if (url.pathname === '/config/resolve' && (request.method === 'POST' || request.method === 'GET')) {
       if (this.rawAnswer) {
@@ -184,17 +346,96 @@ export class SuperpositionStandIn {
       } else {
         context = dimensionsFromQuery(url.searchParams);
       }
-      return send(200, this.resolve(workspaceName, context));
+      return send(200, trimToPrefixes(this.resolve(workspaceName, context), url.searchParams));
+    }
+    if (url.pathname === '/experiments' && request.method === 'GET') {
+      const listed = listExperiments([...space.experiments.values()], url.searchParams);
+      return 'message' in listed ? send(400, listed) : send(200, listed);
     }
     const experimentPath = /^\/experiments\/([^/]+)$/.exec(url.pathname);
     if (experimentPath && request.method === 'GET') {
       const experiment = space.experiments.get(decodeURIComponent(experimentPath[1]));
       return experiment
-        ? send(200, experiment)
+        ? send(200, chronoTimestamps(experiment))
+        : send(404, { message: 'No records found. Please refine or correct your search parameters' });
+    }
+    const groupPath = /^\/experiment-groups\/([^/]+)$/.exec(url.pathname);
+    if (groupPath && request.method === 'GET') {
+      const group = space.groups.get(decodeURIComponent(groupPath[1]));
+      return group
+        ? send(200, chronoTimestamps(group))
         : send(404, { message: 'No records found. Please refine or correct your search parameters' });
     }
     return send(404, { message: `no route for ${request.method} ${url.pathname}` });
   }
+}
+
+/** Superposition's experiment list: status and id filters, newest first, paginated (or `all=true`). */
+function listExperiments(
+  experiments: Record<string, unknown>[],
+  query: URLSearchParams,
+): { total_pages: number; total_items: number; data: unknown[] } | { message: string } {
+  const statuses = commaList(query.get('status'));
+  const unknown = statuses.find((status) => !STATUSES.has(status));
+  if (unknown) return { message: `Error parsing query: unknown variant \`${unknown}\`` };
+  const ids = commaList(query.get('experiment_ids'));
+  const matching = experiments
+    .filter((experiment) => statuses.length === 0 || statuses.includes(String(experiment.status)))
+    .filter((experiment) => ids.length === 0 || ids.includes(String(experiment.id)))
+    .sort((a, b) => (String(a.last_modified) < String(b.last_modified) ? 1 : -1))
+    .map(chronoTimestamps);
+  if (query.get('all') === 'true') return { total_pages: 1, total_items: matching.length, data: matching };
+  const count = Number(query.get('count') ?? 10);
+  const page = Number(query.get('page') ?? 1);
+  if (!Number.isInteger(count) || count < 1 || !Number.isInteger(page) || page < 1)
+    return { message: 'Error parsing query: page and count' };
+  return {
+    total_pages: Math.ceil(matching.length / count),
+    total_items: matching.length,
+    data: matching.slice((page - 1) * count, page * count),
+  };
+}
+
+function commaList(value: string | null): string[] {
+  return (value ?? '')
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item.length > 0);
+}
+
+/** The resolved config with only the keys under `prefix` (when given) and none under `exclude_prefix`. */
+function trimToPrefixes(config: Record<string, unknown>, query: URLSearchParams): Record<string, unknown> {
+  const prefixes = commaList(query.get('prefix'));
+  const excluded = commaList(query.get('exclude_prefix'));
+  return Object.fromEntries(
+    Object.entries(config).filter(
+      ([key]) =>
+        (prefixes.length === 0 || prefixes.some((prefix) => key.startsWith(prefix))) && !excluded.some((prefix) => key.startsWith(prefix)),
+    ),
+  );
+}
+
+/** A copy with its timestamps written as chrono writes them: no fraction, or 3, or 6 digits. */
+function chronoTimestamps(object: Record<string, unknown>): Record<string, unknown> {
+  const copy = structuredClone(object);
+  for (const field of TIMESTAMP_FIELDS) {
+    if (typeof copy[field] === 'string') copy[field] = chronoForm(copy[field]);
+  }
+  return copy;
+}
+
+export function chronoForm(timestamp: string): string {
+  const match = /^(.*T\d{2}:\d{2}:\d{2})(?:\.(\d+))?Z$/.exec(timestamp);
+  if (!match) return timestamp;
+  const nanos = (match[2] ?? '').padEnd(9, '0').slice(0, 9);
+  const fraction = /^0+$/.test(nanos)
+    ? ''
+    : nanos.endsWith('000000')
+      ? nanos.slice(0, 3)
+      : nanos.endsWith('000')
+        ? nanos.slice(0, 6)
+        : nanos;
+  return `${match[1]}${fraction ? `.${fraction}` : ''}Z`;
 }
 
 function matches(candidate: StandInContext, context: Record<string, unknown>): boolean {

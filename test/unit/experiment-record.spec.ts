@@ -104,6 +104,26 @@ describe('recordFromConfigMap', () => {
     expect(recordFromConfigMap(recordToConfigMap(original))).toEqual(original);
   });
 
+  it('round-trips the effective share, the group and the applied settings of a running experiment', () => {
+    const original = record({
+      effectiveTrafficPercentage: 10,
+      experimentGroup: { id: '8001', groupType: 'USER_CREATED', trafficPercentage: 50 },
+      appliedSettings: {
+        configVersion: '7',
+        variants: { 'x-test1': { basis: '{"a":1}', settings: { replicas: 1, image: 'nginx:1.27', port: 80, env: [] } } },
+      },
+    });
+    expect(recordFromConfigMap(recordToConfigMap(original))).toEqual(original);
+  });
+
+  it('drops applied settings that are not well formed (they are only a shortcut: the config is resolved again)', () => {
+    const configMap = recordToConfigMap(record());
+    for (const odd of ['not json', '{"variants":[]}', '{"variants":{"v":{"basis":"b","settings":{"image":1}}}}']) {
+      configMap.data!.appliedSettings = odd;
+      expect(recordFromConfigMap(configMap)!.appliedSettings).toBeUndefined();
+    }
+  });
+
   it('round-trips a record without the optional fields', () => {
     const original = record({ organisationId: undefined, lastModified: undefined });
     const back = recordFromConfigMap(recordToConfigMap(original))!;

@@ -40,7 +40,7 @@ describe('loadMaydayConfig defaults', () => {
       host: '0.0.0.0',
       logLevel: 'info',
       kubernetes: { mode: 'default', kubeconfig: undefined },
-      superposition: { url: undefined, token: undefined, orgId: undefined, timeoutMs: 3000 },
+      superposition: { url: undefined, token: undefined, orgId: undefined, timeoutMs: 3000, workspaces: [] },
       webhook: {
         token: undefined,
         maxBodyBytes: 1024 * 1024,
@@ -91,6 +91,7 @@ describe('loadMaydayConfig with valid values', () => {
       SUPERPOSITION_TOKEN: 'sp-token',
       SUPERPOSITION_ORG_ID: 'localorg',
       SUPERPOSITION_TIMEOUT_MS: '5000',
+      SUPERPOSITION_WORKSPACES: 'localorg/nginxservice, otherorg/nginxservice,localorg/nginxservice',
       WEBHOOK_TOKEN: 'hook',
       WEBHOOK_MAX_BODY_BYTES: '2048',
       ALLOWED_NAMESPACES: ' mumbai, delhi ,,',
@@ -121,6 +122,10 @@ describe('loadMaydayConfig with valid values', () => {
       token: 'sp-token',
       orgId: 'localorg',
       timeoutMs: 5000,
+      workspaces: [
+        { orgId: 'localorg', workspace: 'nginxservice' },
+        { orgId: 'otherorg', workspace: 'nginxservice' },
+      ],
     });
     expect(config.webhook).toEqual({
       token: 'hook',
@@ -150,6 +155,28 @@ describe('loadMaydayConfig with valid values', () => {
       promotionMinAvailablePercent: 80,
       scaleDownDelaySeconds: 0,
     });
+  });
+
+  it('lists ALLOWED_WORKSPACES in SUPERPOSITION_ORG_ID when SUPERPOSITION_WORKSPACES is unset, and nothing without both', () => {
+    expect(loadMaydayConfig({ SUPERPOSITION_ORG_ID: 'org', ALLOWED_WORKSPACES: 'a,b' }).superposition.workspaces).toEqual([
+      { orgId: 'org', workspace: 'a' },
+      { orgId: 'org', workspace: 'b' },
+    ]);
+    expect(loadMaydayConfig({ ALLOWED_WORKSPACES: 'a,b' }).superposition.workspaces).toEqual([]);
+    expect(loadMaydayConfig({ SUPERPOSITION_ORG_ID: 'org' }).superposition.workspaces).toEqual([]);
+  });
+
+  it('names SUPERPOSITION_WORKSPACES entries that are not organisation/workspace, or not in ALLOWED_WORKSPACES', () => {
+    expect(() => loadMaydayConfig({ SUPERPOSITION_WORKSPACES: 'nginxservice,org/a/b,/x,org/ok', ALLOWED_WORKSPACES: 'ok,a' })).toThrow(
+      new ConfigValidationError([
+        'SUPERPOSITION_WORKSPACES: "nginxservice" is not organisation/workspace',
+        'SUPERPOSITION_WORKSPACES: "org/a/b" is not organisation/workspace',
+        'SUPERPOSITION_WORKSPACES: "/x" is not organisation/workspace',
+      ]),
+    );
+    expect(() => loadMaydayConfig({ SUPERPOSITION_WORKSPACES: 'org/other', ALLOWED_WORKSPACES: 'ok' })).toThrow(
+      'SUPERPOSITION_WORKSPACES: workspace "other" is not in ALLOWED_WORKSPACES',
+    );
   });
 
   it('reads a token connection', () => {

@@ -82,6 +82,20 @@ describe('promotion and rollback events', () => {
     expect(events[1].note).toBe('experiment 42 concluded: variant 42-test1 is the stable release; the Service selects svc-dep-42-test1');
   });
 
+  it("ends the Promoted and RolledBack notes with the experiment's metrics link, when Superposition sent one", () => {
+    const metricsUrl = 'https://grafana.example/d/exp-42';
+    const promoted = promotionEvents(
+      plan({ kind: 'promote', winner: { id: '42-test1', variant_type: 'EXPERIMENTAL' }, metricsUrl }),
+      deployment('updated'),
+      main,
+    );
+    for (const event of promoted) expect(event.note).toMatch(/; metrics: https:\/\/grafana\.example\/d\/exp-42$/);
+    const deleted: ObjectAction[] = [{ kind: 'Ingress', namespace: 'ns', name: 'x', action: 'deleted' }];
+    expect(rollbackEvents(plan({ kind: 'rollback', metricsUrl }), main, deleted)[0].note).toBe(
+      `experiment 42 rolled back (it was discarded): its canaries were removed; metrics: ${metricsUrl}`,
+    );
+  });
+
   it('tells a pending promotion on the winner', () => {
     expect(pendingPromotionEvents(deployment('unchanged'), 'not available')).toEqual([
       { regarding, reason: 'PromotionPending', type: 'Normal', note: 'not available' },

@@ -80,6 +80,7 @@ describe('parseWebhook: well-formed bodies', () => {
     expect(parsed.event.event).toBe('ExperimentStarted');
     expect(parsed.event.workspace).toBe('nginxservice');
     expect(parsed.event.organisationId).toBe('localorg');
+    expect(parsed.event.configVersion).toBe('7350102650000000001');
     const experiment = parsed.event.experiment;
     expect(experiment).toBeInstanceOf(ExperimentDto);
     expect(experiment.id).toBe('7350102648234549248');
@@ -105,7 +106,79 @@ describe('parseWebhook: well-formed bodies', () => {
     if (parsed.kind === 'experiment') {
       expect(parsed.event.event).toBe('ExperimentInprogress');
       expect(parsed.event.organisationId).toBeUndefined();
+      expect(parsed.event.configVersion).toBeUndefined();
     }
+  });
+
+  it('takes ConfigChanged with an ARRAY payload and an ARRAY action (a bulk context write) as kind "config"', () => {
+    const body = webhookBody('ConfigChanged', [
+      { context: { and: [{ '==': [{ var: 'variantIds' }, `${EXPERIMENT_ID}-control`] }] }, override: { 'container.image': 'nginx:1.25' } },
+      { id: 'ctx-2', description: 'deleted' },
+    ]) as { event_info: Record<string, unknown> };
+    body.event_info.action = ['Delete', 'Delete', 'Create'];
+    body.event_info.resource = 'context';
+    expect(parseWebhook(body)).toEqual({ kind: 'config', event: 'ConfigChanged', workspace: 'nginxservice' });
+  });
+
+  it.each([[null], ['text'], [42], [true], [[]], [[1, 'two', null]]])(
+    'takes ConfigChanged whatever JSON its payload is (%j)',
+    (payload) => {
+      expect(parseWebhook(webhookBody('ConfigChanged', payload))).toEqual({
+        kind: 'config',
+        event: 'ConfigChanged',
+        workspace: 'nginxservice',
+      });
+    },
+  );
+
+  it('takes a ConfigChanged without a payload, and any resource and action', () => {
+    for (const [resource, action] of [
+      ['default_config', 'Delete'],
+      ['dimension', ['Create']],
+      ['something_new', { kind: 'future' }],
+    ]) {
+      const body = webhookBody('ConfigChanged') as { event_info: Record<string, unknown>; payload?: unknown };
+      delete body.payload;
+      Object.assign(body.event_info, { resource, action });
+      expect(parseWebhook(body).kind).toBe('config');
+    }
+  });
+
+  it('takes an experiment event with an array action or an unknown resource', () => {
+    const body = webhookBody('ExperimentInprogress') as { event_info: Record<string, unknown> };
+    Object.assign(body.event_info, { action: ['Update'], resource: 'experiment_v2', extra: { a: 1 } });
+    expect(parseWebhook(body).kind).toBe('experiment');
+  });
+
+  it('takes experiment_group_id as a string or null, and metrics / metrics_url in any shape', () => {
+    const shapes: [string | null, unknown, unknown][] = [
+      [null, null, null],
+      ['7350102649999999999', 'https://grafana.example/d/abc', { enabled: true, source: { GRAFANA: { base_url: 'x' } } }],
+      ['7350102649999999999', { url: 'https://grafana.example' }, 'metrics as text'],
+      ['1', ['a'], 7],
+    ];
+    for (const [group, metricsUrl, metrics] of shapes) {
+      const parsed = parseWebhook(
+        editedBody(
+          (payload) => Object.assign(payload, { experiment_group_id: group, metrics_url: metricsUrl, metrics }),
+          'ExperimentInprogress',
+        ),
+      );
+      if (parsed.kind !== 'experiment') throw new Error('expected an experiment');
+      expect(parsed.event.experiment.experiment_group_id).toBe(group);
+      expect(parsed.event.experiment.metrics_url).toEqual(metricsUrl);
+    }
+  });
+
+  it('refuses an experiment_group_id sent as a number (it is a 64-bit id, sent as a string)', () => {
+    const found = problems(() => parseWebhook(editedBody((payload) => (payload.experiment_group_id = 7350102649999999))));
+    expect(found).toContain('payload.experiment_group_id must be a string');
+  });
+
+  it('refuses a config_version that is neither a string nor null', () => {
+    const body = webhookBody('ExperimentInprogress') as { event_info: Record<string, unknown> };
+    body.event_info.config_version = 7;
+    expect(problems(() => parseWebhook(body))).toEqual(['event_info.config_version must be a string']);
   });
 
   it('tolerates unknown fields anywhere', () => {
@@ -194,11 +267,9 @@ describe('parseWebhook: malformed envelopes', () => {
   });
 
   it('names missing event_info and payload', () => {
-    expect(problems(() => parseWebhook({}))).toEqual([
-      'event_info should not be null or undefined',
-      'event_info must be an object',
-      'payload should not be null or undefined',
-      'payload must be an object',
+    expect(problems(() => parseWebhook({}))).toEqual(['event_info should not be null or undefined', 'event_info must be an object']);
+    expect(problems(() => parseWebhook({ event_info: { webhook_event: 'ExperimentStarted', workspace_id: 'svc' } }))).toEqual([
+      'payload must be a JSON object',
     ]);
   });
 
@@ -223,9 +294,11 @@ describe('parseWebhook: malformed envelopes', () => {
     }
   });
 
-  it('refuses a payload that is an array or a string', () => {
-    expect(problems(() => parseWebhook(webhookBody('ExperimentStarted', [experimentPayload()])))).toEqual(['payload must be an object']);
-    expect(problems(() => parseWebhook(webhookBody('ConfigChanged', 'x')))).toEqual(['payload must be an object']);
+  it('refuses an experiment event whose payload is an array or a string', () => {
+    expect(problems(() => parseWebhook(webhookBody('ExperimentStarted', [experimentPayload()])))).toEqual([
+      'payload must be a JSON object',
+    ]);
+    expect(problems(() => parseWebhook(webhookBody('ExperimentConcluded', 'x')))).toEqual(['payload must be a JSON object']);
   });
 
   it('refuses an experiment event whose payload is not an experiment', () => {

@@ -39,7 +39,7 @@ export class VariantDto {
 /**
  * The experiment object Superposition sends as a webhook payload and answers on
  * `GET /experiments/{id}` (CONTRACT.md §1). Only the fields Mayday reads are declared; the rest
- * (created_at, metrics, description, ...) are tolerated and ignored.
+ * (created_at, metrics, description, ...) are tolerated and ignored; `metrics_url` is kept as sent.
  */
 export class ExperimentDto {
   /** A 64-bit integer as a string; never parsed into a JS number. */
@@ -81,6 +81,15 @@ export class ExperimentDto {
   @IsOptional()
   @IsString()
   last_modified?: string;
+
+  /** The experiment group while it runs (a 64-bit integer as a string); null while CREATED and again once finished. */
+  @IsOptional()
+  @IsString()
+  @MaxLength(64)
+  experiment_group_id?: string | null;
+
+  /** Superposition's link to the experiment's dashboard, when it has a metrics source: any shape tolerated, shown when a string. */
+  metrics_url?: unknown;
 }
 
 /** Rules class-validator cannot say per field: exactly one CONTROL, at least one EXPERIMENTAL, unique ids. */

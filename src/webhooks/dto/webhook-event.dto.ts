@@ -1,5 +1,5 @@
 import { Type } from 'class-transformer';
-import { IsDefined, IsIn, IsNotEmpty, IsObject, IsOptional, IsString, MaxLength, ValidateNested } from 'class-validator';
+import { IsDefined, IsIn, IsNotEmpty, IsObject, IsOptional, IsString, MaxLength, ValidateIf, ValidateNested } from 'class-validator';
 
 export const EXPERIMENT_EVENTS = [
   'ExperimentCreated',
@@ -31,6 +31,14 @@ export class EventInfoDto {
   @IsOptional()
   @IsString()
   time?: string;
+
+  /** The config version the event was sent at (null when Superposition has none): part of what a resolved config depends on. */
+  @ValidateIf((_info, value) => value !== null && value !== undefined)
+  @IsString()
+  config_version?: string | null;
+
+  // `resource` (any string) and `action` ("Create", "Update", "Delete", or an ARRAY of them for a
+  // ConfigChanged bulk write) are not read: they are tolerated in any shape, like any unknown field.
 }
 
 /** The envelope of every Superposition webhook (CONTRACT.md §1). */
@@ -41,8 +49,9 @@ export class WebhookEnvelopeDto {
   @Type(() => EventInfoDto)
   event_info: EventInfoDto;
 
-  /** An experiment for Experiment* events, a config for ConfigChanged: checked per event later. */
-  @IsDefined()
-  @IsObject()
-  payload: Record<string, unknown>;
+  /**
+   * An experiment for Experiment* events (checked per event later); for ConfigChanged any JSON value
+   * (an object for a default-config change, an ARRAY of contexts for a bulk context write), unread.
+   */
+  payload: unknown;
 }
