@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { delimiter } from 'node:path';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -7,6 +7,19 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 export const TRAFFIC_PROVIDERS = ['nginx', 'gateway-api'] as const;
 export type TrafficProviderName = (typeof TRAFFIC_PROVIDERS)[number];
 
+/** `token`: every webhook and status API call needs the bearer token; `none`: open (an explicit choice for local use). */
+export const WEBHOOK_AUTH_MODES = ['token', 'none'] as const;
+/** `token`: /metrics needs the same bearer token as the webhook; `none`: open to whoever reaches the port. */
+export const METRICS_AUTH_MODES = ['none', 'token'] as const;
+
+/** Tokens shorter than this are refused: the webhook token is the only proof that Superposition sent an event. */
+export const MIN_WEBHOOK_TOKEN_LENGTH = 32;
+/** Placeholders that deploy/ or the docs once shipped as the webhook token: anyone who read them knows them. */
+export const KNOWN_PLACEHOLDER_TOKENS: readonly string[] = ['change-me-to-a-long-random-string'];
+
+/** Where the service account's namespace is mounted in a pod. */
+export const SERVICE_ACCOUNT_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
+export const FALLBACK_MAYDAY_NAMESPACE = 'mayday-system';
 /** How Mayday reaches the Kubernetes API: the standard kubeconfig chain, or an explicit server and token. */
 export type KubernetesConnection =
   { mode: 'default'; kubeconfig?: string } | { mode: 'token'; server: string; token: string; caFile?: string; skipTlsVerify: boolean };
@@ -20,6 +33,11 @@ export abstract class MaydayConfig {
   abstract readonly host: string;
   abstract readonly logLevel: LogLevel;
   abstract readonly kubernetes: KubernetesConnection;
+  /**
+   * Mayday's own namespace: its records live there and only there (nobody else should be able to
+   * write in it). It is protected: events for it get 403 unless ALLOWED_NAMESPACES names it.
+   */
+  abstract readonly maydayNamespace: string;
   abstract readonly superposition: {
     /** Base URL without a trailing slash; undefined when Mayday runs on payload overrides alone. */
     readonly url?: string;
@@ -28,12 +46,17 @@ export abstract class MaydayConfig {
     readonly timeoutMs: number;
   };
   abstract readonly webhook: {
+    /** `none` only when WEBHOOK_AUTH=none was chosen explicitly; then `token` is undefined. */
+    readonly auth: (typeof WEBHOOK_AUTH_MODES)[number];
     readonly token?: string;
     readonly maxBodyBytes: number;
     readonly allowedNamespaces: readonly string[];
     readonly allowedWorkspaces: readonly string[];
     /** Time an event may spend retrying transient Kubernetes faults before Mayday answers 503. */
     readonly retryBudgetMs: number;
+  };
+  abstract readonly metrics: {
+    readonly auth: (typeof METRICS_AUTH_MODES)[number];
   };
   abstract readonly routing: {
     readonly defaultNamespace: string;
@@ -50,6 +73,8 @@ export abstract class MaydayConfig {
     readonly resyncIntervalSeconds: number;
     /** How long the record of a finished experiment is kept; 0 keeps records for ever. */
     readonly recordRetentionHours: number;
+    /** The most replicas a variant's config may ask for (422 above). */
+    readonly maxReplicas: number;
   };
 }
 
@@ -105,8 +130,27 @@ export function loadMaydayConfig(env: Env): MaydayConfig {
     timeoutMs: read.integer('SUPERPOSITION_TIMEOUT_MS', 3000, 100, 60000),
   };
 
+  const maydayNamespace = read.string('MAYDAY_NAMESPACE') ?? read.string('POD_NAMESPACE') ?? serviceAccountNamespace() ?? FALLBACK_MAYDAY_NAMESPACE;
+  if (!DNS_LABEL.test(maydayNamespace) || maydayNamespace.length > 63) {
+    problems.push(`MAYDAY_NAMESPACE: "${maydayNamespace}" is not a valid Kubernetes namespace name`);
+  }
+
+  const webhookAuth = read.oneOf('WEBHOOK_AUTH', WEBHOOK_AUTH_MODES, 'token');
+  const webhookToken = read.string('WEBHOOK_TOKEN');
+  if (webhookAuth === 'none' && webhookToken) {
+    problems.push('WEBHOOK_AUTH=none but WEBHOOK_TOKEN is set: unset one of them');
+  } else if (webhookAuth === 'token') {
+    const problem = webhookTokenProblem(webhookToken);
+    if (problem) problems.push(problem);
+  }
+  const metricsAuth = read.oneOf('METRICS_AUTH', METRICS_AUTH_MODES, 'none');
+  if (metricsAuth === 'token' && webhookAuth === 'none') {
+    problems.push('METRICS_AUTH=token needs WEBHOOK_TOKEN (it is the same bearer token), but WEBHOOK_AUTH=none');
+  }
+
   const webhook = {
-    token: read.string('WEBHOOK_TOKEN'),
+    auth: webhookAuth,
+    token: webhookAuth === 'token' ? webhookToken : undefined,
     maxBodyBytes: read.integer('WEBHOOK_MAX_BODY_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
     allowedNamespaces: read.list('ALLOWED_NAMESPACES'),
     allowedWorkspaces: read.list('ALLOWED_WORKSPACES'),
@@ -144,10 +188,34 @@ export function loadMaydayConfig(env: Env): MaydayConfig {
     maxRestarts: read.integer('CANARY_MAX_RESTARTS', 3, 0, 1000),
     resyncIntervalSeconds: read.integer('RESYNC_INTERVAL_SECONDS', 60, 0, 86400),
     recordRetentionHours: read.integer('RECORD_RETENTION_HOURS', 720, 0, 876000),
+    maxReplicas: read.integer('MAX_REPLICAS', 100, 1, 10000),
   };
 
   if (problems.length > 0) throw new ConfigValidationError(problems);
-  return { port, host, logLevel, kubernetes, superposition, webhook, routing, safety };
+  return { port, host, logLevel, kubernetes, maydayNamespace, superposition, webhook, metrics: { auth: metricsAuth }, routing, safety };
+}
+
+/** Why a webhook token cannot be used, naming WEBHOOK_TOKEN; undefined when it can. */
+export function webhookTokenProblem(token: string | undefined): string | undefined {
+  if (!token) {
+    return 'WEBHOOK_TOKEN is required (a random secret of at least 32 characters, e.g. `openssl rand -hex 32`); set WEBHOOK_AUTH=none to run without authentication on purpose';
+  }
+  if (KNOWN_PLACEHOLDER_TOKENS.includes(token)) {
+    return 'WEBHOOK_TOKEN is a placeholder that was published with Mayday: generate a random one (e.g. `openssl rand -hex 32`)';
+  }
+  if (token.length < MIN_WEBHOOK_TOKEN_LENGTH) {
+    return `WEBHOOK_TOKEN is ${token.length} characters long; it must have at least ${MIN_WEBHOOK_TOKEN_LENGTH} (e.g. \`openssl rand -hex 32\`)`;
+  }
+  return undefined;
+}
+
+/** The namespace of the pod's service account, when Mayday runs in a pod with one mounted. */
+function serviceAccountNamespace(): string | undefined {
+  try {
+    return readFileSync(SERVICE_ACCOUNT_NAMESPACE_FILE, 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Small typed accessors over the raw environment; each records a problem instead of throwing. */

@@ -1,5 +1,11 @@
-import { Injectable, Logger, ServiceUnavailableException, type BeforeApplicationShutdown } from '@nestjs/common';
-import { ForbiddenScopeError } from '../common/errors';
+import {
+  Injectable,
+  Logger,
+  PayloadTooLargeException,
+  ServiceUnavailableException,
+  type BeforeApplicationShutdown,
+} from '@nestjs/common';
+import { ForbiddenScopeError, UnprocessableEventError } from '../common/errors';
 import { httpErrorFor } from '../common/http-error.filter';
 import { KeyedSerializer } from '../common/keyed-serializer';
 import { MaydayConfig } from '../config/mayday-config';
@@ -7,10 +13,11 @@ import { KubeEventRecorder, type TransitionEvent } from '../kubernetes/kube-even
 import { withRetryBudget } from '../kubernetes/retry';
 import { MetricsService } from '../metrics/metrics.service';
 import type { EventOutcome, EventSource, ExperimentEvent } from './experiment-event';
-import { judgeAgainstRecord, type ExperimentRecord } from './experiment-record';
+import { CONFIGMAP_DATA_LIMIT_BYTES, judgeAgainstRecord, recordDataBytes, type ExperimentRecord } from './experiment-record';
 import { ExperimentRecords } from './experiment-records.service';
 import type { ExperimentPlan } from './experiment-plan';
 import { ExperimentService, type ExecutionResult } from './experiment.service';
+import { namespaceRefusal, scopeOf, workspaceRefusal } from './scope';
 
 /**
  * The way in for every experiment event (webhook, Deployment watch, resync): checks the scope,
@@ -37,10 +44,8 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
     let namespace: string | undefined;
     try {
       if (this.draining) throw new ServiceUnavailableException('Mayday is shutting down; deliver again later');
-      const allowedWorkspaces = this.config.webhook.allowedWorkspaces;
-      if (allowedWorkspaces.length > 0 && !allowedWorkspaces.includes(event.workspace)) {
-        throw new ForbiddenScopeError(`workspace "${event.workspace}" is not in ALLOWED_WORKSPACES`);
-      }
+      const refusal = workspaceRefusal(event.workspace, scopeOf(this.config));
+      if (refusal) throw new ForbiddenScopeError(refusal);
       const outcome = await this.serializer.run(event.experiment.id, () =>
         withRetryBudget(this.config.webhook.retryBudgetMs, () => this.processInOrder(event, (plan) => (namespace = plan.namespace))),
       );
@@ -74,10 +79,8 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
     const { experiment } = event;
     const plan = this.experiments.plan(event);
     planned(plan);
-    const allowedNamespaces = this.config.webhook.allowedNamespaces;
-    if (allowedNamespaces.length > 0 && !allowedNamespaces.includes(plan.namespace)) {
-      throw new ForbiddenScopeError(`namespace "${plan.namespace}" is not in ALLOWED_NAMESPACES`);
-    }
+    const refusal = namespaceRefusal(plan.namespace, scopeOf(this.config));
+    if (refusal) throw new ForbiddenScopeError(refusal);
     const outcome = {
       event: event.event,
       experimentId: experiment.id,
@@ -85,12 +88,14 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
       namespace: plan.namespace,
     };
     if (plan.kind === 'ignore') return { ...outcome, result: 'ignored', reason: plan.reason, actions: [] };
+    this.refuseOversizedRecord(event, plan);
 
     // The record and what the plan needs are read in one round; a failure of the second only
     // counts if the record says the event is to be applied at all.
     const preparing = this.experiments.prepare(plan, event);
     preparing.catch(() => undefined);
-    const record = await this.records.read(plan.namespace, experiment.id);
+    const record = await this.records.read(experiment.id);
+    this.refuseRebinding(event, plan, record);
     const verdict = judgeAgainstRecord(record, experiment);
     if (!verdict.apply) return { ...outcome, result: 'ignored', reason: verdict.reason, actions: [] };
 
@@ -112,6 +117,46 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
     return { ...outcome, result: 'applied', reason: plan.reason, actions: result.actions, canaries: result.canaries };
   }
 
+  /**
+   * An experiment acts only in the namespace (and for the workspace) its record names: whatever an
+   * event, a replayed record or a Deployment's labels say, one experiment never moves elsewhere.
+   */
+  private refuseRebinding(event: ExperimentEvent, plan: ExperimentPlan, record: ExperimentRecord | undefined): void {
+    if (!record || (record.namespace === plan.namespace && record.workspace === event.workspace)) return;
+    const message =
+      `experiment ${event.experiment.id} is bound to namespace "${record.namespace}" and workspace "${record.workspace}" by its record; ` +
+      `this event asks for namespace "${plan.namespace}" and workspace "${event.workspace}": refused`;
+    this.logger.warn({ msg: message, experimentId: event.experiment.id, namespace: plan.namespace, recordNamespace: record.namespace });
+    throw new UnprocessableEventError(message);
+  }
+
+  /** The record must fit in a ConfigMap: an experiment too large for it is refused before anything is written. */
+  private refuseOversizedRecord(event: ExperimentEvent, plan: ExperimentPlan): void {
+    const bytes = recordDataBytes(this.records.toConfigMap(this.recordOf(event, plan, 'promotion-pending', 'x'.repeat(512))));
+    if (bytes > CONFIGMAP_DATA_LIMIT_BYTES) {
+      throw new PayloadTooLargeException(
+        `experiment ${event.experiment.id} would need a record of ${bytes} bytes, over the ${CONFIGMAP_DATA_LIMIT_BYTES} bytes a ConfigMap holds`,
+      );
+    }
+  }
+
+  private recordOf(event: ExperimentEvent, plan: ExperimentPlan, phase: ExperimentRecord['phase'], pendingReason?: string): ExperimentRecord {
+    const { experiment } = event;
+    return {
+      experimentId: experiment.id,
+      workspace: event.workspace,
+      organisationId: event.organisationId,
+      namespace: plan.namespace,
+      status: experiment.status,
+      lastModified: experiment.last_modified,
+      event: event.event,
+      appliedAt: new Date().toISOString(),
+      phase,
+      pendingReason,
+      experiment: JSON.stringify(experiment),
+    };
+  }
+
   /** Writes the record unless it already says exactly this (a duplicate changes nothing). */
   private async recordApplied(
     event: ExperimentEvent,
@@ -131,19 +176,7 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
     ) {
       return;
     }
-    await this.records.write({
-      experimentId: experiment.id,
-      workspace: event.workspace,
-      organisationId: event.organisationId,
-      namespace: plan.namespace,
-      status: experiment.status,
-      lastModified: experiment.last_modified,
-      event: event.event,
-      appliedAt: new Date().toISOString(),
-      phase,
-      pendingReason,
-      experiment: JSON.stringify(experiment),
-    });
+    await this.records.write(this.recordOf(event, plan, phase, pendingReason));
   }
 
   /** A pending promotion is announced once per reason, not at every retry, watch event or resync. */

@@ -8,8 +8,9 @@ import { WorkloadWatcher } from '../workloads/workload-watcher.service';
 import type { ExperimentStatus } from './dto/experiment.dto';
 import { parseExperiment } from './dto/parse-experiment';
 import { ExperimentEventProcessor } from './experiment-event.processor';
-import { isInScope, TERMINAL_STATUSES, type ExperimentRecord } from './experiment-record';
+import { TERMINAL_STATUSES, type ExperimentRecord } from './experiment-record';
 import { ExperimentRecords } from './experiment-records.service';
+import { isInScope, scopeOf } from './scope';
 
 /** The event a state corresponds to, for states that reach Mayday without a webhook. */
 const EVENT_FOR_STATUS: Record<ExperimentStatus, WebhookEventName> = {
@@ -103,6 +104,11 @@ export class ExperimentReconciler implements OnApplicationBootstrap, OnApplicati
     return report;
   }
 
+  /**
+   * A Deployment's labels only say which experiment to look at: what is converged to comes from that
+   * experiment's record (in Mayday's namespace), and only if the record binds it to the Deployment's
+   * namespace. Anyone who can label a Deployment can ask for this; nobody can steer it elsewhere.
+   */
   private onWorkloadChange({ deployment }: WorkloadChange): void {
     const namespace = deployment.metadata?.namespace;
     const experimentId = deployment.metadata?.labels?.[EXPERIMENT_LABEL];
@@ -124,11 +130,20 @@ export class ExperimentReconciler implements OnApplicationBootstrap, OnApplicati
     this.queued.delete(key);
   }
 
-  /** Converges one experiment to its recorded state again (its Deployments' states may have changed). */
+  /**
+   * Converges one experiment to its recorded state again (its Deployments' states may have changed),
+   * when a Deployment in `namespace` asked for it: a record bound to another namespace is left alone.
+   */
   async reconcileFromRecord(namespace: string, experimentId: string): Promise<void> {
     try {
-      const record = await this.records.read(namespace, experimentId);
+      const record = await this.records.read(experimentId);
       if (!record?.experiment || !this.unfinished(record) || !this.inScope(record)) return;
+      if (record.namespace !== namespace) {
+        this.logger.warn(
+          `a Deployment in ${namespace} names experiment ${experimentId}, which runs in ${record.namespace}: ignored (labels never move Mayday to another namespace)`,
+        );
+        return;
+      }
       const experiment = parseExperiment(JSON.parse(record.experiment), 'record.experiment');
       await this.processor.process(
         { event: record.event as WebhookEventName, workspace: record.workspace, organisationId: record.organisationId, experiment },
@@ -146,6 +161,6 @@ export class ExperimentReconciler implements OnApplicationBootstrap, OnApplicati
   }
 
   private inScope(record: ExperimentRecord): boolean {
-    return isInScope(record, this.config.webhook);
+    return isInScope(record, scopeOf(this.config));
   }
 }

@@ -10,9 +10,12 @@ import { ObjectStore } from './object-store';
 interface CachedKind {
   apiVersion: string;
   kind: string;
-  /** The collection path to watch, e.g. /apis/apps/v1/deployments. */
-  path: string;
+  /** The API path the collection hangs off, e.g. /apis/apps/v1, and its resource name, e.g. deployments. */
+  apiPath: string;
+  resource: string;
   all?: boolean;
+  /** The namespaces watched (one informer each), or undefined for one informer over the whole cluster. */
+  namespaces?: readonly string[];
 }
 
 export type CacheListener = (verb: 'add' | 'update' | 'delete', object: KubernetesObject) => void;
@@ -32,6 +35,7 @@ export class ClusterCache implements OnApplicationBootstrap, OnApplicationShutdo
   private readonly logger = new Logger(ClusterCache.name);
   private readonly kinds: CachedKind[];
   private readonly stores = new Map<string, ObjectStore>();
+  /** Informers (by informerKey) whose first list has arrived and whose watch runs. */
   private readonly synced = new Set<string>();
   private readonly informers = new Map<string, Informer<KubernetesObject>>();
   private readonly listeners = new Map<string, CacheListener[]>();
@@ -44,22 +48,27 @@ export class ClusterCache implements OnApplicationBootstrap, OnApplicationShutdo
     private readonly clients: KubeClients,
     config: MaydayConfig,
   ) {
+    // With ALLOWED_NAMESPACES, only those namespaces are watched (and a namespaced install needs no more);
+    // the records are read in Mayday's namespace only.
+    const namespaces = config.webhook.allowedNamespaces.length > 0 ? config.webhook.allowedNamespaces : undefined;
     this.kinds = [
-      { apiVersion: 'apps/v1', kind: 'Deployment', path: '/apis/apps/v1/deployments' },
-      { apiVersion: 'v1', kind: 'Service', path: '/api/v1/services' },
-      { apiVersion: 'v1', kind: 'ConfigMap', path: '/api/v1/configmaps' },
+      { apiVersion: 'apps/v1', kind: 'Deployment', apiPath: '/apis/apps/v1', resource: 'deployments', namespaces },
+      { apiVersion: 'v1', kind: 'Service', apiPath: '/api/v1', resource: 'services', namespaces },
+      { apiVersion: 'v1', kind: 'ConfigMap', apiPath: '/api/v1', resource: 'configmaps', namespaces: [config.maydayNamespace] },
     ];
     if (config.routing.provider === 'nginx') {
       // Every Ingress: the main route may be a user's, and no other canary may hold the host.
-      this.kinds.push({ apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', path: '/apis/networking.k8s.io/v1/ingresses', all: true });
+      this.kinds.push({ apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', apiPath: '/apis/networking.k8s.io/v1', resource: 'ingresses', all: true, namespaces });
     } else {
       this.kinds.push({
         apiVersion: 'gateway.networking.k8s.io/v1',
         kind: 'HTTPRoute',
-        path: '/apis/gateway.networking.k8s.io/v1/httproutes',
+        apiPath: '/apis/gateway.networking.k8s.io/v1',
+        resource: 'httproutes',
+        namespaces,
       });
     }
-    if (config.safety.readinessGate) this.kinds.push({ apiVersion: 'v1', kind: 'Pod', path: '/api/v1/pods' });
+    if (config.safety.readinessGate) this.kinds.push({ apiVersion: 'v1', kind: 'Pod', apiPath: '/api/v1', resource: 'pods', namespaces });
   }
 
   onApplicationBootstrap(): void {
@@ -67,40 +76,39 @@ export class ClusterCache implements OnApplicationBootstrap, OnApplicationShutdo
       const key = kindKey(kind.apiVersion, kind.kind);
       const store = new ObjectStore();
       this.stores.set(key, store);
-      const selector = kind.all ? undefined : OWNED;
-      const informer = makeInformer<KubernetesObject>(
-        this.clients.kubeConfig,
-        kind.path,
-        async () => {
-          const list = await this.clients.objects.list(
-            kind.apiVersion,
-            kind.kind,
-            undefined,
-            undefined,
-            undefined,
-            undefined,
-            undefined,
-            selector,
-          );
-          // Filled here, before anyone reads it as synced (the informer's own add events come a bit later).
-          for (const item of list.items) store.upsert(withType(item, kind));
-          this.synced.add(key);
-          this.failures.delete(key);
-          return list;
-        },
-        selector,
-      );
-      informer.on('add', (object) => this.apply(key, 'add', withType(object, kind), store));
-      informer.on('update', (object) => this.apply(key, 'update', withType(object, kind), store));
-      informer.on('delete', (object) => {
-        store.remove(object.metadata?.namespace, object.metadata?.name, object.metadata?.resourceVersion);
-        for (const listener of this.listeners.get(key) ?? []) listener('delete', withType(object, kind));
-      });
-      informer.on('error', (error) => this.restartLater(key, informer, error));
-      this.informers.set(key, informer);
-      // Not awaited: Mayday answers while the caches fill, reading from the API server meanwhile.
-      void this.start(key, informer);
+      for (const namespace of kind.namespaces ?? [undefined]) this.watch(kind, namespace, store);
     }
+  }
+
+  /** One informer: a kind in one namespace, or in all of them. */
+  private watch(kind: CachedKind, namespace: string | undefined, store: ObjectStore): void {
+    const key = kindKey(kind.apiVersion, kind.kind);
+    const informerKey = `${key}@${namespace ?? '*'}`;
+    const selector = kind.all ? undefined : OWNED;
+    const path = namespace ? `${kind.apiPath}/namespaces/${namespace}/${kind.resource}` : `${kind.apiPath}/${kind.resource}`;
+    const informer = makeInformer<KubernetesObject>(
+      this.clients.kubeConfig,
+      path,
+      async () => {
+        const list = await this.clients.objects.list(kind.apiVersion, kind.kind, namespace, undefined, undefined, undefined, undefined, selector);
+        // Filled here, before anyone reads it as synced (the informer's own add events come a bit later).
+        for (const item of list.items) store.upsert(withType(item, kind));
+        this.synced.add(informerKey);
+        this.failures.delete(informerKey);
+        return list;
+      },
+      selector,
+    );
+    informer.on('add', (object) => this.apply(key, 'add', withType(object, kind), store));
+    informer.on('update', (object) => this.apply(key, 'update', withType(object, kind), store));
+    informer.on('delete', (object) => {
+      store.remove(object.metadata?.namespace, object.metadata?.name, object.metadata?.resourceVersion);
+      for (const listener of this.listeners.get(key) ?? []) listener('delete', withType(object, kind));
+    });
+    informer.on('error', (error) => this.restartLater(informerKey, informer, error));
+    this.informers.set(informerKey, informer);
+    // Not awaited: Mayday answers while the caches fill, reading from the API server meanwhile.
+    void this.start(informerKey, informer);
   }
 
   async onApplicationShutdown(): Promise<void> {
@@ -125,7 +133,7 @@ export class ClusterCache implements OnApplicationBootstrap, OnApplicationShutdo
     labelSelector?: string,
   ): T[] | undefined {
     const key = kindKey(apiVersion, kind);
-    const store = this.ready(key);
+    const store = this.ready(key, namespace);
     const labels = parseSelector(labelSelector);
     if (!store || !labels) return undefined;
     if (!this.holdsAll(key) && labels[MANAGED_BY_LABEL] !== MANAGED_BY) return undefined;
@@ -135,7 +143,7 @@ export class ClusterCache implements OnApplicationBootstrap, OnApplicationShutdo
   /** The cached object, `null` when the cache knows there is none, undefined when it cannot tell. */
   get<T extends KubernetesObject>(apiVersion: string, kind: string, namespace: string, name: string): T | null | undefined {
     const key = kindKey(apiVersion, kind);
-    const store = this.ready(key);
+    const store = this.ready(key, namespace);
     if (!store) return undefined;
     const object = store.get(namespace, name) as T | undefined;
     if (object) return object;
@@ -163,8 +171,14 @@ export class ClusterCache implements OnApplicationBootstrap, OnApplicationShutdo
     for (const listener of this.listeners.get(key) ?? []) listener(verb, object);
   }
 
-  private ready(key: string): ObjectStore | undefined {
-    return this.synced.has(key) ? this.stores.get(key) : undefined;
+  /** The store, if it holds everything of the kind in `namespace` (all namespaces when undefined) and is synced. */
+  private ready(key: string, namespace: string | undefined): ObjectStore | undefined {
+    const kind = this.kinds.find((candidate) => kindKey(candidate.apiVersion, candidate.kind) === key);
+    if (!kind) return undefined;
+    const watched = kind.namespaces ?? [undefined];
+    if (kind.namespaces && (namespace === undefined || !kind.namespaces.includes(namespace))) return undefined;
+    const synced = watched.every((watchedNamespace) => this.synced.has(`${key}@${watchedNamespace ?? '*'}`));
+    return synced ? this.stores.get(key) : undefined;
   }
 
   private holdsAll(key: string): boolean {

@@ -25,6 +25,8 @@ export class GatewayApiRouter implements TrafficRouter {
   constructor(
     private readonly kube: KubeResourcesService,
     private readonly gateway: ParentGateway,
+    /** A namespace Mayday may read HTTPRoutes in, to check that the API exists. */
+    private readonly probeNamespace = 'default',
   ) {}
 
   async observe(target: RouteTarget): Promise<GatewayState> {
@@ -58,7 +60,7 @@ export class GatewayApiRouter implements TrafficRouter {
   }
 
   async checkApi(): Promise<void> {
-    await this.kube.requireApi(HTTPROUTE_API, 'HTTPRoute');
+    await this.kube.requireApi(HTTPROUTE_API, 'HTTPRoute', this.probeNamespace);
   }
 
   /** The live HTTPRoute `{service}`, refused if someone else made it. */

@@ -18,10 +18,11 @@ import { TRAFFIC_ROUTER, type TrafficRouter } from './traffic-router';
           case 'nginx':
             return new NginxRouter(kube, config.routing.ingressClass);
           case 'gateway-api':
-            return new GatewayApiRouter(kube, {
-              name: config.routing.gatewayName!,
-              namespace: config.routing.gatewayNamespace,
-            });
+            return new GatewayApiRouter(
+              kube,
+              { name: config.routing.gatewayName!, namespace: config.routing.gatewayNamespace },
+              config.webhook.allowedNamespaces[0],
+            );
         }
       },
     },
