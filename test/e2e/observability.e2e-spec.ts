@@ -13,7 +13,7 @@ import { inject } from 'vitest';
 
 const cluster = new Cluster();
 const eventsApi = cluster.kubeConfig.makeApiClient(EventsV1Api);
-const TOKEN = 'status-and-webhook-secret';
+const TOKEN = 'status-and-webhook-secret-of-32-chars-or-more';
 
 /** The value of one sample line of a Prometheus text exposition, or undefined. */
 function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
