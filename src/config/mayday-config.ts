@@ -130,7 +130,8 @@ export function loadMaydayConfig(env: Env): MaydayConfig {
     timeoutMs: read.integer('SUPERPOSITION_TIMEOUT_MS', 3000, 100, 60000),
   };
 
-  const maydayNamespace = read.string('MAYDAY_NAMESPACE') ?? read.string('POD_NAMESPACE') ?? serviceAccountNamespace() ?? FALLBACK_MAYDAY_NAMESPACE;
+  const maydayNamespace =
+    read.string('MAYDAY_NAMESPACE') ?? read.string('POD_NAMESPACE') ?? serviceAccountNamespace() ?? FALLBACK_MAYDAY_NAMESPACE;
   if (!DNS_LABEL.test(maydayNamespace) || maydayNamespace.length > 63) {
     problems.push(`MAYDAY_NAMESPACE: "${maydayNamespace}" is not a valid Kubernetes namespace name`);
   }

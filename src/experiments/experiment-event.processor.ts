@@ -1,10 +1,4 @@
-import {
-  Injectable,
-  Logger,
-  PayloadTooLargeException,
-  ServiceUnavailableException,
-  type BeforeApplicationShutdown,
-} from '@nestjs/common';
+import { Injectable, Logger, PayloadTooLargeException, ServiceUnavailableException, type BeforeApplicationShutdown } from '@nestjs/common';
 import { ForbiddenScopeError, UnprocessableEventError } from '../common/errors';
 import { httpErrorFor } from '../common/http-error.filter';
 import { KeyedSerializer } from '../common/keyed-serializer';
@@ -140,7 +134,12 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
     }
   }
 
-  private recordOf(event: ExperimentEvent, plan: ExperimentPlan, phase: ExperimentRecord['phase'], pendingReason?: string): ExperimentRecord {
+  private recordOf(
+    event: ExperimentEvent,
+    plan: ExperimentPlan,
+    phase: ExperimentRecord['phase'],
+    pendingReason?: string,
+  ): ExperimentRecord {
     const { experiment } = event;
     return {
       experimentId: experiment.id,

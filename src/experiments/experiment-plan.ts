@@ -59,7 +59,9 @@ export function planExperiment(
     );
   }
   if (experiment.variants.length > MAX_VARIANTS) {
-    throw new UnprocessableEventError(`payload.variants holds ${experiment.variants.length} variants; Mayday handles at most ${MAX_VARIANTS}`);
+    throw new UnprocessableEventError(
+      `payload.variants holds ${experiment.variants.length} variants; Mayday handles at most ${MAX_VARIANTS}`,
+    );
   }
   const control = experiment.variants.find((variant) => variant.variant_type === 'CONTROL')!;
   const experimental = experiment.variants.filter((variant) => variant.variant_type === 'EXPERIMENTAL');

@@ -14,7 +14,11 @@ export class ExperimentsController {
     @Query('workspace') workspace?: unknown,
     @Query('status') status?: unknown,
   ): Promise<{ experiments: ExperimentStatusView[] }> {
-    const filter = { namespace: single('namespace', namespace), workspace: single('workspace', workspace), status: single('status', status) };
+    const filter = {
+      namespace: single('namespace', namespace),
+      workspace: single('workspace', workspace),
+      status: single('status', status),
+    };
     return { experiments: await this.status.list(filter) };
   }
 

@@ -58,7 +58,14 @@ export class ClusterCache implements OnApplicationBootstrap, OnApplicationShutdo
     ];
     if (config.routing.provider === 'nginx') {
       // Every Ingress: the main route may be a user's, and no other canary may hold the host.
-      this.kinds.push({ apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', apiPath: '/apis/networking.k8s.io/v1', resource: 'ingresses', all: true, namespaces });
+      this.kinds.push({
+        apiVersion: 'networking.k8s.io/v1',
+        kind: 'Ingress',
+        apiPath: '/apis/networking.k8s.io/v1',
+        resource: 'ingresses',
+        all: true,
+        namespaces,
+      });
     } else {
       this.kinds.push({
         apiVersion: 'gateway.networking.k8s.io/v1',
@@ -90,7 +97,16 @@ export class ClusterCache implements OnApplicationBootstrap, OnApplicationShutdo
       this.clients.kubeConfig,
       path,
       async () => {
-        const list = await this.clients.objects.list(kind.apiVersion, kind.kind, namespace, undefined, undefined, undefined, undefined, selector);
+        const list = await this.clients.objects.list(
+          kind.apiVersion,
+          kind.kind,
+          namespace,
+          undefined,
+          undefined,
+          undefined,
+          undefined,
+          selector,
+        );
         // Filled here, before anyone reads it as synced (the informer's own add events come a bit later).
         for (const item of list.items) store.upsert(withType(item, kind));
         this.synced.add(informerKey);

@@ -203,7 +203,9 @@ describe('the experiment lifecycle on ingress-nginx (real kube-apiserver, Superp
     expect(discarded.status).toBe(200);
     // Only Mayday's record of the experiment, which keeps late events from doing anything.
     expect(Object.keys(await cluster.snapshot(namespace))).toEqual([]);
-    expect((await cluster.core.readNamespacedConfigMap({ namespace: MAYDAY_NAMESPACE, name: `mayday-experiment-${spec.id}` })).data?.namespace).toBe(namespace);
+    expect(
+      (await cluster.core.readNamespacedConfigMap({ namespace: MAYDAY_NAMESPACE, name: `mayday-experiment-${spec.id}` })).data?.namespace,
+    ).toBe(namespace);
   });
 
   it('a second experiment after a promotion retires the old winner when its own winner is promoted', async () => {

@@ -50,7 +50,11 @@ describe('the README commands', () => {
     ['no token', {}, 'WEBHOOK_TOKEN is required'],
     ['a short token', { WEBHOOK_TOKEN: 'x'.repeat(31) }, 'WEBHOOK_TOKEN is 31 characters long; it must have at least 32'],
     ['the placeholder deploy/ once shipped', { WEBHOOK_TOKEN: 'change-me-to-a-long-random-string' }, 'WEBHOOK_TOKEN is a placeholder'],
-    ['WEBHOOK_AUTH=none with a token', { WEBHOOK_AUTH: 'none', WEBHOOK_TOKEN: 'y'.repeat(40) }, 'WEBHOOK_AUTH=none but WEBHOOK_TOKEN is set'],
+    [
+      'WEBHOOK_AUTH=none with a token',
+      { WEBHOOK_AUTH: 'none', WEBHOOK_TOKEN: 'y'.repeat(40) },
+      'WEBHOOK_AUTH=none but WEBHOOK_TOKEN is set',
+    ],
   ])('dist/main.js refuses to start with %s, exits non-zero and names the variable', (_what, env, message) => {
     const result = spawnSync(process.execPath, [join(root, 'dist/main.js')], {
       encoding: 'utf8',

@@ -1,11 +1,4 @@
-import {
-  AppsV1Api,
-  CoreV1Api,
-  KubeConfig,
-  type KubernetesObject,
-  type V1ConfigMap,
-  type V1Deployment,
-} from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, KubeConfig, type KubernetesObject, type V1ConfigMap, type V1Deployment } from '@kubernetes/client-node';
 import { __resetOutOfContextForTests } from 'nestjs-pino/PinoLogger';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -126,13 +119,13 @@ describe("Mayday's own permissions (deploy/ RBAC, the ServiceAccount's token)", 
     const body = { metadata: { name: 'probe' }, data: { a: 'b' } };
     expect(await statusOf(mayday.core.createNamespacedConfigMap({ namespace, body }))).toBe(403);
     expect(await statusOf(mayday.core.listConfigMapForAllNamespaces({}))).toBe(403);
-    expect(await statusOf(mayday.core.readNamespacedConfigMap({ namespace: 'kube-system', name: 'extension-apiserver-authentication' }))).toBe(
-      403,
-    );
+    expect(
+      await statusOf(mayday.core.readNamespacedConfigMap({ namespace: 'kube-system', name: 'extension-apiserver-authentication' })),
+    ).toBe(403);
     const name = `probe-${experimentId()}`;
-    expect(await statusOf(mayday.core.createNamespacedConfigMap({ namespace: MAYDAY_NAMESPACE, body: { ...body, metadata: { name } } }))).toBe(
-      200,
-    );
+    expect(
+      await statusOf(mayday.core.createNamespacedConfigMap({ namespace: MAYDAY_NAMESPACE, body: { ...body, metadata: { name } } })),
+    ).toBe(200);
     expect(await statusOf(mayday.core.deleteNamespacedConfigMap({ namespace: MAYDAY_NAMESPACE, name }))).toBe(200);
     // What it keeps: Deployments anywhere.
     expect(await statusOf(mayday.apps.listDeploymentForAllNamespaces({}))).toBe(200);
@@ -187,7 +180,10 @@ describe('a tenant with edit rights in one namespace cannot steer Mayday anywher
         const afterStart = resyncs();
         await eventually(async () => expect(resyncs()).toBeGreaterThanOrEqual(afterStart + 2), 20_000);
         const tenantBBefore = await cluster.snapshot(tenantB);
-        const realRecordBefore = await cluster.core.readNamespacedConfigMap({ namespace: MAYDAY_NAMESPACE, name: `mayday-experiment-${real.id}` });
+        const realRecordBefore = await cluster.core.readNamespacedConfigMap({
+          namespace: MAYDAY_NAMESPACE,
+          name: `mayday-experiment-${real.id}`,
+        });
         expect(realRecordBefore.data?.namespace).toBe(tenantB);
 
         // The attack of the issue: a record in tenant-a aimed at tenant-b, concluded with a pending promotion,
@@ -201,15 +197,23 @@ describe('a tenant with edit rights in one namespace cannot steer Mayday anywher
         concluded.metadata!.namespace = undefined;
         concluded.data!.phase = 'promotion-pending';
         expect(await statusOf(tenant.core.createNamespacedConfigMap({ namespace: tenantA, body: concluded }))).toBe(200);
-        expect(await statusOf(tenant.apps.createNamespacedDeployment({ namespace: tenantA, body: forgedDeployment('bait', forged.id) }))).toBe(200);
-        expect(await statusOf(tenant.apps.createNamespacedDeployment({ namespace: tenantA, body: forgedDeployment('lure', real.id) }))).toBe(200);
+        expect(
+          await statusOf(tenant.apps.createNamespacedDeployment({ namespace: tenantA, body: forgedDeployment('bait', forged.id) })),
+        ).toBe(200);
+        expect(
+          await statusOf(tenant.apps.createNamespacedDeployment({ namespace: tenantA, body: forgedDeployment('lure', real.id) })),
+        ).toBe(200);
 
         // Where Mayday does read records, the tenant cannot write: 403 from the API server.
         const inMaydays = forgedRecord(forged, 'shop', MAYDAY_NAMESPACE, tenantB);
         expect(await statusOf(tenant.core.createNamespacedConfigMap({ namespace: MAYDAY_NAMESPACE, body: inMaydays }))).toBe(403);
         expect(
           await statusOf(
-            tenant.core.patchNamespacedConfigMap({ namespace: MAYDAY_NAMESPACE, name: `mayday-experiment-${real.id}`, body: [{ op: 'add', path: '/data/namespace', value: tenantA }] }),
+            tenant.core.patchNamespacedConfigMap({
+              namespace: MAYDAY_NAMESPACE,
+              name: `mayday-experiment-${real.id}`,
+              body: [{ op: 'add', path: '/data/namespace', value: tenantA }],
+            }),
           ),
         ).toBe(403);
         const tenantAAfterAttack = await cluster.snapshot(tenantA);
@@ -229,7 +233,10 @@ describe('a tenant with edit rights in one namespace cannot steer Mayday anywher
         // Superposition was never asked about it.
         expect(await cluster.snapshot(tenantB)).toEqual(tenantBBefore);
         expect(await cluster.snapshot(tenantA)).toEqual(tenantAAfterAttack);
-        const realRecordAfter = await cluster.core.readNamespacedConfigMap({ namespace: MAYDAY_NAMESPACE, name: `mayday-experiment-${real.id}` });
+        const realRecordAfter = await cluster.core.readNamespacedConfigMap({
+          namespace: MAYDAY_NAMESPACE,
+          name: `mayday-experiment-${real.id}`,
+        });
         expect(realRecordAfter.metadata?.resourceVersion).toBe(realRecordBefore.metadata?.resourceVersion);
         expect(await images(tenantB)).not.toEqual(expect.arrayContaining([EVIL[0]]));
         expect((await images(tenantB)).filter((image) => EVIL.includes(image))).toEqual([]);
@@ -238,10 +245,10 @@ describe('a tenant with edit rights in one namespace cannot steer Mayday anywher
           cluster.core.listServiceForAllNamespaces({ labelSelector: `mayday.superposition.io/experiment=${forged.id}` }),
           cluster.core.listConfigMapForAllNamespaces({ labelSelector: `mayday.superposition.io/experiment=${forged.id}` }),
         ]);
-        const forgedNames = forgedObjects.flatMap((list) => (list.items as KubernetesObject[]).map((item) => `${item.metadata?.namespace}/${item.metadata?.name}`));
-        expect(forgedNames.sort()).toEqual(
-          [`${tenantA}/bait`, `${tenantA}/mayday-experiment-${forged.id}`].sort(),
+        const forgedNames = forgedObjects.flatMap((list) =>
+          (list.items as KubernetesObject[]).map((item) => `${item.metadata?.namespace}/${item.metadata?.name}`),
         );
+        expect(forgedNames.sort()).toEqual([`${tenantA}/bait`, `${tenantA}/mayday-experiment-${forged.id}`].sort());
         expect(standIn.requests.some((request) => request.path.includes(forged.id))).toBe(false);
         const status = await mayday.get(`/experiments/${forged.id}`);
         expect(status.status).toBe(404);
@@ -290,7 +297,10 @@ describe('protected namespaces and the consent annotation (the kube-dns scenario
   it('refuses kube-system, kube-public, kube-node-lease and its own namespace with a 403 unless ALLOWED_NAMESPACES names them', async () => {
     const kubeSystem = await cluster.snapshot('kube-system');
     for (const protectedNamespace of ['kube-system', 'kube-public', 'kube-node-lease', MAYDAY_NAMESPACE]) {
-      const answer = await deliver(open, 'ExperimentStarted', 'kube-dns', { id: experimentId(), context: { namespace: protectedNamespace } });
+      const answer = await deliver(open, 'ExperimentStarted', 'kube-dns', {
+        id: experimentId(),
+        context: { namespace: protectedNamespace },
+      });
       expect(answer.status, JSON.stringify(answer.body)).toBe(403);
       expect(answer.body.message).toContain(`namespace "${protectedNamespace}"`);
       expect(answer.body.message).toContain('ALLOWED_NAMESPACES');
@@ -298,14 +308,18 @@ describe('protected namespaces and the consent annotation (the kube-dns scenario
     expect(await cluster.snapshot('kube-system')).toEqual(kubeSystem);
   });
 
-  it('even where allowed, never touches a Service it did not make without its owner\'s consent: 422 naming it and the annotation, selector kept', async () => {
+  it("even where allowed, never touches a Service it did not make without its owner's consent: 422 naming it and the annotation, selector kept", async () => {
     const kubeSystem = await cluster.snapshot('kube-system');
     const spec: ExperimentSpec = { id: experimentId(), context: { namespace: 'kube-system' } };
     const started = await deliver(allowingKubeSystem, 'ExperimentStarted', 'kube-dns', spec);
     expect(started.status).toBe(422);
     expect(started.body.message).toContain('Service kube-system/kube-dns');
     expect(started.body.message).toContain(`${CONSENT_ANNOTATION}: "kube-dns"`);
-    const concluded = await deliver(allowingKubeSystem, 'ExperimentConcluded', 'kube-dns', { ...spec, status: 'CONCLUDED', chosen: 'test1' });
+    const concluded = await deliver(allowingKubeSystem, 'ExperimentConcluded', 'kube-dns', {
+      ...spec,
+      status: 'CONCLUDED',
+      chosen: 'test1',
+    });
     expect(concluded.status).toBe(422);
     expect(await cluster.snapshot('kube-system')).toEqual(kubeSystem);
     const dns = await cluster.core.readNamespacedService({ namespace: 'kube-system', name: 'kube-dns' });
@@ -444,7 +458,9 @@ describe('closed by default, and hostile input', () => {
     const namespaces = new Set((listed.body.experiments as { namespace: string }[]).map((view) => view.namespace));
     expect([...namespaces]).toEqual([namespace]);
     // The records of every other namespace are in the same place, and not shown.
-    expect(((await mayday.get('/experiments', auth)).body.experiments as unknown[]).length).toBeGreaterThan(listed.body.experiments.length - 1);
+    expect(((await mayday.get('/experiments', auth)).body.experiments as unknown[]).length).toBeGreaterThan(
+      listed.body.experiments.length - 1,
+    );
   });
 });
 
@@ -458,7 +474,11 @@ describe('the namespaced install (deploy/namespaced: Roles in the listed namespa
 
   beforeAll(async () => {
     await standIn.start();
-    [home, first, second] = await Promise.all([cluster.createNamespace('scoped-home'), cluster.createNamespace('scoped-a'), cluster.createNamespace('scoped-b')]);
+    [home, first, second] = await Promise.all([
+      cluster.createNamespace('scoped-home'),
+      cluster.createNamespace('scoped-a'),
+      cluster.createNamespace('scoped-b'),
+    ]);
     // deploy/namespaced as kustomize renders it, with its namespaces renamed to this test's: Mayday's
     // own namespace to `home`, the example namespace (mumbai) to `first`, and a copy of its Role for `second`.
     const objects = rbacOf(namespacedManifests());
@@ -472,7 +492,9 @@ describe('the namespaced install (deploy/namespaced: Roles in the listed namespa
         'ServiceAccount/mayday@mayday-system',
       ].sort(),
     );
-    const renamed = JSON.parse(JSON.stringify(objects).replaceAll('"mayday-system"', JSON.stringify(home)).replaceAll('"mumbai"', JSON.stringify(first)));
+    const renamed = JSON.parse(
+      JSON.stringify(objects).replaceAll('"mayday-system"', JSON.stringify(home)).replaceAll('"mumbai"', JSON.stringify(first)),
+    );
     const perNamespace = renamed.filter((object: KubernetesObject) => object.metadata?.namespace === first);
     const copies = JSON.parse(JSON.stringify(perNamespace).replaceAll(JSON.stringify(first), JSON.stringify(second)));
     await applyAll(
@@ -522,45 +544,52 @@ describe('the namespaced install (deploy/namespaced: Roles in the listed namespa
     expect(await statusOf(scoped.apps.listNamespacedDeployment({ namespace: second }))).toBe(200);
   });
 
-  it.each(['nginx', 'gateway-api'])('runs the whole lifecycle with %s, from informers that watch only the listed namespaces', async (provider) => {
-    const mayday = await start(
-      provider === 'nginx' ? { TRAFFIC_PROVIDER: 'nginx' } : { TRAFFIC_PROVIDER: 'gateway-api', GATEWAY_NAME: 'gw', GATEWAY_NAMESPACE: first },
-    );
-    await eventually(async () => expect((await mayday.get('/health/ready')).status).toBe(200), 20_000);
-    const workspace = `scoped-${provider === 'nginx' ? 'ng' : 'gw'}`;
-    const spec: ExperimentSpec = { id: experimentId(), context: { namespace: first }, traffic: 10 };
-    expect((await deliver(mayday, 'ExperimentStarted', workspace, spec)).status).toBe(200);
-    expect((await deliver(mayday, 'ExperimentInprogress', workspace, { ...spec, traffic: 40 })).status).toBe(200);
+  it.each(['nginx', 'gateway-api'])(
+    'runs the whole lifecycle with %s, from informers that watch only the listed namespaces',
+    async (provider) => {
+      const mayday = await start(
+        provider === 'nginx'
+          ? { TRAFFIC_PROVIDER: 'nginx' }
+          : { TRAFFIC_PROVIDER: 'gateway-api', GATEWAY_NAME: 'gw', GATEWAY_NAMESPACE: first },
+      );
+      await eventually(async () => expect((await mayday.get('/health/ready')).status).toBe(200), 20_000);
+      const workspace = `scoped-${provider === 'nginx' ? 'ng' : 'gw'}`;
+      const spec: ExperimentSpec = { id: experimentId(), context: { namespace: first }, traffic: 10 };
+      expect((await deliver(mayday, 'ExperimentStarted', workspace, spec)).status).toBe(200);
+      expect((await deliver(mayday, 'ExperimentInprogress', workspace, { ...spec, traffic: 40 })).status).toBe(200);
 
-    // A repeated delivery is answered from the caches alone: the namespaced informers are synced.
-    await eventually(async () => {
-      const before = (await mayday.get('/metrics')).body as string;
-      const again = await deliver(mayday, 'ExperimentInprogress', workspace, { ...spec, traffic: 40 });
-      expect(again.status).toBe(200);
-      const after = (await mayday.get('/metrics')).body as string;
-      expect(apiCalls(after, 'get') + apiCalls(after, 'list')).toBe(apiCalls(before, 'get') + apiCalls(before, 'list'));
-    }, 20_000);
+      // A repeated delivery is answered from the caches alone: the namespaced informers are synced.
+      await eventually(async () => {
+        const before = (await mayday.get('/metrics')).body as string;
+        const again = await deliver(mayday, 'ExperimentInprogress', workspace, { ...spec, traffic: 40 });
+        expect(again.status).toBe(200);
+        const after = (await mayday.get('/metrics')).body as string;
+        expect(apiCalls(after, 'get') + apiCalls(after, 'list')).toBe(apiCalls(before, 'get') + apiCalls(before, 'list'));
+      }, 20_000);
 
-    expect((await deliver(mayday, 'ExperimentPaused', workspace, { ...spec, status: 'PAUSED', traffic: 40 })).status).toBe(200);
-    const concluded = await deliver(mayday, 'ExperimentConcluded', workspace, { ...spec, status: 'CONCLUDED', chosen: 'test1' });
-    expect(concluded.status, JSON.stringify(concluded.body)).toBe(200);
-    const main = await cluster.core.readNamespacedService({ namespace: first, name: workspace });
-    expect(main.spec?.selector).toEqual({ app: `${workspace}-dep-${spec.id}-test1` });
-    expect((await cluster.deployments(first, `mayday.superposition.io/workspace=${workspace}`)).map((d) => d.metadata?.name)).toEqual([
-      `${workspace}-dep-${spec.id}-test1`,
-    ]);
+      expect((await deliver(mayday, 'ExperimentPaused', workspace, { ...spec, status: 'PAUSED', traffic: 40 })).status).toBe(200);
+      const concluded = await deliver(mayday, 'ExperimentConcluded', workspace, { ...spec, status: 'CONCLUDED', chosen: 'test1' });
+      expect(concluded.status, JSON.stringify(concluded.body)).toBe(200);
+      const main = await cluster.core.readNamespacedService({ namespace: first, name: workspace });
+      expect(main.spec?.selector).toEqual({ app: `${workspace}-dep-${spec.id}-test1` });
+      expect((await cluster.deployments(first, `mayday.superposition.io/workspace=${workspace}`)).map((d) => d.metadata?.name)).toEqual([
+        `${workspace}-dep-${spec.id}-test1`,
+      ]);
 
-    // A discard in the second listed namespace; the record lives in Mayday's own namespace.
-    const other: ExperimentSpec = { id: experimentId(), context: { namespace: second } };
-    expect((await deliver(mayday, 'ExperimentStarted', workspace, other)).status).toBe(200);
-    expect((await deliver(mayday, 'ExperimentDiscarded', workspace, { ...other, status: 'DISCARDED' })).status).toBe(200);
-    const record = await cluster.core.readNamespacedConfigMap({ namespace: home, name: `mayday-experiment-${other.id}` });
-    expect(record.data).toMatchObject({ namespace: second, status: 'DISCARDED' });
-    expect((await cluster.deployments(second, MANAGED)).map((d) => d.metadata?.name)).toEqual([`${workspace}-dep-${other.id}-control`]);
+      // A discard in the second listed namespace; the record lives in Mayday's own namespace.
+      const other: ExperimentSpec = { id: experimentId(), context: { namespace: second } };
+      expect((await deliver(mayday, 'ExperimentStarted', workspace, other)).status).toBe(200);
+      expect((await deliver(mayday, 'ExperimentDiscarded', workspace, { ...other, status: 'DISCARDED' })).status).toBe(200);
+      const record = await cluster.core.readNamespacedConfigMap({ namespace: home, name: `mayday-experiment-${other.id}` });
+      expect(record.data).toMatchObject({ namespace: second, status: 'DISCARDED' });
+      expect((await cluster.deployments(second, MANAGED)).map((d) => d.metadata?.name)).toEqual([`${workspace}-dep-${other.id}-control`]);
 
-    // Outside the list: 403, as before.
-    expect((await deliver(mayday, 'ExperimentStarted', workspace, { id: experimentId(), context: { namespace: 'default' } })).status).toBe(403);
-  });
+      // Outside the list: 403, as before.
+      expect(
+        (await deliver(mayday, 'ExperimentStarted', workspace, { id: experimentId(), context: { namespace: 'default' } })).status,
+      ).toBe(403);
+    },
+  );
 
   it('keeps the readiness gate working on namespaced informers (a canary waits at weight 0)', async () => {
     const mayday = await start({ CANARY_READINESS_GATE: 'true' });
@@ -585,7 +614,10 @@ describe('records of an earlier Mayday are moved once into its namespace', () =>
 
     // The upgrade: run with the permission deploy/upgrade/ grants (here: the admin's), in a fresh namespace.
     const logs = logCollector();
-    const mayday = await startMayday({ KUBECONFIG: cluster.kubeconfigPath, MAYDAY_NAMESPACE: home, LOG_LEVEL: 'info' }, { logDestination: logs.stream });
+    const mayday = await startMayday(
+      { KUBECONFIG: cluster.kubeconfigPath, MAYDAY_NAMESPACE: home, LOG_LEVEL: 'info' },
+      { logDestination: logs.stream },
+    );
     try {
       await eventually(async () => {
         const marker = await cluster.core.readNamespacedConfigMap({ namespace: home, name: MIGRATION_MARKER });
@@ -597,7 +629,10 @@ describe('records of an earlier Mayday are moved once into its namespace', () =>
       expect(left).toContain(`mayday-experiment-${forged.id}`);
       expect(left).not.toContain(`mayday-experiment-${genuine.id}`);
       expect(logs.lines.some((line) => text(line).includes(`claims namespace "kube-system"`))).toBe(true);
-      expect((await mayday.get(`/experiments/${genuine.id}`)).body).toMatchObject({ namespace: legacy, record: `${home}/mayday-experiment-${genuine.id}` });
+      expect((await mayday.get(`/experiments/${genuine.id}`)).body).toMatchObject({
+        namespace: legacy,
+        record: `${home}/mayday-experiment-${genuine.id}`,
+      });
       expect((await mayday.get(`/experiments/${forged.id}`)).status).toBe(404);
     } finally {
       await mayday.close();

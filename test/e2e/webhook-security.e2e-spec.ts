@@ -842,7 +842,12 @@ const badValue = fc.oneof(
       fc.boolean(),
     )
     .map(([path, odd, prefix]) =>
-      edit(`${path} with ${JSON.stringify(odd)}`, 400, (tree) => setPath(tree, path, prefix ? `${odd}shop` : `shop${odd}x`), /plain identifier/),
+      edit(
+        `${path} with ${JSON.stringify(odd)}`,
+        400,
+        (tree) => setPath(tree, path, prefix ? `${odd}shop` : `shop${odd}x`),
+        /plain identifier/,
+      ),
     ),
   fc
     .tuple(

@@ -1,11 +1,4 @@
-import {
-  CoreV1Api,
-  KubeConfig,
-  KubernetesObjectApi,
-  loadAllYaml,
-  PatchStrategy,
-  type KubernetesObject,
-} from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig, KubernetesObjectApi, loadAllYaml, PatchStrategy, type KubernetesObject } from '@kubernetes/client-node';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';

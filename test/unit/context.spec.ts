@@ -113,9 +113,12 @@ describe('namespaceOf', () => {
 });
 
 describe('contextDimensions: names that would reach the prototype', () => {
-  it.each(['__proto__', 'constructor', 'prototype'])('refuses {"var": "%s"} as a payload error (400), leaving no inherited dimension', (name) => {
-    const context = { and: [eq(name, { namespace: 'kube-system' }), eq('region', 'in')] };
-    expect(() => contextDimensions(context)).toThrow(PayloadValidationError);
-    expect(() => contextDimensions(context)).toThrow(`payload.context: {"var": "${name}"} does not name a dimension`);
-  });
+  it.each(['__proto__', 'constructor', 'prototype'])(
+    'refuses {"var": "%s"} as a payload error (400), leaving no inherited dimension',
+    (name) => {
+      const context = { and: [eq(name, { namespace: 'kube-system' }), eq('region', 'in')] };
+      expect(() => contextDimensions(context)).toThrow(PayloadValidationError);
+      expect(() => contextDimensions(context)).toThrow(`payload.context: {"var": "${name}"} does not name a dimension`);
+    },
+  );
 });

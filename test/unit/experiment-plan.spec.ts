@@ -321,9 +321,13 @@ describe('planExperiment: at most 16 variants', () => {
     );
 
   it('plans 16 variants and refuses 17 with a 422 naming the limit, whatever the status', () => {
-    expect(planExperiment('ExperimentDiscarded', WORKSPACE, experimentDto({ status: 'DISCARDED', variants: variants(16) }), GATEWAY).kind).toBe('rollback');
+    expect(
+      planExperiment('ExperimentDiscarded', WORKSPACE, experimentDto({ status: 'DISCARDED', variants: variants(16) }), GATEWAY).kind,
+    ).toBe('rollback');
     for (const status of ['INPROGRESS', 'DISCARDED'] as const) {
-      const error = unprocessable(() => planExperiment('ExperimentInprogress', WORKSPACE, experimentDto({ status, variants: variants(17) }), GATEWAY));
+      const error = unprocessable(() =>
+        planExperiment('ExperimentInprogress', WORKSPACE, experimentDto({ status, variants: variants(17) }), GATEWAY),
+      );
       expect(error.message).toBe('payload.variants holds 17 variants; Mayday handles at most 16');
     }
   });

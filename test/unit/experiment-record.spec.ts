@@ -304,18 +304,25 @@ describe('recordDataBytes', () => {
 });
 
 describe('scope (isInScope, namespaceRefusal, workspaceRefusal)', () => {
-  const scope = (allowedNamespaces: string[], allowedWorkspaces: string[]) => ({ allowedNamespaces, allowedWorkspaces, maydayNamespace: MAYDAY_NS });
+  const scope = (allowedNamespaces: string[], allowedWorkspaces: string[]) => ({
+    allowedNamespaces,
+    allowedWorkspaces,
+    maydayNamespace: MAYDAY_NS,
+  });
 
   it('allows everything but protected namespaces when both lists are empty', () => {
     expect(isInScope(record(), scope([], []))).toBe(true);
   });
 
-  it.each(['kube-system', 'kube-public', 'kube-node-lease', MAYDAY_NS])('refuses the protected namespace %s unless ALLOWED_NAMESPACES names it', (namespace) => {
-    expect(namespaceRefusal(namespace, scope([], []))).toMatch(/ALLOWED_NAMESPACES/);
-    expect(isInScope(record({ namespace }), scope([], []))).toBe(false);
-    expect(namespaceRefusal(namespace, scope(['mumbai'], []))).toMatch(/not in ALLOWED_NAMESPACES/);
-    expect(namespaceRefusal(namespace, scope([namespace], []))).toBeUndefined();
-  });
+  it.each(['kube-system', 'kube-public', 'kube-node-lease', MAYDAY_NS])(
+    'refuses the protected namespace %s unless ALLOWED_NAMESPACES names it',
+    (namespace) => {
+      expect(namespaceRefusal(namespace, scope([], []))).toMatch(/ALLOWED_NAMESPACES/);
+      expect(isInScope(record({ namespace }), scope([], []))).toBe(false);
+      expect(namespaceRefusal(namespace, scope(['mumbai'], []))).toMatch(/not in ALLOWED_NAMESPACES/);
+      expect(namespaceRefusal(namespace, scope([namespace], []))).toBeUndefined();
+    },
+  );
 
   it('names the workspace it refuses', () => {
     expect(workspaceRefusal('other', scope([], [WORKSPACE]))).toBe('workspace "other" is not in ALLOWED_WORKSPACES');

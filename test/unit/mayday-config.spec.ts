@@ -135,7 +135,13 @@ describe('loadMaydayConfig with valid values', () => {
       gatewayName: 'gw',
       gatewayNamespace: 'gateways',
     });
-    expect(config.safety).toEqual({ readinessGate: false, maxRestarts: 5, resyncIntervalSeconds: 0, recordRetentionHours: 0, maxReplicas: 100 });
+    expect(config.safety).toEqual({
+      readinessGate: false,
+      maxRestarts: 5,
+      resyncIntervalSeconds: 0,
+      recordRetentionHours: 0,
+      maxReplicas: 100,
+    });
   });
 
   it('reads a token connection', () => {
@@ -267,23 +273,31 @@ describe('closed by default (WEBHOOK_AUTH, WEBHOOK_TOKEN, METRICS_AUTH)', () => 
   });
 
   it('refuses a token shorter than 32 characters', () => {
-    expect(problems({ WEBHOOK_TOKEN: 'x'.repeat(31) })).toEqual([expect.stringMatching(/^WEBHOOK_TOKEN is 31 characters long; it must have at least 32/)]);
+    expect(problems({ WEBHOOK_TOKEN: 'x'.repeat(31) })).toEqual([
+      expect.stringMatching(/^WEBHOOK_TOKEN is 31 characters long; it must have at least 32/),
+    ]);
     expect(loadExactly({ WEBHOOK_TOKEN: 'x'.repeat(32) }).webhook.token).toBe('x'.repeat(32));
   });
 
   it('refuses every placeholder the repository ever shipped, whatever its length', () => {
-    expect(problems({ WEBHOOK_TOKEN: 'change-me-to-a-long-random-string' })).toEqual([expect.stringMatching(/^WEBHOOK_TOKEN is a placeholder/)]);
+    expect(problems({ WEBHOOK_TOKEN: 'change-me-to-a-long-random-string' })).toEqual([
+      expect.stringMatching(/^WEBHOOK_TOKEN is a placeholder/),
+    ]);
   });
 
   it('runs open only with WEBHOOK_AUTH=none, and never with a token at the same time', () => {
     expect(loadExactly({ WEBHOOK_AUTH: 'none' }).webhook).toMatchObject({ auth: 'none', token: undefined });
-    expect(problems({ WEBHOOK_AUTH: 'none', WEBHOOK_TOKEN: TOKEN })).toEqual(['WEBHOOK_AUTH=none but WEBHOOK_TOKEN is set: unset one of them']);
+    expect(problems({ WEBHOOK_AUTH: 'none', WEBHOOK_TOKEN: TOKEN })).toEqual([
+      'WEBHOOK_AUTH=none but WEBHOOK_TOKEN is set: unset one of them',
+    ]);
     expect(problems({ WEBHOOK_AUTH: 'off' })[0]).toMatch(/^WEBHOOK_AUTH must be one of token, none/);
   });
 
   it('puts /metrics behind the token with METRICS_AUTH=token, which needs the token', () => {
     expect(loadMaydayConfig({ METRICS_AUTH: 'token' }).metrics).toEqual({ auth: 'token' });
-    expect(problems({ WEBHOOK_AUTH: 'none', METRICS_AUTH: 'token' })).toEqual([expect.stringMatching(/^METRICS_AUTH=token needs WEBHOOK_TOKEN/)]);
+    expect(problems({ WEBHOOK_AUTH: 'none', METRICS_AUTH: 'token' })).toEqual([
+      expect.stringMatching(/^METRICS_AUTH=token needs WEBHOOK_TOKEN/),
+    ]);
   });
 });
 

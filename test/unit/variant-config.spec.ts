@@ -124,7 +124,9 @@ describe('deploymentSettings', () => {
 
     it('refuses more than MAX_REPLICAS (100 unless configured), naming the limit', () => {
       expect(deploymentSettings(VARIANT, { 'container.image': 'nginx', replicas: 100 }).replicas).toBe(100);
-      expect(configError(() => deploymentSettings(VARIANT, { 'container.image': 'nginx', replicas: 101 })).message).toContain('from 0 to 100');
+      expect(configError(() => deploymentSettings(VARIANT, { 'container.image': 'nginx', replicas: 101 })).message).toContain(
+        'from 0 to 100',
+      );
       expect(deploymentSettings(VARIANT, { 'container.image': 'nginx', replicas: 500 }, 500).replicas).toBe(500);
       expect(configError(() => deploymentSettings(VARIANT, { 'container.image': 'nginx', replicas: 8 }, 7)).key).toBe('replicas');
     });

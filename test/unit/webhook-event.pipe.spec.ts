@@ -232,10 +232,14 @@ describe('parseWebhook: malformed envelopes', () => {
   ])('refuses a workspace_id or organisation_id with %s (400 naming the field)', (_what, value) => {
     const workspace = webhookBody('ExperimentStarted') as { event_info: Record<string, unknown> };
     workspace.event_info.workspace_id = value;
-    expect(problems(() => parseWebhook(workspace))).toEqual([expect.stringMatching(/^event_info\.workspace_id must be a plain identifier/)]);
+    expect(problems(() => parseWebhook(workspace))).toEqual([
+      expect.stringMatching(/^event_info\.workspace_id must be a plain identifier/),
+    ]);
     const organisation = webhookBody('ExperimentStarted') as { event_info: Record<string, unknown> };
     organisation.event_info.organisation_id = value;
-    expect(problems(() => parseWebhook(organisation))).toEqual([expect.stringMatching(/^event_info\.organisation_id must be a plain identifier/)]);
+    expect(problems(() => parseWebhook(organisation))).toEqual([
+      expect.stringMatching(/^event_info\.organisation_id must be a plain identifier/),
+    ]);
   });
 
   it('takes workspace ids with upper case, digits, "_", "." and "-"', () => {
