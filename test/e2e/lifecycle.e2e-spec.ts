@@ -201,7 +201,7 @@ describe('the experiment lifecycle on ingress-nginx (real kube-apiserver, Superp
     expect(updated.body.result).toBe('ignored');
     const discarded = await deliver('ExperimentDiscarded', service, { ...spec, status: 'DISCARDED' });
     expect(discarded.status).toBe(200);
-    // Only Mayday's record of the experiment, which keeps late events from doing anything.
+    // Nothing in the namespace; only Mayday's record of the experiment (in its own namespace) keeps late events from doing anything.
     expect(Object.keys(await cluster.snapshot(namespace))).toEqual([]);
     expect(
       (await cluster.core.readNamespacedConfigMap({ namespace: MAYDAY_NAMESPACE, name: `mayday-experiment-${spec.id}` })).data?.namespace,

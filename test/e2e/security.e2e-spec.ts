@@ -60,7 +60,8 @@ function logCollector(): { stream: PassThrough; lines: Record<string, unknown>[]
   return { stream, lines };
 }
 
-const text = (line: Record<string, unknown>) => JSON.stringify(line);
+/** A log line's message (pino puts a logged string in `msg`). */
+const text = (line: Record<string, unknown>) => String(line.msg ?? '');
 
 /** A record ConfigMap as Mayday writes one, for an experiment of the given spec. */
 function forgedRecord(spec: ExperimentSpec, workspace: string, where: string, claims: string, status = 'INPROGRESS'): V1ConfigMap {
@@ -148,15 +149,22 @@ describe('a tenant with edit rights in one namespace cannot steer Mayday anywher
         tenantB = await cluster.createNamespace('tenant-b');
         // The tenant: a ServiceAccount of tenant-a bound to the built-in `edit` role in tenant-a only.
         await cluster.core.createNamespacedServiceAccount({ namespace: tenantA, body: { metadata: { name: 'tenant' } } });
-        await applyAll(cluster.kubeconfigPath, [
-          {
-            apiVersion: 'rbac.authorization.k8s.io/v1',
-            kind: 'RoleBinding',
-            metadata: { name: 'tenant-edit', namespace: tenantA },
-            roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'edit' },
-            subjects: [{ kind: 'ServiceAccount', name: 'tenant', namespace: tenantA }],
-          } as KubernetesObject,
-        ]);
+        // `edit` is an aggregated ClusterRole: its rules are those of system:aggregate-to-edit and -view, which
+        // the clusterrole-aggregation controller copies in. Bound to all three, the tenant has exactly edit's
+        // rights whether or not a controller manager runs.
+        await applyAll(
+          cluster.kubeconfigPath,
+          ['edit', 'system:aggregate-to-edit', 'system:aggregate-to-view'].map(
+            (role) =>
+              ({
+                apiVersion: 'rbac.authorization.k8s.io/v1',
+                kind: 'RoleBinding',
+                metadata: { name: `tenant-${role.replaceAll(':', '-')}`, namespace: tenantA },
+                roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role },
+                subjects: [{ kind: 'ServiceAccount', name: 'tenant', namespace: tenantA }],
+              }) as KubernetesObject,
+          ),
+        );
         tenant = clientsFor(await serviceAccountToken(cluster.kubeconfigPath, tenantA, 'tenant'));
         mayday = await startMayday(
           { SUPERPOSITION_URL: standIn.url, CANARY_READINESS_GATE: gate, RESYNC_INTERVAL_SECONDS: '1', LOG_LEVEL: 'info' },
@@ -248,7 +256,10 @@ describe('a tenant with edit rights in one namespace cannot steer Mayday anywher
         const forgedNames = forgedObjects.flatMap((list) =>
           (list.items as KubernetesObject[]).map((item) => `${item.metadata?.namespace}/${item.metadata?.name}`),
         );
-        expect(forgedNames.sort()).toEqual([`${tenantA}/bait`, `${tenantA}/mayday-experiment-${forged.id}`].sort());
+        expect(forgedNames.sort()).toEqual(
+          // Only what the tenant made itself (its second forged record is named after the real experiment).
+          [`${tenantA}/bait`, `${tenantA}/mayday-experiment-${forged.id}`, `${tenantA}/mayday-experiment-${real.id}`].sort(),
+        );
         expect(standIn.requests.some((request) => request.path.includes(forged.id))).toBe(false);
         const status = await mayday.get(`/experiments/${forged.id}`);
         expect(status.status).toBe(404);
@@ -447,7 +458,7 @@ describe('closed by default, and hostile input', () => {
   });
 
   it('answers 400, never 500, to repeated or nested query parameters on the status API, and shows only in-scope experiments', async () => {
-    for (const query of ['?status=INPROGRESS&status=PAUSED', '?namespace=a&namespace=b', '?workspace[x]=y']) {
+    for (const query of ['?status=INPROGRESS&status=PAUSED', '?namespace=a&namespace=b', '?workspace=a&workspace=b']) {
       const answer = await mayday.get(`/experiments${query}`, auth);
       expect(answer.status, query).toBe(400);
     }
@@ -582,7 +593,9 @@ describe('the namespaced install (deploy/namespaced: Roles in the listed namespa
       expect((await deliver(mayday, 'ExperimentDiscarded', workspace, { ...other, status: 'DISCARDED' })).status).toBe(200);
       const record = await cluster.core.readNamespacedConfigMap({ namespace: home, name: `mayday-experiment-${other.id}` });
       expect(record.data).toMatchObject({ namespace: second, status: 'DISCARDED' });
-      expect((await cluster.deployments(second, MANAGED)).map((d) => d.metadata?.name)).toEqual([`${workspace}-dep-${other.id}-control`]);
+      expect(
+        (await cluster.deployments(second, `${MANAGED},mayday.superposition.io/workspace=${workspace}`)).map((d) => d.metadata?.name),
+      ).toEqual([`${workspace}-dep-${other.id}-control`]);
 
       // Outside the list: 403, as before.
       expect(
