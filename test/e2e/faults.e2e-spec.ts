@@ -61,13 +61,21 @@ describe('a crash between any two API calls of a transition', () => {
     transition: { event: string; patch: Partial<ExperimentSpec> },
   ): Promise<number> {
     const clean = await cluster.createNamespace(name);
-    const id = experimentId();
-    const spec = (namespace: string): ExperimentSpec => ({ id, context: { namespace }, lastModified: '2026-08-20T07:37:40.100000Z' });
+    // One experiment per namespace: an experiment id is bound to the namespace its record names.
+    const ids = new Map<string, string>();
+    const idOf = (namespace: string): string => ids.get(namespace) ?? ids.set(namespace, experimentId()).get(namespace)!;
+    const spec = (namespace: string): ExperimentSpec => ({
+      id: idOf(namespace),
+      context: { namespace },
+      lastModified: '2026-08-20T07:37:40.100000Z',
+    });
+    const shape = (namespace: string, snapshot: Record<string, string>) =>
+      sorted(snapshot).map((key) => key.replace(namespace, 'NS').replaceAll(idOf(namespace), 'ID'));
     await prepare(clean, `${name}svc`, spec(clean));
     kube.writes = 0;
     expect((await send(`${name}svc`, { ...spec(clean), ...transition.patch }, transition.event)).status).toBe(200);
     const writes = kube.writes;
-    const expected = sorted(await cluster.snapshot(clean)).map((key) => key.replace(clean, 'NS'));
+    const expected = shape(clean, await cluster.snapshot(clean));
     expect(writes).toBeGreaterThan(1);
 
     for (let crashAt = 0; crashAt < writes; crashAt++) {
@@ -81,10 +89,7 @@ describe('a crash between any two API calls of a transition', () => {
       kube.crashAt = Number.POSITIVE_INFINITY;
       const redelivered = await send(`${name}svc`, { ...spec(namespace), ...transition.patch }, transition.event);
       expect(redelivered.status, `redelivery after a crash after ${crashAt} write(s)`).toBe(200);
-      expect(
-        sorted(await cluster.snapshot(namespace)).map((key) => key.replace(namespace, 'NS')),
-        `crash after ${crashAt}`,
-      ).toEqual(expected);
+      expect(shape(namespace, await cluster.snapshot(namespace)), `crash after ${crashAt}`).toEqual(expected);
     }
     return writes;
   }

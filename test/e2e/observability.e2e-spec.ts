@@ -5,7 +5,7 @@ import { createApp } from '../../src/bootstrap';
 import { Cluster } from '../support/cluster';
 import { eventually } from '../support/eventually';
 import { __resetOutOfContextForTests } from 'nestjs-pino/PinoLogger';
-import { startMayday, type RunningMayday } from '../support/mayday';
+import { MAYDAY_NAMESPACE, startMayday, type RunningMayday } from '../support/mayday';
 import { experiment, experimentId, webhook, type ExperimentSpec } from '../support/payloads';
 import { SuperpositionStandIn } from '../support/superposition-stand-in';
 import { setDeploymentStatus } from '../support/workloads';
@@ -216,6 +216,8 @@ describe('LOG_LEVEL', () => {
     const app = await createApp({
       env: {
         KUBECONFIG: inject('controlPlane').kubeconfig,
+        WEBHOOK_AUTH: 'none',
+        MAYDAY_NAMESPACE,
         LOG_LEVEL: 'warn',
         RESYNC_INTERVAL_SECONDS: '0',
         CANARY_READINESS_GATE: 'false',
