@@ -20,6 +20,7 @@ import {
   PatchStrategy,
 } from '@kubernetes/client-node';
 import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -33,6 +34,11 @@ const demo = smoke || !process.argv.includes('--no-demo');
 const port = process.env.PORT ?? (smoke ? '18090' : '8090');
 const script = join(root, 'scripts', 'kube-control-plane.sh');
 const started = Date.now();
+// Mayday refuses to start without a webhook token: a fresh random one for this run (or yours).
+const token = process.env.WEBHOOK_TOKEN ?? randomBytes(32).toString('hex');
+// Mayday keeps its records in a namespace of its own; this one is the local run's.
+const maydayNamespace = process.env.MAYDAY_NAMESPACE ?? 'mayday-local';
+const DEMO_ID = '7350102648234549248';
 
 function controlPlane(action) {
   const result = spawnSync('bash', [script, action, runDir], { stdio: ['ignore', 'ignore', 'inherit'], env: process.env });
@@ -95,8 +101,7 @@ async function waitReady(url, child) {
   throw new Error('Mayday did not become ready within 15 s');
 }
 
-const DEMO_ID = '7350102648234549248';
-
+/** The demo experiment of the README, in the given status. */
 function demoExperiment(status, extra = {}) {
   return {
     id: DEMO_ID,
@@ -114,11 +119,15 @@ function demoExperiment(status, extra = {}) {
   };
 }
 
+function demoWebhook(event, payload) {
+  return { event_info: { webhook_event: event, workspace_id: 'nginxservice', organisation_id: 'localorg' }, payload };
+}
+
 async function send(url, event, payload) {
   const answer = await fetch(`${url}/webhooks/superposition`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ event_info: { webhook_event: event, workspace_id: 'nginxservice', organisation_id: 'localorg' }, payload }),
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify(demoWebhook(event, payload)),
   });
   const body = await answer.json();
   if (answer.status !== 200) throw new Error(`${event} answered ${answer.status}: ${JSON.stringify(body)}`);
@@ -168,6 +177,7 @@ async function main() {
   const kubeconfig = env.KUBECONFIG;
   const kube = kubeClients(kubeconfig);
   await createNamespace(kube, 'mumbai');
+  await createNamespace(kube, maydayNamespace);
   if (process.env.TRAFFIC_PROVIDER === 'gateway-api') await installHttpRouteCrd(kube);
   const controlPlaneSeconds = ((Date.now() - started) / 1000).toFixed(1);
 
@@ -178,6 +188,8 @@ async function main() {
       KUBECONFIG: kubeconfig,
       PORT: port,
       HOST: process.env.HOST ?? '127.0.0.1',
+      WEBHOOK_TOKEN: token,
+      MAYDAY_NAMESPACE: maydayNamespace,
     },
   });
   let stopping = false;
@@ -208,10 +220,17 @@ Mayday is running (control plane up in ${controlPlaneSeconds} s, ready in ${((Da
   webhook URL:   ${url}/webhooks/superposition   (POST; /hi also works)
   health:        ${url}/health/ready
   kubeconfig:    ${kubeconfig}
-  look with:     kubectl --kubeconfig ${kubeconfig} -n mumbai get deploy,svc,ingress,configmap
   nodes:         ${process.env.KUBE_NODES ?? '2'} hollow node(s) (KUBE_NODES): pods "run" on a fake runtime and become ready
+  webhook token: ${token}   (WEBHOOK_TOKEN; random for this run unless you set it)
+  look with:     kubectl --kubeconfig ${kubeconfig} -n mumbai get deploy,svc,ingress
+  records:       kubectl --kubeconfig ${kubeconfig} -n ${maydayNamespace} get configmap
   Superposition: ${process.env.SUPERPOSITION_URL ?? "not set: each variant's payload overrides are its config"}
 Ctrl-C stops Mayday and the control plane.
+
+Start the demo experiment (paste into another terminal):
+  curl -sS -X POST ${url}/webhooks/superposition -H 'Authorization: Bearer ${token}' -H 'Content-Type: application/json' -d '${JSON.stringify(demoWebhook('ExperimentStarted', demoExperiment('INPROGRESS')))}'
+See what Mayday manages:
+  curl -sS ${url}/experiments -H 'Authorization: Bearer ${token}'
 `);
   try {
     if (demo) await runDemo(url, kube);

@@ -4,8 +4,9 @@ import type { Request } from 'express';
 import { MaydayConfig } from '../config/mayday-config';
 
 /**
- * With WEBHOOK_TOKEN set, a webhook (or status API) request needs `Authorization: Bearer <WEBHOOK_TOKEN>`. Superposition
- * signs nothing, so this shared secret (sent through its custom_headers) is the only proof of origin.
+ * A webhook (or status API, or with METRICS_AUTH=token /metrics) request needs `Authorization: Bearer <WEBHOOK_TOKEN>`.
+ * Superposition signs nothing, so this shared secret (sent through its custom_headers) is the only proof of
+ * origin. Open only with WEBHOOK_AUTH=none, which the configuration accepts only as an explicit choice.
  */
 @Injectable()
 export class BearerAuthGuard implements CanActivate {
@@ -20,7 +21,7 @@ export class BearerAuthGuard implements CanActivate {
     return true;
   }
 
-  /** Throws 401 unless the request carries the token (or no token is configured). */
+  /** Throws 401 unless the request carries the token (or WEBHOOK_AUTH=none). */
   authorize(request: Request): void {
     if (!this.expected) return;
     const header = request.headers.authorization ?? '';

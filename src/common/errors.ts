@@ -16,6 +16,24 @@ export class ForeignObjectError extends UnprocessableEventError {
   }
 }
 
+/** The annotation by which the owner of a main Service, Ingress or HTTPRoute hands it to Mayday for one workspace. */
+export const CONSENT_ANNOTATION = 'mayday.superposition.io/workspace';
+
+/** Whether an object Mayday did not make carries its owner's consent to be used for this workspace. */
+export function hasConsent(object: { metadata?: { annotations?: Record<string, string> } }, workspace: string): boolean {
+  return object.metadata?.annotations?.[CONSENT_ANNOTATION] === workspace;
+}
+
+/** A main Service / Ingress that Mayday did not make, without its owner's consent: never used. */
+export class ConsentRequiredError extends UnprocessableEventError {
+  constructor(kind: string, namespace: string, name: string, workspace: string) {
+    super(
+      `${kind} ${namespace}/${name} was not made by Mayday and does not carry the annotation ${CONSENT_ANNOTATION}: "${workspace}"; ` +
+        `its owner must add it before Mayday routes workspace "${workspace}" through it (nothing was changed)`,
+    );
+  }
+}
+
 /** The event is for a namespace or workspace this Mayday may not act on (HTTP 403). */
 export class ForbiddenScopeError extends Error {
   constructor(message: string) {

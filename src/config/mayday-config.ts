@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { delimiter } from 'node:path';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -17,6 +17,19 @@ export interface SuperpositionWorkspace {
   workspace: string;
 }
 
+/** `token`: every webhook and status API call needs the bearer token; `none`: open (an explicit choice for local use). */
+export const WEBHOOK_AUTH_MODES = ['token', 'none'] as const;
+/** `token`: /metrics needs the same bearer token as the webhook; `none`: open to whoever reaches the port. */
+export const METRICS_AUTH_MODES = ['none', 'token'] as const;
+
+/** Tokens shorter than this are refused: the webhook token is the only proof that Superposition sent an event. */
+export const MIN_WEBHOOK_TOKEN_LENGTH = 32;
+/** Placeholders that deploy/ or the docs once shipped as the webhook token: anyone who read them knows them. */
+export const KNOWN_PLACEHOLDER_TOKENS: readonly string[] = ['change-me-to-a-long-random-string'];
+
+/** Where the service account's namespace is mounted in a pod. */
+export const SERVICE_ACCOUNT_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
+export const FALLBACK_MAYDAY_NAMESPACE = 'mayday-system';
 /** How Mayday reaches the Kubernetes API: the standard kubeconfig chain, or an explicit server and token. */
 export type KubernetesConnection =
   { mode: 'default'; kubeconfig?: string } | { mode: 'token'; server: string; token: string; caFile?: string; skipTlsVerify: boolean };
@@ -30,6 +43,11 @@ export abstract class MaydayConfig {
   abstract readonly host: string;
   abstract readonly logLevel: LogLevel;
   abstract readonly kubernetes: KubernetesConnection;
+  /**
+   * Mayday's own namespace: its records live there and only there (nobody else should be able to
+   * write in it). It is protected: events for it get 403 unless ALLOWED_NAMESPACES names it.
+   */
+  abstract readonly maydayNamespace: string;
   abstract readonly superposition: {
     /** Base URL without a trailing slash; undefined when Mayday runs on payload overrides alone. */
     readonly url?: string;
@@ -40,6 +58,8 @@ export abstract class MaydayConfig {
     readonly workspaces: readonly SuperpositionWorkspace[];
   };
   abstract readonly webhook: {
+    /** `none` only when WEBHOOK_AUTH=none was chosen explicitly; then `token` is undefined. */
+    readonly auth: (typeof WEBHOOK_AUTH_MODES)[number];
     readonly token?: string;
     readonly maxBodyBytes: number;
     readonly allowedNamespaces: readonly string[];
@@ -51,6 +71,9 @@ export abstract class MaydayConfig {
      * retries; past it Mayday stops before its next step and answers 503.
      */
     readonly eventDeadlineMs: number;
+  };
+  abstract readonly metrics: {
+    readonly auth: (typeof METRICS_AUTH_MODES)[number];
   };
   abstract readonly routing: {
     readonly defaultNamespace: string;
@@ -74,6 +97,8 @@ export abstract class MaydayConfig {
     readonly promotionMinAvailablePercent: number;
     /** How long the previous stable (and the rest of the experiment) keeps running after the switch before it is deleted. */
     readonly scaleDownDelaySeconds: number;
+    /** The most replicas a variant's config may ask for (422 above). */
+    readonly maxReplicas: number;
   };
 }
 
@@ -124,8 +149,28 @@ export function loadMaydayConfig(env: Env): MaydayConfig {
   }
 
   const superpositionUrl = read.url('SUPERPOSITION_URL', ['http:', 'https:'])?.replace(/\/+$/, '');
+  const maydayNamespace =
+    read.string('MAYDAY_NAMESPACE') ?? read.string('POD_NAMESPACE') ?? serviceAccountNamespace() ?? FALLBACK_MAYDAY_NAMESPACE;
+  if (!DNS_LABEL.test(maydayNamespace) || maydayNamespace.length > 63) {
+    problems.push(`MAYDAY_NAMESPACE: "${maydayNamespace}" is not a valid Kubernetes namespace name`);
+  }
+
+  const webhookAuth = read.oneOf('WEBHOOK_AUTH', WEBHOOK_AUTH_MODES, 'token');
+  const webhookToken = read.string('WEBHOOK_TOKEN');
+  if (webhookAuth === 'none' && webhookToken) {
+    problems.push('WEBHOOK_AUTH=none but WEBHOOK_TOKEN is set: unset one of them');
+  } else if (webhookAuth === 'token') {
+    const problem = webhookTokenProblem(webhookToken);
+    if (problem) problems.push(problem);
+  }
+  const metricsAuth = read.oneOf('METRICS_AUTH', METRICS_AUTH_MODES, 'none');
+  if (metricsAuth === 'token' && webhookAuth === 'none') {
+    problems.push('METRICS_AUTH=token needs WEBHOOK_TOKEN (it is the same bearer token), but WEBHOOK_AUTH=none');
+  }
+
   const webhook = {
-    token: read.string('WEBHOOK_TOKEN'),
+    auth: webhookAuth,
+    token: webhookAuth === 'token' ? webhookToken : undefined,
     maxBodyBytes: read.integer('WEBHOOK_MAX_BODY_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
     allowedNamespaces: read.list('ALLOWED_NAMESPACES'),
     allowedWorkspaces: read.list('ALLOWED_WORKSPACES'),
@@ -185,10 +230,34 @@ export function loadMaydayConfig(env: Env): MaydayConfig {
     recordRetentionHours: read.integer('RECORD_RETENTION_HOURS', 720, 0, 876000),
     promotionMinAvailablePercent: read.integer('PROMOTION_MIN_AVAILABLE_PERCENT', 100, 1, 100),
     scaleDownDelaySeconds: read.integer('SCALE_DOWN_DELAY_SECONDS', 30, 0, 86400),
+    maxReplicas: read.integer('MAX_REPLICAS', 100, 1, 10000),
   };
 
   if (problems.length > 0) throw new ConfigValidationError(problems);
-  return { port, host, logLevel, kubernetes, superposition, webhook, routing, safety };
+  return { port, host, logLevel, kubernetes, maydayNamespace, superposition, webhook, metrics: { auth: metricsAuth }, routing, safety };
+}
+
+/** Why a webhook token cannot be used, naming WEBHOOK_TOKEN; undefined when it can. */
+export function webhookTokenProblem(token: string | undefined): string | undefined {
+  if (!token) {
+    return 'WEBHOOK_TOKEN is required (a random secret of at least 32 characters, e.g. `openssl rand -hex 32`); set WEBHOOK_AUTH=none to run without authentication on purpose';
+  }
+  if (KNOWN_PLACEHOLDER_TOKENS.includes(token)) {
+    return 'WEBHOOK_TOKEN is a placeholder that was published with Mayday: generate a random one (e.g. `openssl rand -hex 32`)';
+  }
+  if (token.length < MIN_WEBHOOK_TOKEN_LENGTH) {
+    return `WEBHOOK_TOKEN is ${token.length} characters long; it must have at least ${MIN_WEBHOOK_TOKEN_LENGTH} (e.g. \`openssl rand -hex 32\`)`;
+  }
+  return undefined;
+}
+
+/** The namespace of the pod's service account, when Mayday runs in a pod with one mounted. */
+function serviceAccountNamespace(): string | undefined {
+  try {
+    return readFileSync(SERVICE_ACCOUNT_NAMESPACE_FILE, 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 const WORKSPACE_ENTRY = /^([^/\s]+)\/([^/\s]+)$/;

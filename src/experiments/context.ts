@@ -3,7 +3,12 @@
  * value (current servers) or JSON-logic (servers older than v0.97), e.g.
  * `{"and":[{"==":[{"var":"namespace"},"mumbai"]}]}`. Both are reduced to the flat map here.
  */
+import { PayloadValidationError } from '../common/validation';
+
 export type Dimensions = Record<string, unknown>;
+
+/** Dimension names that would reach an object's prototype instead of naming a dimension. */
+const FORBIDDEN_DIMENSIONS = new Set(['__proto__', 'constructor', 'prototype']);
 
 export class ContextError extends Error {}
 
@@ -51,7 +56,11 @@ function collectEqualities(node: unknown, into: Dimensions): void {
     const rightName = varName(right);
     // Exactly one side names a dimension, the other is its value; anything else is not a context.
     if ((leftName === undefined) !== (rightName === undefined)) {
-      into[(leftName ?? rightName)!] = leftName === undefined ? left : right;
+      const name = (leftName ?? rightName)!;
+      if (FORBIDDEN_DIMENSIONS.has(name)) {
+        throw new PayloadValidationError([`payload.context: {"var": ${JSON.stringify(name)}} does not name a dimension`]);
+      }
+      into[name] = leftName === undefined ? left : right;
       return;
     }
   }

@@ -1,7 +1,7 @@
-import { Injectable, Logger, ServiceUnavailableException, type BeforeApplicationShutdown } from '@nestjs/common';
+import { Injectable, Logger, PayloadTooLargeException, ServiceUnavailableException, type BeforeApplicationShutdown } from '@nestjs/common';
 import { canonicalJson } from '../common/canonical-json';
 import { Deadline, withDeadline } from '../common/deadline';
-import { ForbiddenScopeError } from '../common/errors';
+import { ForbiddenScopeError, UnprocessableEventError } from '../common/errors';
 import { httpErrorFor } from '../common/http-error.filter';
 import { KeyedSerializer } from '../common/keyed-serializer';
 import { MaydayConfig } from '../config/mayday-config';
@@ -9,13 +9,14 @@ import { KubeEventRecorder, type TransitionEvent } from '../kubernetes/kube-even
 import { withRetryBudget } from '../kubernetes/retry';
 import { MetricsService } from '../metrics/metrics.service';
 import type { EventOutcome, EventSource, ExperimentEvent } from './experiment-event';
-import { judgeAgainstRecord, type ExperimentRecord } from './experiment-record';
+import { CONFIGMAP_DATA_LIMIT_BYTES, judgeAgainstRecord, recordDataBytes, type ExperimentRecord } from './experiment-record';
 import { ExperimentRecords } from './experiment-records.service';
 import { appliedSettingsOf, configVersionFor, reusableSettings, type AppliedSettings } from './applied-settings';
 import { ExperimentGroups } from './experiment-groups.service';
 import { withGroup, type ExperimentPlan } from './experiment-plan';
 import { ExperimentService, type ExecutionResult } from './experiment.service';
 import { ScaleDownTimers } from './scale-down-timers';
+import { namespaceRefusal, scopeOf, workspaceRefusal } from './scope';
 
 /**
  * The way in for every experiment event (webhook, Deployment watch, resync): checks the scope,
@@ -47,10 +48,8 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
     let namespace: string | undefined;
     try {
       if (this.draining) throw new ServiceUnavailableException('Mayday is shutting down; deliver again later');
-      const allowedWorkspaces = this.config.webhook.allowedWorkspaces;
-      if (allowedWorkspaces.length > 0 && !allowedWorkspaces.includes(event.workspace)) {
-        throw new ForbiddenScopeError(`workspace "${event.workspace}" is not in ALLOWED_WORKSPACES`);
-      }
+      const refusal = workspaceRefusal(event.workspace, scopeOf(this.config));
+      if (refusal) throw new ForbiddenScopeError(refusal);
       const outcome = await withDeadline(deadline, () =>
         this.serializer.run(
           `experiment ${event.experiment.id}`,
@@ -91,10 +90,8 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
     const { experiment } = event;
     const ownPlan = this.experiments.plan(event);
     planned(ownPlan);
-    const allowedNamespaces = this.config.webhook.allowedNamespaces;
-    if (allowedNamespaces.length > 0 && !allowedNamespaces.includes(ownPlan.namespace)) {
-      throw new ForbiddenScopeError(`namespace "${ownPlan.namespace}" is not in ALLOWED_NAMESPACES`);
-    }
+    const refusal = namespaceRefusal(ownPlan.namespace, scopeOf(this.config));
+    if (refusal) throw new ForbiddenScopeError(refusal);
     const outcome = {
       event: event.event,
       experimentId: experiment.id,
@@ -102,6 +99,7 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
       namespace: ownPlan.namespace,
     };
     if (ownPlan.kind === 'ignore') return { ...outcome, result: 'ignored', reason: ownPlan.reason, actions: [] };
+    this.refuseOversizedRecord(event, ownPlan);
 
     // Another experiment's event on this service waits until this one is written, so that its
     // "another experiment is running" check reads this one's objects (and the route is not shared).
@@ -121,7 +119,7 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
     const { experiment } = event;
     // The record, what the plan needs and the experiment's group are read in one round; a failure
     // of the others only counts if the record says the event is to be applied at all.
-    const recordRead = this.records.read(ownPlan.namespace, experiment.id);
+    const recordRead = this.records.read(experiment.id);
     recordRead.catch(() => undefined);
     const reusable = recordRead.then((applied) =>
       reusableSettings(
@@ -136,6 +134,7 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
     const grouping = ownPlan.kind === 'rollout' ? this.groups.scalingGroupOf(event) : Promise.resolve(undefined);
     grouping.catch(() => undefined);
     const record = await recordRead;
+    this.refuseRebinding(event, ownPlan, record);
     const verdict = judgeAgainstRecord(record, experiment);
     if (!verdict.apply) return { ...outcome, result: 'ignored', reason: verdict.reason, actions: [] };
     const plan = withGroup(ownPlan, experiment.traffic_percentage, await grouping);
@@ -170,6 +169,52 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
     return { ...outcome, result: 'applied', reason: plan.reason, actions: result.actions, canaries: result.canaries };
   }
 
+  /**
+   * An experiment acts only in the namespace (and for the workspace) its record names: whatever an
+   * event, a replayed record or a Deployment's labels say, one experiment never moves elsewhere.
+   */
+  private refuseRebinding(event: ExperimentEvent, plan: ExperimentPlan, record: ExperimentRecord | undefined): void {
+    if (!record || (record.namespace === plan.namespace && record.workspace === event.workspace)) return;
+    const message =
+      `experiment ${event.experiment.id} is bound to namespace "${record.namespace}" and workspace "${record.workspace}" by its record; ` +
+      `this event asks for namespace "${plan.namespace}" and workspace "${event.workspace}": refused`;
+    this.logger.warn({ msg: message, experimentId: event.experiment.id, namespace: plan.namespace, recordNamespace: record.namespace });
+    throw new UnprocessableEventError(message);
+  }
+
+  /** The record must fit in a ConfigMap: an experiment too large for it is refused before anything is written. */
+  private refuseOversizedRecord(event: ExperimentEvent, plan: ExperimentPlan): void {
+    const bytes = recordDataBytes(this.records.toConfigMap(this.recordOf(event, plan, 'promotion-pending', 'x'.repeat(512))));
+    if (bytes > CONFIGMAP_DATA_LIMIT_BYTES) {
+      throw new PayloadTooLargeException(
+        `experiment ${event.experiment.id} would need a record of ${bytes} bytes, over the ${CONFIGMAP_DATA_LIMIT_BYTES} bytes a ConfigMap holds`,
+      );
+    }
+  }
+
+  private recordOf(
+    event: ExperimentEvent,
+    plan: ExperimentPlan,
+    phase: ExperimentRecord['phase'],
+    pendingReason?: string,
+  ): ExperimentRecord {
+    const { experiment } = event;
+    return {
+      experimentId: experiment.id,
+      workspace: event.workspace,
+      organisationId: event.organisationId,
+      namespace: plan.namespace,
+      status: experiment.status,
+      lastModified: experiment.last_modified,
+      event: event.event,
+      appliedAt: new Date().toISOString(),
+      phase,
+      pendingReason,
+      experiment: JSON.stringify(experiment),
+      experimentGroup: plan.group,
+    };
+  }
+
   /** Writes the record unless it already says exactly this (a duplicate changes nothing). */
   private async recordApplied(
     event: ExperimentEvent,
@@ -196,23 +241,7 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
     ) {
       return;
     }
-    await this.records.write({
-      experimentId: experiment.id,
-      workspace: event.workspace,
-      organisationId: event.organisationId,
-      namespace: plan.namespace,
-      status: experiment.status,
-      lastModified: experiment.last_modified,
-      event: event.event,
-      appliedAt: new Date().toISOString(),
-      phase,
-      pendingReason,
-      scaleDownAt,
-      experiment: JSON.stringify(experiment),
-      effectiveTrafficPercentage,
-      experimentGroup: plan.group,
-      appliedSettings,
-    });
+    await this.records.write({ ...this.recordOf(event, plan, phase, pendingReason), scaleDownAt, effectiveTrafficPercentage, appliedSettings });
   }
 
   /** A pending promotion is announced once per reason, not at every retry, watch event or resync. */

@@ -42,6 +42,9 @@ export interface PlanSettings {
   maxCanaries: number;
 }
 
+/** The most variants (CONTROL included) an experiment may have: a Gateway API rule holds 16 backends. */
+export const MAX_VARIANTS = 16;
+
 const IGNORED_EVENTS: ReadonlySet<WebhookEventName> = new Set(['ExperimentCreated', 'ExperimentUpdated']);
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -58,6 +61,11 @@ export function planExperiment(
   if (namespace.length > 63 || !DNS_LABEL.test(namespace)) {
     throw new UnprocessableEventError(
       `namespace "${namespace}" (context dimension "${settings.routing.namespaceDimension}") is not a valid Kubernetes namespace name`,
+    );
+  }
+  if (experiment.variants.length > MAX_VARIANTS) {
+    throw new UnprocessableEventError(
+      `payload.variants holds ${experiment.variants.length} variants; Mayday handles at most ${MAX_VARIANTS}`,
     );
   }
   const control = experiment.variants.find((variant) => variant.variant_type === 'CONTROL')!;

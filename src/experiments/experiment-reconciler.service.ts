@@ -11,9 +11,10 @@ import { WorkloadWatcher } from '../workloads/workload-watcher.service';
 import type { ExperimentStatus } from './dto/experiment.dto';
 import { parseExperiment } from './dto/parse-experiment';
 import { ExperimentEventProcessor } from './experiment-event.processor';
-import { isInScope, TERMINAL_STATUSES, type ExperimentRecord } from './experiment-record';
+import { TERMINAL_STATUSES, type ExperimentRecord } from './experiment-record';
 import { ExperimentRecords } from './experiment-records.service';
 import { ScaleDownTimers } from './scale-down-timers';
+import { isInScope, scopeOf } from './scope';
 
 /** How soon a scale-down that could not complete (the API server failed) is tried again. */
 const SCALE_DOWN_RETRY_MS = 5000;
@@ -213,6 +214,11 @@ export class ExperimentReconciler implements OnApplicationBootstrap, OnApplicati
     return report;
   }
 
+  /**
+   * A Deployment's labels only say which experiment to look at: what is converged to comes from that
+   * experiment's record (in Mayday's namespace), and only if the record binds it to the Deployment's
+   * namespace. Anyone who can label a Deployment can ask for this; nobody can steer it elsewhere.
+   */
   private onWorkloadChange({ deployment }: WorkloadChange): void {
     const namespace = deployment.metadata?.namespace;
     const experimentId = deployment.metadata?.labels?.[EXPERIMENT_LABEL];
@@ -234,11 +240,20 @@ export class ExperimentReconciler implements OnApplicationBootstrap, OnApplicati
     this.queued.delete(key);
   }
 
-  /** Converges one experiment to its recorded state again (its Deployments' states may have changed). */
+  /**
+   * Converges one experiment to its recorded state again (its Deployments' states may have changed),
+   * when a Deployment in `namespace` asked for it: a record bound to another namespace is left alone.
+   */
   async reconcileFromRecord(namespace: string, experimentId: string): Promise<void> {
     try {
-      const record = await this.records.read(namespace, experimentId);
+      const record = await this.records.read(experimentId);
       if (!record?.experiment || !this.unfinished(record) || !this.inScope(record)) return;
+      if (record.namespace !== namespace) {
+        this.logger.warn(
+          `a Deployment in ${namespace} names experiment ${experimentId}, which runs in ${record.namespace}: ignored (labels never move Mayday to another namespace)`,
+        );
+        return;
+      }
       const experiment = parseExperiment(JSON.parse(record.experiment), 'record.experiment');
       await this.processor.process(
         { event: record.event as WebhookEventName, workspace: record.workspace, organisationId: record.organisationId, experiment },
@@ -269,7 +284,7 @@ export class ExperimentReconciler implements OnApplicationBootstrap, OnApplicati
   private async scaleDownWhenDue(namespace: string, experimentId: string): Promise<void> {
     await this.reconcileFromRecord(namespace, experimentId);
     try {
-      if ((await this.records.read(namespace, experimentId))?.phase !== 'scale-down-pending') return;
+      if ((await this.records.read(experimentId))?.phase !== 'scale-down-pending') return;
     } catch {
       // The API server failed: try again below.
     }
@@ -281,7 +296,7 @@ export class ExperimentReconciler implements OnApplicationBootstrap, OnApplicati
   }
 
   private inScope(record: ExperimentRecord): boolean {
-    return isInScope(record, this.config.webhook);
+    return isInScope(record, scopeOf(this.config));
   }
 }
 

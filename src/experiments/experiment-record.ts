@@ -6,14 +6,16 @@ import type { AppliedSettings } from './applied-settings';
 import type { ExperimentGroup } from './experiment-group';
 
 /**
- * What Mayday last applied for one experiment, kept in the cluster (a ConfigMap in the experiment's
- * namespace) so that it survives restarts: it orders events, stops late events from undoing a
- * conclusion, and tells the resync which experiments are still running.
+ * What Mayday last applied for one experiment, kept in the cluster (a ConfigMap in Mayday's own
+ * namespace, where tenants cannot write) so that it survives restarts: it orders events, stops late
+ * events from undoing a conclusion, binds the experiment to its namespace, and tells the resync and
+ * the Deployment watch what to converge to.
  */
 export interface ExperimentRecord {
   experimentId: string;
   workspace: string;
   organisationId?: string;
+  /** The namespace the experiment acts in (not where the record is kept). */
   namespace: string;
   status: ExperimentStatus;
   /** The applied experiment's `last_modified`, as Superposition wrote it. */
@@ -50,7 +52,11 @@ export function recordName(experimentId: string): string {
   return kubeName(`mayday-experiment-${experimentId}`);
 }
 
-export function recordToConfigMap(record: ExperimentRecord): V1ConfigMap {
+/** Marks that records of an earlier Mayday (kept in experiment namespaces) were moved: it is done once. */
+export const MIGRATION_MARKER = 'mayday-records-migrated';
+
+/** The record as a ConfigMap in `recordNamespace` (Mayday's own namespace). */
+export function recordToConfigMap(record: ExperimentRecord, recordNamespace: string): V1ConfigMap {
   const data: Record<string, string> = {
     experimentId: record.experimentId,
     workspace: record.workspace,
@@ -73,21 +79,23 @@ export function recordToConfigMap(record: ExperimentRecord): V1ConfigMap {
     kind: 'ConfigMap',
     metadata: {
       name: recordName(record.experimentId),
-      namespace: record.namespace,
+      namespace: recordNamespace,
       labels: maydayLabels({ workspace: record.workspace, experimentId: record.experimentId, role: 'record' }),
     },
     data,
   };
 }
 
+/** The record a ConfigMap holds, or undefined when it holds none (a missing field, another name). */
 export function recordFromConfigMap(configMap: V1ConfigMap): ExperimentRecord | undefined {
   const data = configMap.data ?? {};
-  if (!data.experimentId || !data.workspace || !data.status) return undefined;
+  if (!data.experimentId || !data.workspace || !data.status || !data.namespace) return undefined;
+  if (configMap.metadata?.name !== recordName(data.experimentId)) return undefined;
   return {
     experimentId: data.experimentId,
     workspace: data.workspace,
     organisationId: data.organisationId,
-    namespace: data.namespace ?? configMap.metadata?.namespace ?? '',
+    namespace: data.namespace,
     status: data.status as ExperimentStatus,
     lastModified: data.lastModified,
     event: data.event ?? '',
@@ -125,18 +133,30 @@ function parseJsonOr<T>(text: string): T | undefined {
   }
 }
 
+/**
+ * What to do with a record an earlier Mayday kept in an experiment namespace: move it to Mayday's
+ * namespace only when it is bound to the namespace it was found in (the earlier version always wrote
+ * it there). A record that names another namespace was not written by Mayday: it is left alone.
+ */
+export function legacyRecordVerdict(configMap: V1ConfigMap): { move: ExperimentRecord } | { skip: string } {
+  const where = `${configMap.metadata?.namespace}/${configMap.metadata?.name}`;
+  const record = recordFromConfigMap(configMap);
+  if (!record) return { skip: `ConfigMap ${where} is labelled as a record but does not hold one` };
+  if (record.namespace !== configMap.metadata?.namespace) {
+    return { skip: `ConfigMap ${where} claims namespace "${record.namespace}", not its own: not a record Mayday wrote` };
+  }
+  return { move: record };
+}
+
+/** Kubernetes refuses a ConfigMap whose data (keys and values, in bytes) exceeds 1 MiB. */
+export const CONFIGMAP_DATA_LIMIT_BYTES = 1024 * 1024;
+
+/** The bytes the API server counts against CONFIGMAP_DATA_LIMIT_BYTES for this record. */
+export function recordDataBytes(configMap: V1ConfigMap): number {
+  return Object.entries(configMap.data ?? {}).reduce((sum, [key, value]) => sum + Buffer.byteLength(key) + Buffer.byteLength(value), 0);
+}
+
 export type RecordVerdict = { apply: true } | { apply: false; reason: string };
-
-/** The namespaces and workspaces this Mayday may act on (ALLOWED_NAMESPACES / ALLOWED_WORKSPACES; empty allows all). */
-export interface RecordScope {
-  allowedNamespaces: readonly string[];
-  allowedWorkspaces: readonly string[];
-}
-
-export function isInScope(record: ExperimentRecord, scope: RecordScope): boolean {
-  const allows = (allowed: readonly string[], value: string) => allowed.length === 0 || allowed.includes(value);
-  return allows(scope.allowedNamespaces, record.namespace) && allows(scope.allowedWorkspaces, record.workspace);
-}
 
 /** How long finished experiments' records are kept (RECORD_RETENTION_HOURS), as of `now` (ms). */
 export interface RecordRetention {

@@ -1,26 +1,41 @@
-import { Injectable, type OnModuleInit } from '@nestjs/common';
+import { Injectable, Logger, type OnApplicationBootstrap, type OnModuleInit } from '@nestjs/common';
 import type { V1ConfigMap } from '@kubernetes/client-node';
+import { MaydayConfig } from '../config/mayday-config';
+import { KubeForbiddenError } from '../kubernetes/kube-errors';
 import { KubeResourcesService } from '../kubernetes/kube-resources.service';
 import { MetricsService } from '../metrics/metrics.service';
-import { isManagedByMayday, ownedSelector } from '../naming/labels';
+import { isManagedByMayday, MANAGED_BY, MANAGED_BY_LABEL, ownedSelector } from '../naming/labels';
 import {
   isExpired,
-  isInScope,
+  legacyRecordVerdict,
+  MIGRATION_MARKER,
   recordFromConfigMap,
   recordName,
   recordToConfigMap,
   type ExperimentRecord,
   type RecordRetention,
-  type RecordScope,
 } from './experiment-record';
+import { isInScope, type Scope } from './scope';
 
-/** Reads and writes the per-experiment records (ConfigMaps labelled `role: record`). */
+/**
+ * Reads and writes the per-experiment records (ConfigMaps labelled `role: record`), in Mayday's own
+ * namespace only: a ConfigMap anywhere else is never read as a record, whatever its labels say.
+ * Records an earlier Mayday kept in experiment namespaces are moved here once, at start-up.
+ */
 @Injectable()
-export class ExperimentRecords implements OnModuleInit {
+export class ExperimentRecords implements OnModuleInit, OnApplicationBootstrap {
+  private readonly logger = new Logger(ExperimentRecords.name);
+  private readonly namespace: string;
+  /** Settles once the records of an earlier version have been looked for (reads wait for it). */
+  private migration: Promise<void> = Promise.resolve();
+
   constructor(
     private readonly kube: KubeResourcesService,
     private readonly metrics: MetricsService,
-  ) {}
+    config: MaydayConfig,
+  ) {
+    this.namespace = config.maydayNamespace;
+  }
 
   onModuleInit(): void {
     this.metrics.scrapedGauge(
@@ -38,30 +53,44 @@ export class ExperimentRecords implements OnModuleInit {
     );
   }
 
-  async read(namespace: string, experimentId: string): Promise<ExperimentRecord | undefined> {
+  onApplicationBootstrap(): void {
+    this.migration = this.migrateLegacyRecords().catch((error: unknown) => {
+      this.logger.warn(`could not move the records of an earlier Mayday: ${(error as Error).message}; the next start tries again`);
+    });
+  }
+
+  async read(experimentId: string): Promise<ExperimentRecord | undefined> {
+    await this.migration;
     const configMap = await this.kube.read<V1ConfigMap>({
       apiVersion: 'v1',
       kind: 'ConfigMap',
-      namespace,
+      namespace: this.namespace,
       name: recordName(experimentId),
     });
-    return configMap && isManagedByMayday(configMap) ? recordFromConfigMap(configMap) : undefined;
+    return this.trusted(configMap);
   }
 
   async write(record: ExperimentRecord): Promise<void> {
-    await this.kube.apply(recordToConfigMap(record));
+    await this.kube.apply(this.toConfigMap(record));
   }
 
-  /** Every record in the cluster (all namespaces), optionally for one experiment only. */
+  /** The ConfigMap a record is written as (to check its size before anything is written). */
+  toConfigMap(record: ExperimentRecord): V1ConfigMap {
+    return recordToConfigMap(record, this.namespace);
+  }
+
+  /** Every record (in Mayday's namespace), optionally for one experiment only. */
   async list(experimentId?: string): Promise<ExperimentRecord[]> {
+    await this.migration;
     const configMaps = await this.listConfigMaps(experimentId);
-    return configMaps.map(recordFromConfigMap).filter((record) => record !== undefined);
+    return configMaps.map((configMap) => this.trusted(configMap)).filter((record) => record !== undefined);
   }
 
   /** Deletes the in-scope records of finished experiments kept longer than the retention; says which. */
-  async pruneExpired(retention: RecordRetention, scope: RecordScope): Promise<string[]> {
+  async pruneExpired(retention: RecordRetention, scope: Scope): Promise<string[]> {
+    await this.migration;
     const expired = (await this.listConfigMaps()).filter((configMap) => {
-      const record = recordFromConfigMap(configMap);
+      const record = this.trusted(configMap);
       return record !== undefined && isInScope(record, scope) && isExpired(record, retention);
     });
     const deleted = await Promise.all(
@@ -73,12 +102,64 @@ export class ExperimentRecords implements OnModuleInit {
     return deleted.filter((name) => name !== undefined);
   }
 
+  /** A record only if it is Mayday's and kept in Mayday's namespace (a cache or a list could hand over anything). */
+  private trusted(configMap: V1ConfigMap | undefined): ExperimentRecord | undefined {
+    if (!configMap || configMap.metadata?.namespace !== this.namespace || !isManagedByMayday(configMap)) return undefined;
+    return recordFromConfigMap(configMap);
+  }
+
   private listConfigMaps(experimentId?: string): Promise<V1ConfigMap[]> {
     return this.kube.list<V1ConfigMap>(
       'v1',
       'ConfigMap',
-      undefined,
+      this.namespace,
       ownedSelector({ role: 'record', ...(experimentId ? { experimentId } : {}) }),
     );
+  }
+
+  /**
+   * Once per cluster: records an earlier Mayday kept in experiment namespaces are read, written to
+   * Mayday's namespace, and deleted (guarded by their uid); then a marker says it is done, so that a
+   * ConfigMap labelled as a record that appears in a tenant's namespace later is never looked at.
+   * Needs list and delete on ConfigMaps in every namespace, which the shipped RBAC does not grant
+   * (deploy/upgrade/ does, for the upgrade): without them, nothing is moved and nothing is marked.
+   */
+  private async migrateLegacyRecords(): Promise<void> {
+    const markerRef = { apiVersion: 'v1', kind: 'ConfigMap', namespace: this.namespace, name: MIGRATION_MARKER };
+    if (await this.kube.read<V1ConfigMap>(markerRef)) return;
+    let found: V1ConfigMap[];
+    try {
+      found = await this.kube.list<V1ConfigMap>('v1', 'ConfigMap', undefined, ownedSelector({ role: 'record' }));
+    } catch (error) {
+      if (!(error instanceof KubeForbiddenError)) throw error;
+      this.logger.log(
+        `no permission to list ConfigMaps outside ${this.namespace}: records of an earlier Mayday (kept in experiment namespaces) are not moved; see README, "Upgrading"`,
+      );
+      return;
+    }
+    const moved: string[] = [];
+    for (const configMap of found.filter((item) => item.metadata?.namespace !== this.namespace)) {
+      const where = `${configMap.metadata?.namespace}/${configMap.metadata?.name}`;
+      const verdict = legacyRecordVerdict(configMap);
+      if ('skip' in verdict) {
+        this.logger.warn(`not moved: ${verdict.skip}`);
+        continue;
+      }
+      const existing = await this.kube.read<V1ConfigMap>({ ...markerRef, name: recordName(verdict.move.experimentId) });
+      if (!existing) await this.write(verdict.move);
+      const ref = { apiVersion: 'v1', kind: 'ConfigMap', namespace: configMap.metadata!.namespace!, name: configMap.metadata!.name! };
+      await this.kube.delete(ref, { uid: configMap.metadata?.uid });
+      moved.push(where);
+    }
+    await this.kube.apply<V1ConfigMap>({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: {
+        ...markerRef,
+        labels: { [MANAGED_BY_LABEL]: MANAGED_BY },
+      },
+      data: { migratedAt: new Date().toISOString(), moved: moved.join('\n') },
+    });
+    this.logger.log({ msg: `moved ${moved.length} record(s) of an earlier Mayday into ${this.namespace}`, records: moved });
   }
 }

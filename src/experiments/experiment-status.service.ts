@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { MaydayConfig } from '../config/mayday-config';
 import type { V1Deployment, V1Service } from '@kubernetes/client-node';
 import { KubeResourcesService } from '../kubernetes/kube-resources.service';
 import { APP_LABEL, isManagedByMayday, ownedSelector } from '../naming/labels';
@@ -8,6 +9,7 @@ import { WorkloadWatcher } from '../workloads/workload-watcher.service';
 import { parseExperiment } from './dto/parse-experiment';
 import { recordName, type ExperimentRecord } from './experiment-record';
 import { ExperimentRecords } from './experiment-records.service';
+import { isInScope, scopeOf } from './scope';
 
 export interface VariantStatus {
   variantId: string;
@@ -57,11 +59,15 @@ export class ExperimentStatusService {
     private readonly kube: KubeResourcesService,
     private readonly workloads: WorkloadWatcher,
     @Inject(TRAFFIC_ROUTER) private readonly router: TrafficRouter,
+    private readonly config: MaydayConfig,
   ) {}
 
+  /** Only experiments this Mayday may act on are shown (ALLOWED_NAMESPACES, ALLOWED_WORKSPACES, protected namespaces). */
   async list(filter: { namespace?: string; workspace?: string; status?: string } = {}): Promise<ExperimentStatusView[]> {
+    const scope = scopeOf(this.config);
     const records = (await this.records.list()).filter(
       (record) =>
+        isInScope(record, scope) &&
         (!filter.namespace || record.namespace === filter.namespace) &&
         (!filter.workspace || record.workspace === filter.workspace) &&
         (!filter.status || record.status === filter.status.toUpperCase()),
@@ -72,7 +78,7 @@ export class ExperimentStatusService {
 
   async get(experimentId: string): Promise<ExperimentStatusView | undefined> {
     const [record] = await this.records.list(experimentId);
-    return record ? this.view(record) : undefined;
+    return record && isInScope(record, scopeOf(this.config)) ? this.view(record) : undefined;
   }
 
   private async view(record: ExperimentRecord): Promise<ExperimentStatusView> {
@@ -157,7 +163,7 @@ export class ExperimentStatusService {
         route: mainRouteName(record.workspace),
       },
       variants,
-      record: `${record.namespace}/${recordName(record.experimentId)}`,
+      record: `${this.config.maydayNamespace}/${recordName(record.experimentId)}`,
     };
   }
 }

@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { KubernetesObject, V1Deployment, V1Service } from '@kubernetes/client-node';
-import { ForeignObjectError, UnprocessableEventError } from '../common/errors';
+import { ConsentRequiredError, ForeignObjectError, hasConsent, UnprocessableEventError } from '../common/errors';
 import { MaydayConfig } from '../config/mayday-config';
 import type { TransitionEvent } from '../kubernetes/kube-events.service';
 import { KubeResourcesService, type ObjectRef } from '../kubernetes/kube-resources.service';
@@ -183,6 +183,7 @@ export class ExperimentService {
     alongsideRoutes: (events: TransitionEvent[]) => Promise<void>,
   ): Promise<ExecutionResult> {
     this.refuseConcurrentExperiment(plan, observed);
+    this.requireConsent(plan, observed.mainService);
 
     // The CONTROL config (resolved by `prepare` only then) is needed to create the main path, when it is missing.
     const needsMainPath = observed.mainService === undefined;
@@ -266,6 +267,7 @@ export class ExperimentService {
     superposition: () => SuperpositionScope,
     now = Date.now(),
   ): Promise<ExecutionResult> {
+    this.requireConsent(plan, observed.mainService);
     const winner = plan.winner!;
     const winnerIdentity = this.identity(plan, winner);
     const winnerName = deploymentName(plan.service, winner.id);
@@ -372,6 +374,13 @@ export class ExperimentService {
     this.metrics.canaryFailures.inc({ reason: reason.split(':')[0] });
     this.logger.warn(`canary ${deployment.metadata?.namespace}/${deployment.metadata?.name} taken out of traffic: ${reason}`);
     return true;
+  }
+
+  /** A main Service Mayday did not make is used (routed to, switched) only with its owner's consent for this workspace. */
+  private requireConsent(plan: ExperimentPlan, main: V1Service | undefined): void {
+    if (main && !isManagedByMayday(main) && !hasConsent(main, plan.service)) {
+      throw new ConsentRequiredError('Service', plan.namespace, main.metadata!.name!, plan.service);
+    }
   }
 
   /** ingress-nginx and a single main route cannot serve two experiments on one service at once. */

@@ -1,8 +1,8 @@
-import { Controller, Get, NotFoundException, Param, Query, UseGuards } from '@nestjs/common';
+import { BadRequestException, Controller, Get, NotFoundException, Param, Query, UseGuards } from '@nestjs/common';
 import { BearerAuthGuard } from '../common/bearer-auth.guard';
 import { ExperimentStatusService, type ExperimentStatusView } from './experiment-status.service';
 
-/** What Mayday manages, read from the cluster. Needs the webhook's bearer token when WEBHOOK_TOKEN is set. */
+/** What Mayday manages, read from the cluster, within its scope. Needs the webhook's bearer token. */
 @Controller('experiments')
 @UseGuards(BearerAuthGuard)
 export class ExperimentsController {
@@ -10,11 +10,16 @@ export class ExperimentsController {
 
   @Get()
   async list(
-    @Query('namespace') namespace?: string,
-    @Query('workspace') workspace?: string,
-    @Query('status') status?: string,
+    @Query('namespace') namespace?: unknown,
+    @Query('workspace') workspace?: unknown,
+    @Query('status') status?: unknown,
   ): Promise<{ experiments: ExperimentStatusView[] }> {
-    return { experiments: await this.status.list({ namespace, workspace, status }) };
+    const filter = {
+      namespace: single('namespace', namespace),
+      workspace: single('workspace', workspace),
+      status: single('status', status),
+    };
+    return { experiments: await this.status.list(filter) };
   }
 
   @Get(':id')
@@ -23,4 +28,11 @@ export class ExperimentsController {
     if (!view) throw new NotFoundException(`Mayday has no record of experiment ${id}`);
     return view;
   }
+}
+
+/** A filter is one plain value: `?status=a&status=b` or `?status[x]=a` is a 400, not a crash. */
+function single(name: string, value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') throw new BadRequestException(`query parameter "${name}" must be given once, as a plain value`);
+  return value;
 }

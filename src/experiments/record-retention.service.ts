@@ -2,6 +2,7 @@ import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShut
 import { MaydayConfig } from '../config/mayday-config';
 import { HOUR_MS, retentionOf } from './experiment-record';
 import { ExperimentRecords } from './experiment-records.service';
+import { scopeOf } from './scope';
 
 /**
  * Deletes the records of experiments that finished more than RECORD_RETENTION_HOURS ago (in the
@@ -31,7 +32,7 @@ export class RecordRetentionService implements OnApplicationBootstrap, OnApplica
   /** One pass; never throws (a failed pass is logged and the next one tries again). */
   async prune(now = Date.now()): Promise<string[]> {
     try {
-      const deleted = await this.records.pruneExpired(retentionOf(this.config.safety.recordRetentionHours, now), this.config.webhook);
+      const deleted = await this.records.pruneExpired(retentionOf(this.config.safety.recordRetentionHours, now), scopeOf(this.config));
       if (deleted.length > 0) {
         this.logger.log({
           msg: `deleted ${deleted.length} record(s) of experiments finished over RECORD_RETENTION_HOURS ago`,

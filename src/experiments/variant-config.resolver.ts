@@ -1,4 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
+import { MaydayConfig } from '../config/mayday-config';
 import { SuperpositionClient, type SuperpositionScope } from '../superposition/superposition.client';
 import type { Dimensions } from './context';
 import type { VariantDto } from './dto/experiment.dto';
@@ -13,11 +14,14 @@ import { applyOverrides, deploymentSettings, RESOLVE_PREFIXES, type DeploymentSe
 export class VariantConfigResolver {
   private readonly logger = new Logger(VariantConfigResolver.name);
 
-  constructor(private readonly superposition: SuperpositionClient) {}
+  constructor(
+    private readonly superposition: SuperpositionClient,
+    private readonly config: MaydayConfig,
+  ) {}
 
   async settingsFor(scope: SuperpositionScope, dimensions: Dimensions, variant: VariantDto): Promise<DeploymentSettings> {
     const overrides = variant.overrides ?? {};
-    if (!this.superposition.configured) return deploymentSettings(variant.id, overrides);
+    if (!this.superposition.configured) return deploymentSettings(variant.id, overrides, this.config.safety.maxReplicas);
     const resolved = await this.superposition.resolveConfig(scope, dimensions, variant.id, RESOLVE_PREFIXES);
     const { config, overriddenKeys } = applyOverrides(resolved, overrides);
     if (overriddenKeys.length > 0) {
@@ -25,6 +29,6 @@ export class VariantConfigResolver {
         `variant ${variant.id}: Superposition resolved ${overriddenKeys.join(', ')} differently from the experiment's overrides; the overrides are used`,
       );
     }
-    return deploymentSettings(variant.id, config);
+    return deploymentSettings(variant.id, config, this.config.safety.maxReplicas);
   }
 }

@@ -55,9 +55,16 @@ export function applyOverrides(resolved: Record<string, unknown>, overrides: Rec
 const ENV_NAME = /^[-._a-zA-Z][-._a-zA-Z0-9]*$/;
 const MAX_ENV_VALUE_BYTES = 256 * 1024;
 
+/** The most replicas any variant may ask for when MAX_REPLICAS says nothing else. */
+export const DEFAULT_MAX_REPLICAS = 100;
+
 /** Reads the Deployment-shaping keys of one variant's config, or throws VariantConfigError. */
-export function deploymentSettings(variantId: string, config: Record<string, unknown>): DeploymentSettings {
-  const replicas = integerKey(variantId, config, CONFIG_KEYS.replicas, 1, 0, 10000);
+export function deploymentSettings(
+  variantId: string,
+  config: Record<string, unknown>,
+  maxReplicas = DEFAULT_MAX_REPLICAS,
+): DeploymentSettings {
+  const replicas = integerKey(variantId, config, CONFIG_KEYS.replicas, 1, 0, maxReplicas);
   const port = integerKey(variantId, config, CONFIG_KEYS.port, 80, 1, 65535);
 
   const image = config[CONFIG_KEYS.image];

@@ -10,9 +10,19 @@ import { ObjectStore } from './object-store';
 interface CachedKind {
   apiVersion: string;
   kind: string;
-  /** The collection path to watch, e.g. /apis/apps/v1/deployments. */
-  path: string;
+  /** The API path the collection hangs off, e.g. /apis/apps/v1, and its resource name, e.g. deployments. */
+  apiPath: string;
+  resource: string;
   all?: boolean;
+  /** The namespaces watched (one informer each), or undefined for one informer over the whole cluster. */
+  namespaces?: readonly string[];
+}
+
+/** What one informer watches, and the key its store, sync state and backoff are kept under. */
+interface WatchedCollection {
+  kind: CachedKind;
+  namespace: string | undefined;
+  key: string;
 }
 
 export type CacheListener = (verb: 'add' | 'update' | 'delete', object: KubernetesObject) => void;
@@ -33,13 +43,15 @@ const OWNED = `${MANAGED_BY_LABEL}=${MANAGED_BY}`;
 export class ClusterCache implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(ClusterCache.name);
   private readonly kinds: CachedKind[];
+  /** One store per informer (by informerKey): a relist replaces exactly what that informer covers. */
   private readonly stores = new Map<string, ObjectStore>();
+  /** Informers (by informerKey) whose first list has arrived and whose watch runs. */
   private readonly synced = new Set<string>();
-  /** The current informer of each kind; one that broke is replaced, and anything it still reports is dropped. */
+  /** The current informer of each collection; one that broke is replaced, and anything it still reports is dropped. */
   private readonly informers = new Map<string, Informer<KubernetesObject>>();
   private readonly listeners = new Map<string, CacheListener[]>();
   private readonly restarting = new Set<string>();
-  /** Consecutive failed starts per kind, for the backoff (a missing CRD must not flood the log). */
+  /** Consecutive failed starts per informer, for the backoff (a missing CRD must not flood the log). */
   private readonly failures = new Map<string, number>();
   private stopped = false;
 
@@ -47,29 +59,44 @@ export class ClusterCache implements OnApplicationBootstrap, OnApplicationShutdo
     private readonly clients: KubeClients,
     config: MaydayConfig,
   ) {
+    // With ALLOWED_NAMESPACES, only those namespaces are watched (and a namespaced install needs no more);
+    // the records are read in Mayday's namespace only.
+    const namespaces = config.webhook.allowedNamespaces.length > 0 ? config.webhook.allowedNamespaces : undefined;
     this.kinds = [
-      { apiVersion: 'apps/v1', kind: 'Deployment', path: '/apis/apps/v1/deployments' },
-      { apiVersion: 'v1', kind: 'Service', path: '/api/v1/services' },
-      { apiVersion: 'v1', kind: 'ConfigMap', path: '/api/v1/configmaps' },
+      { apiVersion: 'apps/v1', kind: 'Deployment', apiPath: '/apis/apps/v1', resource: 'deployments', namespaces },
+      { apiVersion: 'v1', kind: 'Service', apiPath: '/api/v1', resource: 'services', namespaces },
+      { apiVersion: 'v1', kind: 'ConfigMap', apiPath: '/api/v1', resource: 'configmaps', namespaces: [config.maydayNamespace] },
     ];
     if (config.routing.provider === 'nginx') {
       // Every Ingress: the main route may be a user's, and no other canary may hold the host.
-      this.kinds.push({ apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', path: '/apis/networking.k8s.io/v1/ingresses', all: true });
+      this.kinds.push({
+        apiVersion: 'networking.k8s.io/v1',
+        kind: 'Ingress',
+        apiPath: '/apis/networking.k8s.io/v1',
+        resource: 'ingresses',
+        all: true,
+        namespaces,
+      });
     } else {
       this.kinds.push({
         apiVersion: 'gateway.networking.k8s.io/v1',
         kind: 'HTTPRoute',
-        path: '/apis/gateway.networking.k8s.io/v1/httproutes',
+        apiPath: '/apis/gateway.networking.k8s.io/v1',
+        resource: 'httproutes',
+        namespaces,
       });
     }
-    if (config.safety.readinessGate) this.kinds.push({ apiVersion: 'v1', kind: 'Pod', path: '/api/v1/pods' });
+    if (config.safety.readinessGate) this.kinds.push({ apiVersion: 'v1', kind: 'Pod', apiPath: '/api/v1', resource: 'pods', namespaces });
   }
 
   onApplicationBootstrap(): void {
     for (const kind of this.kinds) {
-      this.stores.set(kindKey(kind.apiVersion, kind.kind), new ObjectStore());
-      // Not awaited: Mayday answers while the caches fill, reading from the API server meanwhile.
-      this.startInformer(kind);
+      for (const namespace of kind.namespaces ?? [undefined]) {
+        const watched = { kind, namespace, key: informerKey(kind, namespace) };
+        this.stores.set(watched.key, new ObjectStore());
+        // Not awaited: Mayday answers while the caches fill, reading from the API server meanwhile.
+        this.startInformer(watched);
+      }
     }
   }
 
@@ -95,7 +122,7 @@ export class ClusterCache implements OnApplicationBootstrap, OnApplicationShutdo
     labelSelector?: string,
   ): T[] | undefined {
     const key = kindKey(apiVersion, kind);
-    const store = this.ready(key);
+    const store = this.ready(key, namespace);
     const labels = parseSelector(labelSelector);
     if (!store || !labels) return undefined;
     if (!this.holdsAll(key) && labels[MANAGED_BY_LABEL] !== MANAGED_BY) return undefined;
@@ -105,7 +132,7 @@ export class ClusterCache implements OnApplicationBootstrap, OnApplicationShutdo
   /** The cached object, `null` when the cache knows there is none, undefined when it cannot tell. */
   get<T extends KubernetesObject>(apiVersion: string, kind: string, namespace: string, name: string): T | null | undefined {
     const key = kindKey(apiVersion, kind);
-    const store = this.ready(key);
+    const store = this.ready(key, namespace);
     if (!store) return undefined;
     const object = store.get(namespace, name) as T | undefined;
     if (object) return object;
@@ -116,7 +143,7 @@ export class ClusterCache implements OnApplicationBootstrap, OnApplicationShutdo
   /** Mayday wrote this object: the cache holds it from now on (read-your-writes). */
   written(object: KubernetesObject): void {
     const key = kindKey(object.apiVersion ?? '', object.kind ?? '');
-    const store = this.stores.get(key);
+    const store = this.storeFor(key, object.metadata?.namespace);
     if (!store) return;
     const own = object.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY;
     if (own || this.holdsAll(key)) store.upsert(object);
@@ -125,39 +152,44 @@ export class ClusterCache implements OnApplicationBootstrap, OnApplicationShutdo
 
   /** Mayday deleted this object. */
   deleted(apiVersion: string, kind: string, namespace: string, name: string): void {
-    this.stores.get(kindKey(apiVersion, kind))?.remove(namespace, name);
+    this.storeFor(kindKey(apiVersion, kind), namespace)?.remove(namespace, name);
   }
 
-  /** A new informer for the kind: a complete list (which replaces the store's contents), then a watch. */
-  private startInformer(kind: CachedKind): void {
+  /**
+   * A new informer for a kind in one namespace (or in all of them): a complete list (which replaces
+   * that store's contents), then a watch.
+   */
+  private startInformer(watched: WatchedCollection): void {
     if (this.stopped) return;
+    const { kind, namespace } = watched;
     const key = kindKey(kind.apiVersion, kind.kind);
-    const store = this.stores.get(key)!;
+    const store = this.stores.get(watched.key)!;
     const selector = kind.all ? undefined : OWNED;
-    const current = () => this.informers.get(key) === informer;
+    const path = namespace ? `${kind.apiPath}/namespaces/${namespace}/${kind.resource}` : `${kind.apiPath}/${kind.resource}`;
+    const current = () => this.informers.get(watched.key) === informer;
     const informer = makeInformer<KubernetesObject>(
       this.clients.kubeConfig,
-      kind.path,
+      path,
       async () => {
         const list = await this.clients.objects.list(
           kind.apiVersion,
           kind.kind,
-          undefined,
+          namespace,
           undefined,
           undefined,
           undefined,
           undefined,
           selector,
         );
-        if (list.metadata?._continue) throw new Error(`the list of ${key} came back incomplete`);
+        if (list.metadata?._continue) throw new Error(`the list of ${watched.key} came back incomplete`);
         if (!current()) return list;
         // Filled here, before anyone reads it as synced (the informer's own add events come a bit later).
         const gone = store.replace(
           list.items.map((item) => withType(item, kind)),
           list.metadata?.resourceVersion,
         );
-        this.synced.add(key);
-        this.failures.delete(key);
+        this.synced.add(watched.key);
+        this.failures.delete(watched.key);
         for (const object of gone) this.notify(key, 'delete', object);
         return list;
       },
@@ -170,9 +202,9 @@ export class ClusterCache implements OnApplicationBootstrap, OnApplicationShutdo
       store.remove(object.metadata?.namespace, object.metadata?.name, object.metadata?.resourceVersion);
       this.notify(key, 'delete', withType(object, kind));
     });
-    informer.on('error', (error) => current() && this.restartLater(kind, informer, error));
-    this.informers.set(key, informer);
-    informer.start().catch((error: unknown) => current() && this.restartLater(kind, informer, error));
+    informer.on('error', (error) => current() && this.restartLater(watched, informer, error));
+    this.informers.set(watched.key, informer);
+    informer.start().catch((error: unknown) => current() && this.restartLater(watched, informer, error));
   }
 
   private apply(key: string, verb: 'add' | 'update', object: KubernetesObject, store: ObjectStore): void {
@@ -184,8 +216,28 @@ export class ClusterCache implements OnApplicationBootstrap, OnApplicationShutdo
     for (const listener of this.listeners.get(key) ?? []) listener(verb, object);
   }
 
-  private ready(key: string): ObjectStore | undefined {
-    return this.synced.has(key) ? this.stores.get(key) : undefined;
+  /**
+   * The store that holds everything of the kind in `namespace` (all namespaces when undefined), if it
+   * is synced. With per-namespace informers, only a read within one watched namespace can be answered.
+   */
+  private ready(key: string, namespace: string | undefined): ObjectStore | undefined {
+    const store = this.storeFor(key, namespace);
+    const kind = this.kindOf(key);
+    if (!store || !kind) return undefined;
+    return this.synced.has(informerKey(kind, kind.namespaces ? namespace : undefined)) ? store : undefined;
+  }
+
+  /** The store an object of this kind in `namespace` belongs in; undefined when no informer covers it. */
+  private storeFor(key: string, namespace: string | undefined): ObjectStore | undefined {
+    const kind = this.kindOf(key);
+    if (!kind) return undefined;
+    if (!kind.namespaces) return this.stores.get(informerKey(kind, undefined));
+    if (namespace === undefined || !kind.namespaces.includes(namespace)) return undefined;
+    return this.stores.get(informerKey(kind, namespace));
+  }
+
+  private kindOf(key: string): CachedKind | undefined {
+    return this.kinds.find((candidate) => kindKey(candidate.apiVersion, candidate.kind) === key);
   }
 
   private holdsAll(key: string): boolean {
@@ -196,8 +248,8 @@ export class ClusterCache implements OnApplicationBootstrap, OnApplicationShutdo
    * Any watch error (the API server restarted, the connection was reset, a list failed): reads go
    * to the API server at once, and after a backoff a new informer lists everything again.
    */
-  private restartLater(kind: CachedKind, informer: Informer<KubernetesObject>, error: unknown): void {
-    const key = kindKey(kind.apiVersion, kind.kind);
+  private restartLater(watched: WatchedCollection, informer: Informer<KubernetesObject>, error: unknown): void {
+    const key = watched.key;
     this.synced.delete(key);
     if (this.stopped || this.restarting.has(key)) return;
     this.restarting.add(key);
@@ -208,13 +260,18 @@ export class ClusterCache implements OnApplicationBootstrap, OnApplicationShutdo
     this.logger.warn(`watch of ${key} stopped (${(error as Error)?.message ?? String(error)}); listing again in ${delay} ms`);
     void sleep(delay, undefined, { ref: false }).then(() => {
       this.restarting.delete(key);
-      this.startInformer(kind);
+      this.startInformer(watched);
     });
   }
 }
 
 function kindKey(apiVersion: string, kind: string): string {
   return `${apiVersion}/${kind}`;
+}
+
+/** One informer's collection: a kind in one namespace, or (`*`) in all of them. */
+function informerKey(kind: CachedKind, namespace: string | undefined): string {
+  return `${kindKey(kind.apiVersion, kind.kind)}@${namespace ?? '*'}`;
 }
 
 /** Watch events carry no apiVersion/kind on some servers; the cache's readers expect them. */

@@ -156,10 +156,13 @@ export class KubeResourcesService {
     return patched;
   }
 
-  /** Throws KubeNotFoundError unless the API server serves this kind (a CRD may not be installed). */
-  async requireApi(apiVersion: string, kind: string): Promise<void> {
+  /**
+   * Throws KubeNotFoundError unless the API server serves this kind (a CRD may not be installed);
+   * asked in `namespace`, one Mayday may read (a namespaced install can read no other).
+   */
+  async requireApi(apiVersion: string, kind: string, namespace = 'default'): Promise<void> {
     try {
-      await this.list(apiVersion, kind, 'default', undefined, 1);
+      await this.list(apiVersion, kind, namespace, undefined, 1);
     } catch (error) {
       if (!(error instanceof KubeNotFoundError)) throw error;
       throw new KubeNotFoundError(`the API server does not serve ${kind} (${apiVersion}): is its CRD installed?`, 404, 'NotFound');

@@ -41,6 +41,8 @@ export class GatewayApiRouter implements TrafficRouter {
     private readonly kube: KubeResourcesService,
     private readonly gateway: ParentGateway,
     private readonly routing: VariantRouting = WEIGHT_ROUTING,
+    /** A namespace Mayday may read HTTPRoutes in, to check that the API exists. */
+    private readonly probeNamespace = 'default',
   ) {
     this.maxCanaries = routing.mode === 'weight' ? MAX_BACKENDS - 1 : MAX_RULES - 2;
   }
@@ -81,7 +83,7 @@ export class GatewayApiRouter implements TrafficRouter {
   }
 
   async checkApi(): Promise<void> {
-    await this.kube.requireApi(HTTPROUTE_API, 'HTTPRoute');
+    await this.kube.requireApi(HTTPROUTE_API, 'HTTPRoute', this.probeNamespace);
   }
 
   /** The live HTTPRoute `{service}`, refused if someone else made it. */

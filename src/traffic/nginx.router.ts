@@ -1,5 +1,5 @@
 import type { V1Ingress } from '@kubernetes/client-node';
-import { UnprocessableEventError, ForeignObjectError } from '../common/errors';
+import { ConsentRequiredError, ForeignObjectError, hasConsent, UnprocessableEventError } from '../common/errors';
 import { KubeResourcesService } from '../kubernetes/kube-resources.service';
 import { EXPERIMENT_LABEL, isManagedByMayday, ownedSelector } from '../naming/labels';
 import { labelValue } from '../naming/names';
@@ -59,8 +59,12 @@ export class NginxRouter implements TrafficRouter {
     if (liveMain && isManagedByMayday(liveMain)) {
       writes.push({ desired: main, live: liveMain });
     } else {
-      // Anyone's non-canary Ingress of our class for the host and `/` (even one named like ours) is the main path.
-      const served = ingresses.some((ingress) => !isCanaryIngress(ingress) && servesHostRoot(ingress, scope.host, this.ingressClass));
+      // Anyone's non-canary Ingress of our class for the host and `/` (even one named like ours) is the main
+      // path, if its owner consented to this workspace's canaries next to it.
+      const served = ingresses.find((ingress) => !isCanaryIngress(ingress) && servesHostRoot(ingress, scope.host, this.ingressClass));
+      if (served && !isManagedByMayday(served) && !hasConsent(served, scope.service)) {
+        throw new ConsentRequiredError('Ingress', scope.namespace, served.metadata!.name!, scope.service);
+      }
       if (!served) {
         if (liveMain) throw new ForeignObjectError('Ingress', scope.namespace, main.metadata!.name!);
         writes.push({ desired: main });

@@ -19,7 +19,12 @@ import { TRAFFIC_ROUTER, type TrafficRouter } from './traffic-router';
           case 'nginx':
             return new NginxRouter(kube, config.routing.ingressClass, routing);
           case 'gateway-api':
-            return new GatewayApiRouter(kube, { name: config.routing.gatewayName!, namespace: config.routing.gatewayNamespace }, routing);
+            return new GatewayApiRouter(
+              kube,
+              { name: config.routing.gatewayName!, namespace: config.routing.gatewayNamespace },
+              routing,
+              config.webhook.allowedNamespaces[0],
+            );
         }
       },
     },

@@ -19,8 +19,8 @@ export class WebhooksService implements OnApplicationBootstrap {
   ) {}
 
   onApplicationBootstrap(): void {
-    if (!this.config.webhook.token) {
-      this.logger.warn('WEBHOOK_TOKEN is not set: anyone who can reach the webhook can drive rollouts');
+    if (this.config.webhook.auth === 'none') {
+      this.logger.warn('WEBHOOK_AUTH=none: the webhook and the status API are open; anyone who can reach them can drive rollouts');
     }
     if (!this.config.superposition.url) {
       this.logger.warn("SUPERPOSITION_URL is not set: each variant's payload overrides alone are its config");

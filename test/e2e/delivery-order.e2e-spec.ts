@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cluster } from '../support/cluster';
 import { eventually, settled } from '../support/eventually';
-import { startMayday, type RunningMayday } from '../support/mayday';
+import { MAYDAY_NAMESPACE, startMayday, type RunningMayday } from '../support/mayday';
 import { experiment, experimentId, webhook, type ExperimentSpec, type Status } from '../support/payloads';
 import { SuperpositionStandIn } from '../support/superposition-stand-in';
 
@@ -203,7 +203,6 @@ describe('delivery as Superposition really does it: duplicated, late, out of ord
       for (const { service, spec, ending, namespace } of experiments) {
         const control = `${service}-dep-${spec.id}-control`;
         const test1 = `${spec.id}-test1`;
-        expected.add(`${namespace}/ConfigMap/mayday-experiment-${spec.id}`);
         expected.add(`${namespace}/Service/${service}`);
         expected.add(`${namespace}/Ingress/${service}`);
         if (ending === 'winner') {
@@ -244,7 +243,8 @@ describe('delivery as Superposition really does it: duplicated, late, out of ord
           const canary = (await cluster.ingresses(namespace)).find((item) => item.metadata?.name === `${service}-ingress-${spec.id}-test1`);
           expect(canary?.metadata?.annotations?.['nginx.ingress.kubernetes.io/canary-weight']).toBe(ending === 'running' ? '35' : '0');
         }
-        const record = await cluster.core.readNamespacedConfigMap({ namespace, name: `mayday-experiment-${spec.id}` });
+        const record = await cluster.core.readNamespacedConfigMap({ namespace: MAYDAY_NAMESPACE, name: `mayday-experiment-${spec.id}` });
+        expect(record.data?.namespace).toBe(namespace);
         const finalStatus = { winner: 'CONCLUDED', control: 'CONCLUDED', discard: 'DISCARDED', running: 'INPROGRESS', paused: 'PAUSED' }[
           ending
         ];

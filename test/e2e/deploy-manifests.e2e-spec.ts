@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
   loadAllYaml,
+  PatchStrategy,
   type KubernetesObject,
   type V1ClusterRole,
   type V1ClusterRoleBinding,
@@ -9,7 +10,8 @@ import {
   type V1Container,
   type V1Deployment,
   type V1Namespace,
-  type V1Secret,
+  type V1Role,
+  type V1RoleBinding,
   type V1Service,
   type V1ServiceAccount,
 } from '@kubernetes/client-node';
@@ -18,7 +20,7 @@ import { loadMaydayConfig } from '../../src/config/mayday-config';
 import { Cluster } from '../support/cluster';
 
 const ROOT = resolve(__dirname, '../..');
-const DEPLOY = join(ROOT, 'deploy');
+const DEPLOY = join(ROOT, 'deploy', 'base');
 const NAMESPACE = 'mayday-system';
 
 interface Manifest {
@@ -28,7 +30,7 @@ interface Manifest {
   object: KubernetesObject;
 }
 
-/** Every YAML document of every file in deploy/ except kustomization.yaml, in file order. */
+/** Every YAML document of every file in deploy/base except kustomization.yaml, in file order. */
 function readManifests(): Manifest[] {
   const files = readdirSync(DEPLOY)
     .filter((file) => /\.ya?ml$/.test(file) && file !== 'kustomization.yaml')
@@ -118,11 +120,15 @@ describe('deploy/ manifests', () => {
         'ConfigMap/mayday-config',
         'Deployment/mayday',
         `Namespace/${NAMESPACE}`,
-        'Secret/mayday-webhook',
+        'Role/mayday-records',
+        'RoleBinding/mayday-records',
         'Service/mayday',
         'ServiceAccount/mayday',
       ].sort(),
     );
+    // deploy/ ships no webhook token: a published one would be everyone's (README shows how to make one).
+    expect(kinds.filter((kind) => kind.startsWith('Secret/'))).toEqual([]);
+    expect(readFileSync(join(ROOT, 'deploy', 'kustomization.yaml'), 'utf8')).toMatch(/^resources:\n\s+- base\n/m);
 
     const kustomization = readFileSync(join(DEPLOY, 'kustomization.yaml'), 'utf8');
     const listed = [...kustomization.matchAll(/^\s*-\s*(\S+\.ya?ml)\s*$/gm)].map((match) => match[1]).sort();
@@ -149,13 +155,7 @@ describe('deploy/ manifests', () => {
     const role = only<V1ClusterRole>('ClusterRole');
     const crud = ['create', 'get', 'list', 'watch', 'update', 'patch', 'delete'];
     const expected = new Set<string>();
-    for (const resource of [
-      'apps/deployments',
-      '/services',
-      'networking.k8s.io/ingresses',
-      '/configmaps',
-      'gateway.networking.k8s.io/httproutes',
-    ]) {
+    for (const resource of ['apps/deployments', '/services', 'networking.k8s.io/ingresses', 'gateway.networking.k8s.io/httproutes']) {
       for (const verb of crud) expected.add(`${resource}:${verb}`);
     }
     for (const verb of ['create', 'patch']) expected.add(`events.k8s.io/events:${verb}`);
@@ -183,9 +183,20 @@ describe('deploy/ manifests', () => {
     expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: account.metadata!.name, namespace: NAMESPACE }]);
   });
 
+  it("grants ConfigMaps (the records) only in Mayday's own namespace, through a Role", () => {
+    const role = only<V1Role>('Role');
+    const binding = only<V1RoleBinding>('RoleBinding');
+    const account = only<V1ServiceAccount>('ServiceAccount');
+    expect(role.metadata?.namespace).toBe(NAMESPACE);
+    expect(role.rules).toEqual([
+      { apiGroups: [''], resources: ['configmaps'], verbs: ['create', 'get', 'list', 'watch', 'update', 'patch', 'delete'] },
+    ]);
+    expect(binding.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: role.metadata!.name });
+    expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: account.metadata!.name, namespace: NAMESPACE }]);
+  });
+
   it('runs one non-root, read-only Mayday with its probes, config and webhook token', () => {
     const deployment = only<V1Deployment>('Deployment');
-    const secret = only<V1Secret>('Secret');
     const configMap = only<V1ConfigMap>('ConfigMap');
     const service = only<V1Service>('Service');
     const account = only<V1ServiceAccount>('ServiceAccount');
@@ -218,9 +229,9 @@ describe('deploy/ manifests', () => {
     expect(container.resources?.limits).toEqual({ memory: '320Mi' });
 
     const token = container.env?.find((variable) => variable.name === 'WEBHOOK_TOKEN');
-    expect(token?.valueFrom?.secretKeyRef).toEqual({ name: secret.metadata!.name, key: 'token' });
-    expect(secret.type).toBe('Opaque');
-    expect(secret.stringData?.token).toBeTruthy();
+    expect(token?.valueFrom?.secretKeyRef).toEqual({ name: 'mayday-webhook', key: 'token' });
+    const podNamespace = container.env?.find((variable) => variable.name === 'POD_NAMESPACE');
+    expect(podNamespace?.valueFrom?.fieldRef).toEqual({ fieldPath: 'metadata.namespace' });
     expect(container.envFrom).toEqual([{ configMapRef: { name: configMap.metadata!.name } }]);
 
     // The Service reaches the pod on the named port.
@@ -230,20 +241,25 @@ describe('deploy/ manifests', () => {
     for (const [key, value] of Object.entries(service.spec?.selector ?? {})) expect(podLabels[key]).toBe(value);
     for (const [key, value] of Object.entries(spec.selector.matchLabels ?? {})) expect(podLabels[key]).toBe(value);
 
-    // The environment the pod gets (image ENV, ConfigMap, Secret) is one Mayday accepts, on the probed port.
+    // The environment the pod gets (image ENV, ConfigMap, the Secret README makes, the downward API) is one
+    // Mayday accepts, on the probed port, keeping its records in the namespace the Role grants.
+    const secretToken = 'f'.repeat(64);
     const config = loadMaydayConfig({
       NODE_ENV: 'production',
       HOST: '0.0.0.0',
       PORT: '8090',
       ...configMap.data,
-      WEBHOOK_TOKEN: secret.stringData!.token,
+      WEBHOOK_TOKEN: secretToken,
+      POD_NAMESPACE: deployment.metadata!.namespace,
     });
     expect(config.port).toBe(container.ports![0].containerPort);
-    expect(config.webhook.token).toBe(secret.stringData!.token);
+    expect(config.webhook.token).toBe(secretToken);
+    expect(config.maydayNamespace).toBe(only<V1Role>('Role').metadata!.namespace);
+    expect(() => loadMaydayConfig({ ...configMap.data }), 'no token, no start').toThrow(/WEBHOOK_TOKEN is required/);
   });
 });
 
-describe('deploy/ manifests on a real API server (server-side dry run)', () => {
+describe('deploy/ manifests on a real API server (server-side apply, dry run)', () => {
   let cluster: Cluster;
   const results: { manifest: Manifest; sent: KubernetesObject; returned?: KubernetesObject; error?: string }[] = [];
 
@@ -260,7 +276,9 @@ describe('deploy/ manifests on a real API server (server-side dry run)', () => {
       if (manifest.object.kind === 'Namespace') continue;
       const sent = manifest.object;
       try {
-        results.push({ manifest, sent, returned: await cluster.objects.create(sent, undefined, 'All') });
+        // Applied, not created: the e2e set-up installed the RBAC objects for real (Mayday runs with them).
+        const returned = await cluster.objects.patch(sent, undefined, 'All', 'mayday-tests', true, PatchStrategy.ServerSideApply);
+        results.push({ manifest, sent, returned });
       } catch (error) {
         results.push({ manifest, sent, error: apiMessage(error) });
       }
@@ -279,21 +297,11 @@ describe('deploy/ manifests on a real API server (server-side dry run)', () => {
       expect(returned, label(sent)).toBeDefined();
       const body = plain(sent) as Record<string, unknown>;
       const answer = plain(returned) as Record<string, unknown>;
-      if (sent.kind === 'Secret') {
-        // stringData is write-only: the server folds it into data, base64-encoded.
-        const stringData = body.stringData as Record<string, string>;
-        delete body.stringData;
-        for (const [key, value] of Object.entries(stringData)) {
-          expect((answer.data as Record<string, string>)[key]).toBe(Buffer.from(value).toString('base64'));
-        }
-      }
       expect(missingPaths(body, answer).join('\n'), `${label(sent)}: fields the API server dropped or changed`).toBe('');
     }
   });
 
   it('did not persist anything but the namespace (dry run)', async () => {
-    const secrets = await cluster.core.listNamespacedSecret({ namespace: NAMESPACE });
-    expect(secrets.items.map((secret) => secret.metadata?.name)).not.toContain('mayday-webhook');
     const deployments = await cluster.deployments(NAMESPACE);
     expect(deployments).toEqual([]);
   });

@@ -43,10 +43,11 @@ class CrashingKubeResources extends KubeResourcesService {
  * Events: a crashed transition tells its story differently), once the controllers have rolled out
  * every Deployment.
  */
-async function endState(cluster: Cluster, namespace: string): Promise<Record<string, unknown>> {
+async function endState(cluster: Cluster, namespace: string, id: string): Promise<Record<string, unknown>> {
   for (const deployment of await cluster.deployments(namespace)) await untilRolledOut(cluster, namespace, deployment.metadata!.name!);
   const { Events: _events, ...objects } = await cluster.snapshot(namespace, { portable: true });
-  return objects;
+  // Each namespace runs its own experiment (an id is bound to one namespace): the id is written as `ID`.
+  return JSON.parse(JSON.stringify(objects).replaceAll(id, 'ID'));
 }
 
 describe('a crash between any two API calls of a transition, and a restart before the redelivery', () => {
@@ -78,15 +79,21 @@ describe('a crash between any two API calls of a transition, and a restart befor
     transition: { event: string; patch: Partial<ExperimentSpec> },
   ): Promise<number> {
     const clean = await cluster.createNamespace(name);
-    const id = experimentId();
-    const spec = (namespace: string): ExperimentSpec => ({ id, context: { namespace }, lastModified: '2026-08-20T07:37:40.100000Z' });
+    // One experiment per namespace: an experiment id is bound to the namespace its record names.
+    const ids = new Map<string, string>();
+    const idOf = (namespace: string): string => ids.get(namespace) ?? ids.set(namespace, experimentId()).get(namespace)!;
+    const spec = (namespace: string): ExperimentSpec => ({
+      id: idOf(namespace),
+      context: { namespace },
+      lastModified: '2026-08-20T07:37:40.100000Z',
+    });
     await prepare(clean, `${name}svc`, spec(clean));
     kube.writes = 0;
     expect((await send(`${name}svc`, { ...spec(clean), ...transition.patch }, transition.event)).status).toBe(200);
     const writes = kube.writes;
     expect(writes).toBeGreaterThan(1);
     // What the watch does after the answer (a canary's weight once it is available) belongs to the end state.
-    const expected = await settled(() => endState(cluster, clean));
+    const expected = await settled(() => endState(cluster, clean, idOf(clean)));
 
     for (let crashAt = 0; crashAt < writes; crashAt++) {
       const namespace = await cluster.createNamespace(name);
@@ -99,7 +106,7 @@ describe('a crash between any two API calls of a transition, and a restart befor
       await startCrashable();
       const redelivered = await send(`${name}svc`, { ...spec(namespace), ...transition.patch }, transition.event);
       expect(redelivered.status, `redelivery after a crash after ${crashAt} write(s)`).toBe(200);
-      await eventually(async () => expect(await endState(cluster, namespace), `crash after ${crashAt}`).toEqual(expected), 30_000);
+      await eventually(async () => expect(await endState(cluster, namespace, idOf(namespace)), `crash after ${crashAt}`).toEqual(expected), 30_000);
     }
     return writes;
   }

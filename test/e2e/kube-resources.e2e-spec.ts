@@ -17,7 +17,7 @@ import { Cluster } from '../support/cluster';
 
 async function kubeResources(env: Record<string, string>): Promise<KubeResourcesService> {
   const moduleRef = await Test.createTestingModule({
-    imports: [MaydayConfigModule.forRoot(env), MetricsModule, KubernetesModule],
+    imports: [MaydayConfigModule.forRoot({ WEBHOOK_AUTH: 'none', ...env }), MetricsModule, KubernetesModule],
   }).compile();
   return moduleRef.get(KubeResourcesService);
 }

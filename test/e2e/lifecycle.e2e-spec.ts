@@ -1,8 +1,10 @@
 import { EventsV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
+import { CONSENT_ANNOTATION } from '../../src/common/errors';
 import { Cluster } from '../support/cluster';
 import { eventually } from '../support/eventually';
 import { useMaydayWithSuperposition } from '../support/harness';
+import { MAYDAY_NAMESPACE } from '../support/mayday';
 import { experimentId, type ExperimentSpec } from '../support/payloads';
 
 const MANAGED = 'app.kubernetes.io/managed-by';
@@ -216,8 +218,11 @@ describe('the experiment lifecycle on ingress-nginx (real kube-apiserver, Superp
     expect(updated.body.result).toBe('ignored');
     const discarded = await deliver('ExperimentDiscarded', service, { ...spec, status: 'DISCARDED' });
     expect(discarded.status).toBe(200);
-    // Only Mayday's record of the experiment, which keeps late events from doing anything.
-    expect(Object.keys(await cluster.snapshot(namespace))).toEqual([`ConfigMap/mayday-experiment-${spec.id}`]);
+    // Nothing in the namespace; only Mayday's record of the experiment (in its own namespace) keeps late events from doing anything.
+    expect(Object.keys(await cluster.snapshot(namespace))).toEqual([]);
+    expect(
+      (await cluster.core.readNamespacedConfigMap({ namespace: MAYDAY_NAMESPACE, name: `mayday-experiment-${spec.id}` })).data?.namespace,
+    ).toBe(namespace);
   });
 
   it('a second experiment after a promotion retires the old winner when its own winner is promoted', async () => {
@@ -266,7 +271,8 @@ describe('the experiment lifecycle on ingress-nginx (real kube-apiserver, Superp
     await cluster.core.createNamespacedService({
       namespace,
       body: {
-        metadata: { name: 'usersvc', labels: { owner: 'team' } },
+        // The owner hands the Service to Mayday for this workspace (without it: 422, see security.e2e-spec.ts).
+        metadata: { name: 'usersvc', labels: { owner: 'team' }, annotations: { [CONSENT_ANNOTATION]: 'usersvc' } },
         spec: { selector: { app: 'legacy', tier: 'web' }, ports: [{ name: 'web', port: 8080, targetPort: 80, protocol: 'TCP' }] },
       },
     });
@@ -296,7 +302,7 @@ describe('the experiment lifecycle on ingress-nginx (real kube-apiserver, Superp
     await cluster.core.createNamespacedService({
       namespace,
       body: {
-        metadata: { name: 'portsvc' },
+        metadata: { name: 'portsvc', annotations: { [CONSENT_ANNOTATION]: 'portsvc' } },
         spec: { selector: { app: 'legacy' }, ports: [{ name: 'web', port: 80, targetPort: 8080, protocol: 'TCP' }] },
       },
     });
@@ -345,7 +351,7 @@ describe('the experiment lifecycle on ingress-nginx (real kube-apiserver, Superp
     await cluster.networking.createNamespacedIngress({
       namespace,
       body: {
-        metadata: { name: 'team-ingress' },
+        metadata: { name: 'team-ingress', annotations: { [CONSENT_ANNOTATION]: 'uing' } },
         spec: {
           ingressClassName: 'nginx',
           rules: [

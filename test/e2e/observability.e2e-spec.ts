@@ -4,13 +4,13 @@ import { createApp } from '../../src/bootstrap';
 import { Cluster } from '../support/cluster';
 import { eventually } from '../support/eventually';
 import { __resetOutOfContextForTests } from 'nestjs-pino/PinoLogger';
-import { startMayday, type RunningMayday } from '../support/mayday';
+import { MAYDAY_NAMESPACE, startMayday, type RunningMayday } from '../support/mayday';
 import { experiment, experimentId, webhook, type ExperimentSpec } from '../support/payloads';
 import { SuperpositionStandIn } from '../support/superposition-stand-in';
 import { controlPlane } from '../support/control-plane';
 
 const cluster = new Cluster();
-const TOKEN = 'status-and-webhook-secret';
+const TOKEN = 'status-and-webhook-secret-of-32-chars-or-more';
 
 /** The value of one sample line of a Prometheus text exposition, or undefined. */
 function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
@@ -215,6 +215,8 @@ describe('LOG_LEVEL', () => {
     const app = await createApp({
       env: {
         KUBECONFIG: controlPlane().kubeconfig,
+        WEBHOOK_AUTH: 'none',
+        MAYDAY_NAMESPACE,
         LOG_LEVEL: 'warn',
         RESYNC_INTERVAL_SECONDS: '0',
         CANARY_READINESS_GATE: 'false',

@@ -4,6 +4,7 @@ import { recordToConfigMap } from '../../src/experiments/experiment-record';
 import { Cluster } from '../support/cluster';
 import { eventually } from '../support/eventually';
 import { useMaydayWithSuperposition } from '../support/harness';
+import { MAYDAY_NAMESPACE } from '../support/mayday';
 import { experimentId, type ExperimentSpec } from '../support/payloads';
 
 const DAY_MS = 24 * 3_600_000;
@@ -21,19 +22,21 @@ describe('records of finished experiments are deleted after RECORD_RETENTION_HOU
 
   const recordName = (spec: ExperimentSpec) => `mayday-experiment-${spec.id}`;
 
-  async function backdate(namespace: string, spec: ExperimentSpec, days: number): Promise<void> {
+  async function backdate(spec: ExperimentSpec, days: number): Promise<void> {
     const appliedAt = new Date(Date.now() - days * DAY_MS).toISOString();
     await cluster.core.patchNamespacedConfigMap(
-      { namespace, name: recordName(spec), body: { data: { appliedAt } } },
+      { namespace: MAYDAY_NAMESPACE, name: recordName(spec), body: { data: { appliedAt } } },
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
     );
   }
 
-  async function configMaps(namespace: string): Promise<string[]> {
-    const list = await cluster.core.listNamespacedConfigMap({ namespace });
+  /** This test's records (Mayday's namespace holds other tests' records too). */
+  async function records(...specs: ExperimentSpec[]): Promise<string[]> {
+    const list = await cluster.core.listNamespacedConfigMap({ namespace: MAYDAY_NAMESPACE });
+    const mine = new Set(specs.map(recordName));
     return list.items
       .map((item) => item.metadata!.name!)
-      .filter((name) => name.startsWith('mayday-experiment-'))
+      .filter((name) => mine.has(name))
       .sort();
   }
 
@@ -62,38 +65,39 @@ describe('records of finished experiments are deleted after RECORD_RETENTION_HOU
       );
       expect(canary?.metadata?.annotations?.['nginx.ingress.kubernetes.io/canary-weight']).toBe('10');
     }, 30_000);
-    await backdate(namespace, expiredConclusion, 31);
-    await backdate(namespace, recentDiscard, 29);
-    await backdate(namespace, oldButRunning, 400);
+    await backdate(expiredConclusion, 31);
+    await backdate(recentDiscard, 29);
+    await backdate(oldButRunning, 400);
     // A ConfigMap of the same name pattern that Mayday did not make.
+    const theirs: ExperimentSpec = { id: experimentId() };
     await cluster.core.createNamespacedConfigMap({
-      namespace,
-      body: { metadata: { name: 'mayday-experiment-theirs' }, data: { status: 'CONCLUDED', appliedAt: '2020-01-01T00:00:00Z' } },
+      namespace: MAYDAY_NAMESPACE,
+      body: { metadata: { name: recordName(theirs) }, data: { status: 'CONCLUDED', appliedAt: '2020-01-01T00:00:00Z' } },
     });
-    // An expired record of the same shape in a namespace outside ALLOWED_NAMESPACES.
-    const foreignRecord = recordToConfigMap({
-      experimentId: experimentId(),
-      workspace: service,
-      namespace: outOfScope,
-      status: 'CONCLUDED',
-      event: 'ExperimentConcluded',
-      appliedAt: new Date(Date.now() - 90 * DAY_MS).toISOString(),
-      phase: 'applied',
-      experiment: '{}',
-    });
-    await cluster.core.createNamespacedConfigMap({ namespace: outOfScope, body: foreignRecord });
+    // An expired record of an experiment in a namespace outside ALLOWED_NAMESPACES.
+    const outOfScopeSpec: ExperimentSpec = { id: experimentId() };
+    const foreignRecord = recordToConfigMap(
+      {
+        experimentId: outOfScopeSpec.id,
+        workspace: service,
+        namespace: outOfScope,
+        status: 'CONCLUDED',
+        event: 'ExperimentConcluded',
+        appliedAt: new Date(Date.now() - 90 * DAY_MS).toISOString(),
+        phase: 'applied',
+        experiment: '{}',
+      },
+      MAYDAY_NAMESPACE,
+    );
+    await cluster.core.createNamespacedConfigMap({ namespace: MAYDAY_NAMESPACE, body: foreignRecord });
     const before = await cluster.snapshot(namespace);
-    const outOfScopeBefore = await cluster.snapshot(outOfScope);
+    const all = [expiredConclusion, recentDiscard, oldButRunning, theirs, outOfScopeSpec];
 
     // The retention runs at start-up (and every hour).
     await harness.restart();
-    await eventually(async () => expect(await configMaps(namespace)).not.toContain(recordName(expiredConclusion)));
-    expect(await configMaps(namespace)).toEqual([recordName(recentDiscard), recordName(oldButRunning), 'mayday-experiment-theirs'].sort());
-    // Only that record went: the promoted winner, the Services, routes and other records are untouched.
-    const expected = { ...before };
-    delete expected[`ConfigMap/${recordName(expiredConclusion)}`];
-    expect(await cluster.snapshot(namespace)).toEqual(expected);
-    expect(await cluster.snapshot(outOfScope)).toEqual(outOfScopeBefore);
-    expect(outOfScopeBefore).toHaveProperty(`ConfigMap/${foreignRecord.metadata!.name}`);
+    await eventually(async () => expect(await records(...all)).not.toContain(recordName(expiredConclusion)));
+    expect(await records(...all)).toEqual([recentDiscard, oldButRunning, theirs, outOfScopeSpec].map(recordName).sort());
+    // Only that record went: the promoted winner, the Services and routes are untouched.
+    expect(await cluster.snapshot(namespace)).toEqual(before);
   });
 });

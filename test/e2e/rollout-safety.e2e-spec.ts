@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cluster } from '../support/cluster';
 import { eventually } from '../support/eventually';
 import { useMaydayWithSuperposition } from '../support/harness';
-import { startMayday, type RunningMayday } from '../support/mayday';
+import { MAYDAY_NAMESPACE, startMayday, type RunningMayday } from '../support/mayday';
 import { experiment, experimentId, webhook, type ExperimentSpec } from '../support/payloads';
 import { SuperpositionStandIn } from '../support/superposition-stand-in';
 import { MutatingWebhook, type JsonPatch } from '../support/admission-webhook';
@@ -121,7 +121,7 @@ describe('the readiness gate, automatic rollback of failing canaries, and pendin
     expect(concluded.body.reason).toContain(winner);
     expect(await mainSelector(namespace, 'pend')).toEqual({ app: stable });
     expect((await cluster.names(namespace)).ingresses).toContain(`pend-ingress-${spec.id}-test1`);
-    const record = await cluster.core.readNamespacedConfigMap({ namespace, name: `mayday-experiment-${spec.id}` });
+    const record = await cluster.core.readNamespacedConfigMap({ namespace: MAYDAY_NAMESPACE, name: `mayday-experiment-${spec.id}` });
     expect(record.data).toMatchObject({ status: 'CONCLUDED', phase: 'promotion-pending' });
 
     await releaseHeldPods(cluster, namespace);
@@ -129,7 +129,7 @@ describe('the readiness gate, automatic rollback of failing canaries, and pendin
     await eventually(async () =>
       expect(await cluster.names(namespace)).toEqual({ deployments: [winner], services: ['pend'], ingresses: ['pend'] }),
     );
-    const done = await cluster.core.readNamespacedConfigMap({ namespace, name: `mayday-experiment-${spec.id}` });
+    const done = await cluster.core.readNamespacedConfigMap({ namespace: MAYDAY_NAMESPACE, name: `mayday-experiment-${spec.id}` });
     expect(done.data).toMatchObject({ status: 'CONCLUDED', phase: 'applied' });
   });
 
@@ -336,7 +336,7 @@ describe('resync repairs webhooks that never arrived', () => {
       async () => expect((await cluster.names(namespace)).deployments).toEqual([`${service}-dep-${first.id}-test1`]),
       30_000,
     );
-    const record = await cluster.core.readNamespacedConfigMap({ namespace, name: `mayday-experiment-${second.id}` });
+    const record = await cluster.core.readNamespacedConfigMap({ namespace: MAYDAY_NAMESPACE, name: `mayday-experiment-${second.id}` });
     expect(record.data?.status).toBe('DISCARDED');
 
     const resyncs = standIn.requests.filter((request) => request.path.startsWith('/experiments/'));

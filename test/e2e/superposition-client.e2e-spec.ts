@@ -16,7 +16,7 @@ import { chronoForm, SuperpositionStandIn } from '../support/superposition-stand
 const scope = { orgId: 'localorg', workspace: 'nginxservice' };
 
 function client(env: Record<string, string>): SuperpositionClient {
-  return new SuperpositionClient(loadMaydayConfig(env));
+  return new SuperpositionClient(loadMaydayConfig({ WEBHOOK_AUTH: 'none', ...env }));
 }
 
 describe('SuperpositionClient over HTTP against the stand-in', () => {

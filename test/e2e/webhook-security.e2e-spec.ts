@@ -673,10 +673,11 @@ interface BaseSpec {
 const baseSpec: fc.Arbitrary<BaseSpec> = fc.record({
   event: fc.constantFrom('ExperimentStarted', 'ExperimentInprogress', 'ExperimentConcluded'),
   idNumber: fc.integer({ min: 0, max: 2 ** 48 }),
-  // Workspace and variant ids that are valid to Superposition but not Kubernetes names.
+  // Workspace ids that are plain identifiers but not Kubernetes names (anything else is a 400, see badValue),
+  // and variant ids with any text.
   workspaceSuffix: fc.oneof(
     fc.constant(''),
-    oddString(40).map((suffix) => `-${suffix}`),
+    fc.string({ unit: fc.constantFrom('A', 'Z', 'a', 'z', '0', '9', '_', '.', '-'), maxLength: 40 }).map((suffix) => `-${suffix}`),
   ),
   controlSuffix: oddString(60),
   experimentalSuffix: oddString(60),
@@ -714,7 +715,6 @@ const noise: fc.Arbitrary<Noise> = fc.record({
         'payload.change_reason',
         'payload.created_by',
         'event_info.time',
-        'event_info.organisation_id',
         'event_info.resource',
         'event_info.config_version',
       ),
@@ -836,6 +836,21 @@ const badValue = fc.oneof(
     )
     .map((value) => edit(`payload.id ${JSON.stringify(value)}`, 400, (tree) => (tree.payload.id = value))),
   fc.constant(edit('organisation_id ""', 400, (tree) => (tree.event_info.organisation_id = ''))),
+  // Workspace and organisation ids go into headers, labels and names: only plain identifiers are taken.
+  fc
+    .tuple(
+      fc.constantFrom('event_info.workspace_id', 'event_info.organisation_id'),
+      fc.constantFrom('\r\n', '\n', '\r', '/', '../', ' ', 'ö', '名', '😀', '\u0000', '\u202e', '%2F', '{{SECRETS.MAYDAY_TOKEN}}'),
+      fc.boolean(),
+    )
+    .map(([path, odd, prefix]) =>
+      edit(
+        `${path} with ${JSON.stringify(odd)}`,
+        400,
+        (tree) => setPath(tree, path, prefix ? `${odd}shop` : `shop${odd}x`),
+        /plain identifier/,
+      ),
+    ),
   fc
     .tuple(
       fc.constantFrom('event_info.time', 'event_info.organisation_id', 'payload.name', 'payload.chosen_variant', 'payload.last_modified'),

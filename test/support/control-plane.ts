@@ -10,6 +10,8 @@ export interface ControlPlane {
   apiServer: string;
   adminToken: string;
   limitedToken: string;
+  /** A token of the ServiceAccount deploy/ installs, with exactly deploy/'s RBAC (set by file-cluster.ts): how e2e Maydays log in. */
+  maydayToken?: string;
 }
 
 /** Simulated nodes a test cluster gets (the script's KUBE_NODES), unless the test asks otherwise. */
@@ -33,6 +35,12 @@ export function controlPlane(): ControlPlane {
   const plane = (globalThis as Record<symbol, ControlPlane | undefined>)[CURRENT];
   if (!plane) throw new Error('no control plane: e2e files run with test/support/file-cluster.ts as a setup file');
   return plane;
+}
+
+/** The token e2e Maydays log in with: deploy/'s ServiceAccount, installed in every file's cluster. */
+export function maydayToken(plane: ControlPlane = controlPlane()): string {
+  if (!plane.maydayToken) throw new Error("no Mayday ServiceAccount token: file-cluster.ts installs deploy/'s RBAC");
+  return plane.maydayToken;
 }
 
 export function setControlPlane(plane: ControlPlane | undefined): void {

@@ -2,9 +2,14 @@ import type { INestApplication } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { Test, type TestingModuleBuilder } from '@nestjs/testing';
 import type { AddressInfo } from 'node:net';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { delimiter, join } from 'node:path';
+import { controlPlane, maydayToken } from './control-plane';
 import { AppModule } from '../../src/app.module';
 import { configureApp, createApp } from '../../src/bootstrap';
-import { controlPlane } from './control-plane';
+import { MAYDAY_NAMESPACE } from './mayday-rbac';
+
+export { MAYDAY_NAMESPACE };
 
 export interface Reply {
   status: number;
@@ -22,9 +27,20 @@ export interface RunningMayday {
 
 export type Environment = Record<string, string | undefined>;
 
+/**
+ * Unless a test gives its own connection, Mayday talks to the test's API server as the ServiceAccount
+ * of deploy/ (a token from the TokenRequest API, exactly deploy/'s RBAC), keeps its records in
+ * mayday-system, and runs without webhook authentication unless the test sets WEBHOOK_TOKEN.
+ */
 function withDefaults(env: Environment): Environment {
+  const plane = controlPlane();
+  const ownConnection = env.KUBECONFIG !== undefined || env.K8S_API_SERVER !== undefined;
   return {
-    KUBECONFIG: controlPlane().kubeconfig,
+    ...(ownConnection
+      ? {}
+      : { K8S_API_SERVER: plane.apiServer, K8S_TOKEN: maydayToken(plane), K8S_CA_FILE: join(plane.runDir, 'certs', 'apiserver.crt') }),
+    MAYDAY_NAMESPACE,
+    WEBHOOK_AUTH: env.WEBHOOK_TOKEN === undefined ? 'none' : undefined,
     LOG_LEVEL: 'fatal',
     PORT: '0',
     HOST: '127.0.0.1',
@@ -44,6 +60,7 @@ function withDefaults(env: Environment): Environment {
  * given environment (plus KUBECONFIG for the test's API server unless overridden).
  */
 export async function startMayday(env: Environment = {}, options: { logDestination?: NodeJS.WritableStream } = {}): Promise<RunningMayday> {
+  await ensureMaydayNamespace(env);
   return listen(await createApp({ env: withDefaults(env), logDestination: options.logDestination }));
 }
 
@@ -52,9 +69,25 @@ export async function startMaydayWith(
   env: Environment,
   override: (builder: TestingModuleBuilder) => TestingModuleBuilder,
 ): Promise<RunningMayday> {
+  await ensureMaydayNamespace(env);
   const moduleRef = await override(Test.createTestingModule({ imports: [AppModule.forRoot({ env: withDefaults(env) })] })).compile();
   const app = moduleRef.createNestApplication<NestExpressApplication>({ bodyParser: false, logger: false });
   return listen(configureApp(app));
+}
+
+/** A test that points Mayday at its own API server (as admin) gets Mayday's namespace created there. */
+async function ensureMaydayNamespace(env: Environment): Promise<void> {
+  if (!env.KUBECONFIG) return;
+  const kubeConfig = new KubeConfig();
+  try {
+    kubeConfig.loadFromFile(env.KUBECONFIG.split(delimiter)[0]);
+    await kubeConfig
+      .makeApiClient(CoreV1Api)
+      .createNamespace({ body: { metadata: { name: env.MAYDAY_NAMESPACE ?? MAYDAY_NAMESPACE } } })
+      .catch(() => undefined);
+  } catch {
+    // an unreadable kubeconfig is the test's own business (Mayday will report it)
+  }
 }
 
 async function listen(app: NestExpressApplication): Promise<RunningMayday> {

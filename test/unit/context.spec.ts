@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { PayloadValidationError } from '../../src/common/validation';
 import { ContextError, contextDimensions, namespaceOf } from '../../src/experiments/context';
 
 const eq = (name: string, value: unknown) => ({ '==': [{ var: name }, value] });
@@ -109,4 +110,15 @@ describe('namespaceOf', () => {
     const dimensions = contextDimensions({ and: [eq('namespace', 'mumbai')] });
     expect(namespaceOf(dimensions, 'namespace', 'default')).toBe('mumbai');
   });
+});
+
+describe('contextDimensions: names that would reach the prototype', () => {
+  it.each(['__proto__', 'constructor', 'prototype'])(
+    'refuses {"var": "%s"} as a payload error (400), leaving no inherited dimension',
+    (name) => {
+      const context = { and: [eq(name, { namespace: 'kube-system' }), eq('region', 'in')] };
+      expect(() => contextDimensions(context)).toThrow(PayloadValidationError);
+      expect(() => contextDimensions(context)).toThrow(`payload.context: {"var": "${name}"} does not name a dimension`);
+    },
+  );
 });

@@ -313,3 +313,22 @@ describe('hostFor', () => {
     expect(() => hostFor('{service}.{namespace}', service, `${label}-x`)).toThrow(/is not a valid DNS name/);
   });
 });
+
+describe('planExperiment: at most 16 variants', () => {
+  const variants = (count: number): VariantSpec[] =>
+    Array.from({ length: count }, (_, index) =>
+      index === 0 ? { suffix: 'control', type: 'CONTROL' as const } : { suffix: `v${index}`, type: 'EXPERIMENTAL' as const },
+    );
+
+  it('plans 16 variants and refuses 17 with a 422 naming the limit, whatever the status', () => {
+    expect(
+      planExperiment('ExperimentDiscarded', WORKSPACE, experimentDto({ status: 'DISCARDED', variants: variants(16) }), GATEWAY).kind,
+    ).toBe('rollback');
+    for (const status of ['INPROGRESS', 'DISCARDED'] as const) {
+      const error = unprocessable(() =>
+        planExperiment('ExperimentInprogress', WORKSPACE, experimentDto({ status, variants: variants(17) }), GATEWAY),
+      );
+      expect(error.message).toBe('payload.variants holds 17 variants; Mayday handles at most 16');
+    }
+  });
+});

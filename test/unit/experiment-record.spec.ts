@@ -2,9 +2,11 @@ import type { V1ConfigMap } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import {
   compareTimestamps,
+  CONFIGMAP_DATA_LIMIT_BYTES,
   isExpired,
-  isInScope,
   judgeAgainstRecord,
+  legacyRecordVerdict,
+  recordDataBytes,
   recordFromConfigMap,
   recordName,
   recordToConfigMap,
@@ -12,7 +14,10 @@ import {
   TERMINAL_STATUSES,
   type ExperimentRecord,
 } from '../../src/experiments/experiment-record';
+import { isInScope, namespaceRefusal, workspaceRefusal } from '../../src/experiments/scope';
 import { EXPERIMENT_ID, experimentPayload, WORKSPACE } from './fixtures';
+
+const MAYDAY_NS = 'mayday-system';
 
 const LAST_MODIFIED = '2026-08-20T07:37:40.100000Z';
 
@@ -39,14 +44,14 @@ describe('recordName', () => {
 });
 
 describe('recordToConfigMap', () => {
-  it('is a ConfigMap mayday-experiment-<id> in the experiment namespace, labelled role=record, with every field as data', () => {
+  it("is a ConfigMap mayday-experiment-<id> in Mayday's namespace, labelled role=record, with every field (the experiment namespace too) as data", () => {
     const full = record();
-    expect(recordToConfigMap(full)).toEqual({
+    expect(recordToConfigMap(full, MAYDAY_NS)).toEqual({
       apiVersion: 'v1',
       kind: 'ConfigMap',
       metadata: {
         name: 'mayday-experiment-7350102648234549248',
-        namespace: 'mumbai',
+        namespace: MAYDAY_NS,
         labels: {
           'app.kubernetes.io/managed-by': 'mayday',
           'mayday.superposition.io/workspace': WORKSPACE,
@@ -70,7 +75,7 @@ describe('recordToConfigMap', () => {
   });
 
   it('leaves out organisationId and lastModified when they are unknown (no "undefined" strings)', () => {
-    const configMap = recordToConfigMap(record({ organisationId: undefined, lastModified: undefined }));
+    const configMap = recordToConfigMap(record({ organisationId: undefined, lastModified: undefined }), MAYDAY_NS);
     expect(Object.keys(configMap.data!).sort()).toEqual(
       ['appliedAt', 'event', 'experiment', 'experimentId', 'namespace', 'phase', 'status', 'workspace'].sort(),
     );
@@ -78,7 +83,7 @@ describe('recordToConfigMap', () => {
   });
 
   it('has only string data values', () => {
-    for (const value of Object.values(recordToConfigMap(record()).data!)) expect(typeof value).toBe('string');
+    for (const value of Object.values(recordToConfigMap(record(), MAYDAY_NS).data!)) expect(typeof value).toBe('string');
   });
 });
 
@@ -90,7 +95,7 @@ describe('recordFromConfigMap', () => {
       phase: 'promotion-pending',
       pendingReason: 'Deployment mumbai/x is not available',
     });
-    expect(recordFromConfigMap(recordToConfigMap(original))).toEqual(original);
+    expect(recordFromConfigMap(recordToConfigMap(original, MAYDAY_NS))).toEqual(original);
   });
 
   it('round-trips a conclusion waiting for its scale-down, with the deadline', () => {
@@ -100,8 +105,8 @@ describe('recordFromConfigMap', () => {
       phase: 'scale-down-pending',
       scaleDownAt: '2026-08-20T07:38:10.000Z',
     });
-    expect(recordToConfigMap(original).data).toMatchObject({ phase: 'scale-down-pending', scaleDownAt: '2026-08-20T07:38:10.000Z' });
-    expect(recordFromConfigMap(recordToConfigMap(original))).toEqual(original);
+    expect(recordToConfigMap(original, MAYDAY_NS).data).toMatchObject({ phase: 'scale-down-pending', scaleDownAt: '2026-08-20T07:38:10.000Z' });
+    expect(recordFromConfigMap(recordToConfigMap(original, MAYDAY_NS))).toEqual(original);
   });
 
   it('round-trips the effective share, the group and the applied settings of a running experiment', () => {
@@ -113,11 +118,11 @@ describe('recordFromConfigMap', () => {
         variants: { 'x-test1': { basis: '{"a":1}', settings: { replicas: 1, image: 'nginx:1.27', port: 80, env: [] } } },
       },
     });
-    expect(recordFromConfigMap(recordToConfigMap(original))).toEqual(original);
+    expect(recordFromConfigMap(recordToConfigMap(original, MAYDAY_NS))).toEqual(original);
   });
 
   it('drops applied settings that are not well formed (they are only a shortcut: the config is resolved again)', () => {
-    const configMap = recordToConfigMap(record());
+    const configMap = recordToConfigMap(record(), MAYDAY_NS);
     for (const odd of ['not json', '{"variants":[]}', '{"variants":{"v":{"basis":"b","settings":{"image":1}}}}']) {
       configMap.data!.appliedSettings = odd;
       expect(recordFromConfigMap(configMap)!.appliedSettings).toBeUndefined();
@@ -126,20 +131,20 @@ describe('recordFromConfigMap', () => {
 
   it('round-trips a record without the optional fields', () => {
     const original = record({ organisationId: undefined, lastModified: undefined });
-    const back = recordFromConfigMap(recordToConfigMap(original))!;
+    const back = recordFromConfigMap(recordToConfigMap(original, MAYDAY_NS))!;
     expect(back).toEqual(original);
     expect(back.organisationId).toBeUndefined();
     expect(back.lastModified).toBeUndefined();
   });
 
   it('keeps the experiment JSON byte for byte (64-bit ids stay strings)', () => {
-    const back = recordFromConfigMap(recordToConfigMap(record()))!;
+    const back = recordFromConfigMap(recordToConfigMap(record(), MAYDAY_NS))!;
     expect(back.experiment).toBe(JSON.stringify(experimentPayload()));
     expect((JSON.parse(back.experiment) as { id: unknown }).id).toBe('7350102648234549248');
   });
 
   it('is undefined when experimentId, workspace or status is missing', () => {
-    const data = recordToConfigMap(record()).data!;
+    const data = recordToConfigMap(record(), MAYDAY_NS).data!;
     for (const key of ['experimentId', 'workspace', 'status']) {
       const configMap: V1ConfigMap = { metadata: { name: 'x', namespace: 'mumbai' }, data: { ...data, [key]: '' } };
       expect(recordFromConfigMap(configMap)).toBeUndefined();
@@ -147,10 +152,15 @@ describe('recordFromConfigMap', () => {
     expect(recordFromConfigMap({ metadata: { name: 'x' } })).toBeUndefined();
   });
 
-  it('falls back to the ConfigMap namespace and defaults the rest', () => {
+  it('is undefined when the ConfigMap is not named after the experiment it holds', () => {
+    const configMap = recordToConfigMap(record(), MAYDAY_NS);
+    expect(recordFromConfigMap({ ...configMap, metadata: { ...configMap.metadata, name: 'mayday-experiment-1' } })).toBeUndefined();
+  });
+
+  it('takes the experiment namespace from the data only, and defaults the rest', () => {
     const configMap: V1ConfigMap = {
-      metadata: { name: 'mayday-experiment-1', namespace: 'pune' },
-      data: { experimentId: '1', workspace: 'svc', status: 'PAUSED', phase: 'something-new' },
+      metadata: { name: 'mayday-experiment-1', namespace: MAYDAY_NS },
+      data: { experimentId: '1', workspace: 'svc', status: 'PAUSED', phase: 'something-new', namespace: 'pune' },
     };
     expect(recordFromConfigMap(configMap)).toEqual({
       experimentId: '1',
@@ -353,11 +363,54 @@ describe('record retention', () => {
   });
 });
 
-describe('isInScope', () => {
-  const scope = (allowedNamespaces: string[], allowedWorkspaces: string[]) => ({ allowedNamespaces, allowedWorkspaces });
+describe('legacyRecordVerdict (records an earlier Mayday kept in experiment namespaces)', () => {
+  it('moves a record bound to the namespace it was found in', () => {
+    const configMap = recordToConfigMap(record(), 'mumbai');
+    expect(legacyRecordVerdict(configMap)).toEqual({ move: record() });
+  });
 
-  it('allows everything when both lists are empty', () => {
+  it('leaves a record that names another namespace than its own (a tenant forged it)', () => {
+    const configMap = recordToConfigMap(record({ namespace: 'tenant-b' }), 'tenant-a');
+    const verdict = legacyRecordVerdict(configMap);
+    expect(verdict).toEqual({ skip: expect.stringContaining('claims namespace "tenant-b"') });
+  });
+
+  it('leaves a ConfigMap that holds no record', () => {
+    expect(legacyRecordVerdict({ metadata: { name: 'mayday-experiment-1', namespace: 'a' }, data: {} })).toHaveProperty('skip');
+  });
+});
+
+describe('recordDataBytes', () => {
+  it('counts keys and values in bytes, as the API server does against its 1 MiB limit', () => {
+    expect(recordDataBytes({ data: { ab: 'é' } })).toBe(4);
+    expect(CONFIGMAP_DATA_LIMIT_BYTES).toBe(1048576);
+  });
+});
+
+describe('scope (isInScope, namespaceRefusal, workspaceRefusal)', () => {
+  const scope = (allowedNamespaces: string[], allowedWorkspaces: string[]) => ({
+    allowedNamespaces,
+    allowedWorkspaces,
+    maydayNamespace: MAYDAY_NS,
+  });
+
+  it('allows everything but protected namespaces when both lists are empty', () => {
     expect(isInScope(record(), scope([], []))).toBe(true);
+  });
+
+  it.each(['kube-system', 'kube-public', 'kube-node-lease', MAYDAY_NS])(
+    'refuses the protected namespace %s unless ALLOWED_NAMESPACES names it',
+    (namespace) => {
+      expect(namespaceRefusal(namespace, scope([], []))).toMatch(/ALLOWED_NAMESPACES/);
+      expect(isInScope(record({ namespace }), scope([], []))).toBe(false);
+      expect(namespaceRefusal(namespace, scope(['mumbai'], []))).toMatch(/not in ALLOWED_NAMESPACES/);
+      expect(namespaceRefusal(namespace, scope([namespace], []))).toBeUndefined();
+    },
+  );
+
+  it('names the workspace it refuses', () => {
+    expect(workspaceRefusal('other', scope([], [WORKSPACE]))).toBe('workspace "other" is not in ALLOWED_WORKSPACES');
+    expect(workspaceRefusal('other', scope([], []))).toBeUndefined();
   });
 
   it('needs the namespace and the workspace to be allowed', () => {

@@ -2,7 +2,15 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigValidationError, loadMaydayConfig } from '../../src/config/mayday-config';
+import { ConfigValidationError, loadMaydayConfig as loadExactly } from '../../src/config/mayday-config';
+
+/** A webhook token Mayday accepts (WEBHOOK_TOKEN is required unless WEBHOOK_AUTH=none). */
+const TOKEN = 'x'.repeat(32);
+
+/** The configuration for `env` plus a valid WEBHOOK_TOKEN (unless the test sets WEBHOOK_TOKEN or WEBHOOK_AUTH). */
+function loadMaydayConfig(env: Record<string, string | undefined>) {
+  return loadExactly('WEBHOOK_TOKEN' in env || 'WEBHOOK_AUTH' in env ? env : { WEBHOOK_TOKEN: TOKEN, ...env });
+}
 
 let dir: string;
 let existingFile: string;
@@ -41,8 +49,11 @@ describe('loadMaydayConfig defaults', () => {
       logLevel: 'info',
       kubernetes: { mode: 'default', kubeconfig: undefined },
       superposition: { url: undefined, token: undefined, orgId: undefined, timeoutMs: 3000, workspaces: [] },
+      maydayNamespace: 'mayday-system',
+      metrics: { auth: 'none' },
       webhook: {
-        token: undefined,
+        auth: 'token',
+        token: TOKEN,
         maxBodyBytes: 1024 * 1024,
         allowedNamespaces: [],
         allowedWorkspaces: [],
@@ -67,6 +78,7 @@ describe('loadMaydayConfig defaults', () => {
         recordRetentionHours: 720,
         promotionMinAvailablePercent: 100,
         scaleDownDelaySeconds: 30,
+        maxReplicas: 100,
       },
     });
   });
@@ -92,7 +104,7 @@ describe('loadMaydayConfig with valid values', () => {
       SUPERPOSITION_ORG_ID: 'localorg',
       SUPERPOSITION_TIMEOUT_MS: '5000',
       SUPERPOSITION_WORKSPACES: 'localorg/nginxservice, otherorg/nginxservice,localorg/nginxservice',
-      WEBHOOK_TOKEN: 'hook',
+      WEBHOOK_TOKEN: 'hook-hook-hook-hook-hook-hook-hook',
       WEBHOOK_MAX_BODY_BYTES: '2048',
       ALLOWED_NAMESPACES: ' mumbai, delhi ,,',
       ALLOWED_WORKSPACES: 'nginxservice',
@@ -128,7 +140,8 @@ describe('loadMaydayConfig with valid values', () => {
       ],
     });
     expect(config.webhook).toEqual({
-      token: 'hook',
+      auth: 'token',
+      token: 'hook-hook-hook-hook-hook-hook-hook',
       maxBodyBytes: 2048,
       allowedNamespaces: ['mumbai', 'delhi'],
       allowedWorkspaces: ['nginxservice'],
@@ -154,6 +167,7 @@ describe('loadMaydayConfig with valid values', () => {
       recordRetentionHours: 0,
       promotionMinAvailablePercent: 80,
       scaleDownDelaySeconds: 0,
+      maxReplicas: 100,
     });
   });
 
@@ -313,6 +327,61 @@ describe('loadMaydayConfig refuses bad values, naming the variable', () => {
     expect(problems({ K8S_API_SERVER: 'HTTP://127.0.0.1:8080', K8S_TOKEN: 't' })).toEqual([
       'K8S_API_SERVER: an http:// server needs K8S_INSECURE_SKIP_TLS_VERIFY=true',
     ]);
+  });
+});
+
+describe('closed by default (WEBHOOK_AUTH, WEBHOOK_TOKEN, METRICS_AUTH)', () => {
+  it('refuses to start without WEBHOOK_TOKEN, naming it and the way out', () => {
+    const [problem] = problems({ WEBHOOK_TOKEN: undefined });
+    expect(problem).toMatch(/^WEBHOOK_TOKEN is required/);
+    expect(problem).toContain('WEBHOOK_AUTH=none');
+  });
+
+  it('refuses a token shorter than 32 characters', () => {
+    expect(problems({ WEBHOOK_TOKEN: 'x'.repeat(31) })).toEqual([
+      expect.stringMatching(/^WEBHOOK_TOKEN is 31 characters long; it must have at least 32/),
+    ]);
+    expect(loadExactly({ WEBHOOK_TOKEN: 'x'.repeat(32) }).webhook.token).toBe('x'.repeat(32));
+  });
+
+  it('refuses every placeholder the repository ever shipped, whatever its length', () => {
+    expect(problems({ WEBHOOK_TOKEN: 'change-me-to-a-long-random-string' })).toEqual([
+      expect.stringMatching(/^WEBHOOK_TOKEN is a placeholder/),
+    ]);
+  });
+
+  it('runs open only with WEBHOOK_AUTH=none, and never with a token at the same time', () => {
+    expect(loadExactly({ WEBHOOK_AUTH: 'none' }).webhook).toMatchObject({ auth: 'none', token: undefined });
+    expect(problems({ WEBHOOK_AUTH: 'none', WEBHOOK_TOKEN: TOKEN })).toEqual([
+      'WEBHOOK_AUTH=none but WEBHOOK_TOKEN is set: unset one of them',
+    ]);
+    expect(problems({ WEBHOOK_AUTH: 'off' })[0]).toMatch(/^WEBHOOK_AUTH must be one of token, none/);
+  });
+
+  it('puts /metrics behind the token with METRICS_AUTH=token, which needs the token', () => {
+    expect(loadMaydayConfig({ METRICS_AUTH: 'token' }).metrics).toEqual({ auth: 'token' });
+    expect(problems({ WEBHOOK_AUTH: 'none', METRICS_AUTH: 'token' })).toEqual([
+      expect.stringMatching(/^METRICS_AUTH=token needs WEBHOOK_TOKEN/),
+    ]);
+  });
+});
+
+describe("Mayday's namespace (MAYDAY_NAMESPACE, POD_NAMESPACE)", () => {
+  it('is MAYDAY_NAMESPACE, else the downward API POD_NAMESPACE, else mayday-system', () => {
+    expect(loadMaydayConfig({ MAYDAY_NAMESPACE: 'ops', POD_NAMESPACE: 'pod-ns' }).maydayNamespace).toBe('ops');
+    expect(loadMaydayConfig({ POD_NAMESPACE: 'pod-ns' }).maydayNamespace).toBe('pod-ns');
+    expect(loadMaydayConfig({}).maydayNamespace).toBe('mayday-system');
+  });
+
+  it('must be a namespace name', () => {
+    expect(problems({ WEBHOOK_TOKEN: TOKEN, MAYDAY_NAMESPACE: 'Not_A_Namespace' })).toEqual([
+      'MAYDAY_NAMESPACE: "Not_A_Namespace" is not a valid Kubernetes namespace name',
+    ]);
+  });
+
+  it('reads MAX_REPLICAS (default 100)', () => {
+    expect(loadMaydayConfig({ MAX_REPLICAS: '7' }).safety.maxReplicas).toBe(7);
+    expect(problems({ WEBHOOK_TOKEN: TOKEN, MAX_REPLICAS: '0' })[0]).toMatch(/^MAX_REPLICAS must be an integer from 1 to 10000/);
   });
 });
 

@@ -1,6 +1,6 @@
 import type { V1Ingress } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { ForeignObjectError, UnprocessableEventError } from '../../src/common/errors';
+import { CONSENT_ANNOTATION, ConsentRequiredError, ForeignObjectError, UnprocessableEventError } from '../../src/common/errors';
 import { canaryIngress, mainIngress } from '../../src/traffic/nginx-ingress';
 import { NginxRouter } from '../../src/traffic/nginx.router';
 import type { CanaryRoute, RouteChange, RouteState } from '../../src/traffic/traffic-router';
@@ -35,9 +35,10 @@ const ownCanary = (variantId: string, weight: number) => live(canaryIngress(SCOP
 /** An Ingress someone else made (no Mayday labels). */
 function userIngress(
   name: string,
-  options: { host?: string; path?: string; className?: string; legacyClass?: string; canaryWeight?: string } = {},
+  options: { host?: string; path?: string; className?: string; legacyClass?: string; canaryWeight?: string; consent?: boolean } = {},
 ): V1Ingress {
-  const annotations: Record<string, string> = {};
+  // The owner's consent for this workspace, unless a test leaves it out.
+  const annotations: Record<string, string> = options.consent === false ? {} : { [CONSENT_ANNOTATION]: SCOPE.service };
   if (options.legacyClass) annotations['kubernetes.io/ingress.class'] = options.legacyClass;
   if (options.canaryWeight !== undefined) {
     annotations['nginx.ingress.kubernetes.io/canary'] = 'true';
@@ -104,6 +105,17 @@ describe('NginxRouter', () => {
       const change = router.planRoutes(SCOPE, [canary(TEST1_ID, 10)], state([userIngress('frontend')]));
       expect(desiredNames(change)).toEqual([CANARY1_NAME]);
       expect(change.deletes).toEqual([]);
+    });
+
+    it("refuses a user's main Ingress without its owner's consent for this workspace, naming it and the annotation", () => {
+      for (const annotations of [undefined, { [CONSENT_ANNOTATION]: 'another-workspace' }]) {
+        const theirs = userIngress('frontend', { consent: false });
+        if (annotations) theirs.metadata!.annotations = annotations;
+        const error = thrown(() => router.planRoutes(SCOPE, [canary(TEST1_ID, 10)], state([theirs])));
+        expect(error).toBeInstanceOf(ConsentRequiredError);
+        expect(error.message).toContain('Ingress mumbai/frontend');
+        expect(error.message).toContain(`${CONSENT_ANNOTATION}: "${SCOPE.service}"`);
+      }
     });
 
     it('does not create it when a user Ingress of the legacy class annotation, or without a class, serves it', () => {

@@ -122,6 +122,15 @@ describe('deploymentSettings', () => {
       expect(deploymentSettings(VARIANT, { 'container.image': 'nginx', replicas: 12 }).replicas).toBe(12);
     });
 
+    it('refuses more than MAX_REPLICAS (100 unless configured), naming the limit', () => {
+      expect(deploymentSettings(VARIANT, { 'container.image': 'nginx', replicas: 100 }).replicas).toBe(100);
+      expect(configError(() => deploymentSettings(VARIANT, { 'container.image': 'nginx', replicas: 101 })).message).toContain(
+        'from 0 to 100',
+      );
+      expect(deploymentSettings(VARIANT, { 'container.image': 'nginx', replicas: 500 }, 500).replicas).toBe(500);
+      expect(configError(() => deploymentSettings(VARIANT, { 'container.image': 'nginx', replicas: 8 }, 7)).key).toBe('replicas');
+    });
+
     it.each([[-1], [1.5], ['2'], [true], [{}], [[1]]])('refuses %j', (replicas) => {
       const error = configError(() => deploymentSettings(VARIANT, { 'container.image': 'nginx', replicas }));
       expect(error.variantId).toBe(VARIANT);

@@ -294,6 +294,29 @@ describe('parseWebhook: malformed envelopes', () => {
     }
   });
 
+  it.each([
+    ['a CR/LF', 'shop\r\nx-injected: 1'],
+    ['non-ASCII', 'shöp'],
+    ['a slash', 'shop/../admin'],
+    ['a space', 'shop svc'],
+    ['a leading dash', '-shop'],
+  ])('refuses a workspace_id or organisation_id with %s (400 naming the field)', (_what, value) => {
+    const workspace = webhookBody('ExperimentStarted') as { event_info: Record<string, unknown> };
+    workspace.event_info.workspace_id = value;
+    expect(problems(() => parseWebhook(workspace))).toEqual([
+      expect.stringMatching(/^event_info\.workspace_id must be a plain identifier/),
+    ]);
+    const organisation = webhookBody('ExperimentStarted') as { event_info: Record<string, unknown> };
+    organisation.event_info.organisation_id = value;
+    expect(problems(() => parseWebhook(organisation))).toEqual([
+      expect.stringMatching(/^event_info\.organisation_id must be a plain identifier/),
+    ]);
+  });
+
+  it('takes workspace ids with upper case, digits, "_", "." and "-"', () => {
+    expect(parseWebhook(webhookBody('ExperimentStarted', experimentPayload(), 'Web_Shop.v2-eu')).kind).toBe('experiment');
+  });
+
   it('refuses an experiment event whose payload is an array or a string', () => {
     expect(problems(() => parseWebhook(webhookBody('ExperimentStarted', [experimentPayload()])))).toEqual([
       'payload must be a JSON object',

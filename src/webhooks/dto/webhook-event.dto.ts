@@ -1,5 +1,5 @@
 import { Type } from 'class-transformer';
-import { IsDefined, IsIn, IsNotEmpty, IsObject, IsOptional, IsString, MaxLength, ValidateIf, ValidateNested } from 'class-validator';
+import { IsDefined, IsIn, IsNotEmpty, IsObject, IsOptional, IsString, Matches, MaxLength, ValidateIf, ValidateNested } from 'class-validator';
 
 export const EXPERIMENT_EVENTS = [
   'ExperimentCreated',
@@ -13,6 +13,12 @@ export const EXPERIMENT_EVENTS = [
 export const WEBHOOK_EVENTS = [...EXPERIMENT_EVENTS, 'ConfigChanged'] as const;
 export type WebhookEventName = (typeof WEBHOOK_EVENTS)[number];
 
+/**
+ * Workspace and organisation ids are plain identifiers (ASCII letters, digits, `_`, `.`, `-`): they go
+ * into headers, labels and names, where CR/LF, `/` or non-ASCII text could only do harm.
+ */
+const PLAIN_IDENTIFIER = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
 export class EventInfoDto {
   @IsIn(WEBHOOK_EVENTS)
   webhook_event: WebhookEventName;
@@ -20,11 +26,14 @@ export class EventInfoDto {
   @IsString()
   @IsNotEmpty()
   @MaxLength(253)
+  @Matches(PLAIN_IDENTIFIER, { message: 'workspace_id must be a plain identifier (ASCII letters, digits, "_", "." and "-")' })
   workspace_id: string;
 
   @IsOptional()
   @IsString()
   @IsNotEmpty()
+  @MaxLength(253)
+  @Matches(PLAIN_IDENTIFIER, { message: 'organisation_id must be a plain identifier (ASCII letters, digits, "_", "." and "-")' })
   organisation_id?: string;
 
   /** chrono's display form ("2026-08-20 07:37:40.123456789 UTC"), not ISO 8601: kept as text. */
