@@ -119,7 +119,7 @@ describe('delivery as Superposition really does it: duplicated, late, out of ord
     const winner = `${service}-dep-${spec.id}-test1`;
     expect((await cluster.services(namespace)).find((item) => item.metadata?.name === service)?.spec?.selector).toEqual({ app: winner });
     expect(await cluster.names(namespace)).toEqual({ deployments: [winner], services: [service], ingresses: [service] });
-    const record = await cluster.core.readNamespacedConfigMap({ namespace, name: `mayday-experiment-${spec.id}` });
+    const record = await cluster.core.readNamespacedConfigMap({ namespace: MAYDAY_NAMESPACE, name: `mayday-experiment-${spec.id}` });
     expect(record.data).toMatchObject({ status: 'CONCLUDED', phase: 'applied' });
 
     // The first terminal outcome stays: a later discard, or a conclusion for CONTROL, changes nothing.

@@ -7,7 +7,7 @@ import { VariantConfigResolver } from '../../src/experiments/variant-config.reso
 import type { SuperpositionScope } from '../../src/superposition/superposition.client';
 import { Cluster } from '../support/cluster';
 import { eventually } from '../support/eventually';
-import { startMaydayWith, type RunningMayday } from '../support/mayday';
+import { MAYDAY_NAMESPACE, startMaydayWith, type RunningMayday } from '../support/mayday';
 import { experiment, experimentId, webhook, type ExperimentSpec } from '../support/payloads';
 import { SuperpositionStandIn } from '../support/superposition-stand-in';
 
@@ -101,7 +101,7 @@ describe(`a deadline per event (EVENT_DEADLINE_MS=${DEADLINE_MS})`, () => {
     // CONTROL and test1 for the first event; the held ramp never resolved anything.
     expect(resolver.calls).toBe(2);
     expect(await cluster.names(namespace)).toEqual({ deployments: [], services: [], ingresses: [] });
-    expect((await cluster.core.listNamespacedConfigMap({ namespace })).items.map((item) => item.metadata?.name)).not.toContain(
+    expect((await cluster.core.listNamespacedConfigMap({ namespace: MAYDAY_NAMESPACE })).items.map((item) => item.metadata?.name)).not.toContain(
       `mayday-experiment-${spec.id}`,
     );
 

@@ -2,6 +2,7 @@ import { CustomObjectsApi } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { Cluster } from '../support/cluster';
 import { useMaydayWithSuperposition } from '../support/harness';
+import { MAYDAY_NAMESPACE } from '../support/mayday';
 import { experimentId, type ExperimentSpec } from '../support/payloads';
 
 const cluster = new Cluster();
@@ -57,7 +58,7 @@ describe.each(providers)('two experiments started together on one service ($name
       (item) => item.metadata?.name,
     );
     expect(canaryDeployments).toEqual([`${service}-dep-${winner.id}-test1`]);
-    const records = (await cluster.core.listNamespacedConfigMap({ namespace })).items.map((item) => item.metadata?.name);
+    const records = (await cluster.core.listNamespacedConfigMap({ namespace: MAYDAY_NAMESPACE })).items.map((item) => item.metadata?.name);
     expect(records).toContain(`mayday-experiment-${winner.id}`);
     expect(records).not.toContain(`mayday-experiment-${loser.id}`);
   });

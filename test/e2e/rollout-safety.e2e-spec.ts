@@ -210,7 +210,7 @@ describe('promotion in two steps: switch onto a fully available winner, delete t
     await eventually(async () => expect(await mainSelector(namespace, service)).toEqual({ app: winner }), 30_000);
     const switchedSeen = Date.now();
     expect((await cluster.apps.readNamespacedDeployment({ namespace, name: winner })).status?.availableReplicas).toBe(5);
-    const record = await cluster.core.readNamespacedConfigMap({ namespace, name: `mayday-experiment-${spec.id}` });
+    const record = await cluster.core.readNamespacedConfigMap({ namespace: MAYDAY_NAMESPACE, name: `mayday-experiment-${spec.id}` });
     expect(record.data).toMatchObject({ status: 'CONCLUDED', phase: 'scale-down-pending' });
     const scaleDownAt = Date.parse(record.data!.scaleDownAt);
     expect(scaleDownAt).toBeGreaterThan(switchedSeen + 3000);
@@ -229,7 +229,7 @@ describe('promotion in two steps: switch onto a fully available winner, delete t
     await harness.restart();
     await eventually(async () => expect((await cluster.names(namespace)).deployments).toEqual([winner]), 30_000);
     expect(Date.now()).toBeGreaterThanOrEqual(scaleDownAt);
-    const done = await cluster.core.readNamespacedConfigMap({ namespace, name: `mayday-experiment-${spec.id}` });
+    const done = await cluster.core.readNamespacedConfigMap({ namespace: MAYDAY_NAMESPACE, name: `mayday-experiment-${spec.id}` });
     expect(done.data).toMatchObject({ phase: 'applied' });
     expect(done.data).not.toHaveProperty('scaleDownAt');
     const scaledDown = await cluster.events.listNamespacedEvent({ namespace, fieldSelector: `reason=ScaledDown,regarding.name=${winner}` });

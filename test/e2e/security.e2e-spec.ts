@@ -583,11 +583,15 @@ describe('the namespaced install (deploy/namespaced: Roles in the listed namespa
       expect((await deliver(mayday, 'ExperimentPaused', workspace, { ...spec, status: 'PAUSED', traffic: 40 })).status).toBe(200);
       const concluded = await deliver(mayday, 'ExperimentConcluded', workspace, { ...spec, status: 'CONCLUDED', chosen: 'test1' });
       expect(concluded.status, JSON.stringify(concluded.body)).toBe(200);
-      const main = await cluster.core.readNamespacedService({ namespace: first, name: workspace });
-      expect(main.spec?.selector).toEqual({ app: `${workspace}-dep-${spec.id}-test1` });
-      expect((await cluster.deployments(first, `mayday.superposition.io/workspace=${workspace}`)).map((d) => d.metadata?.name)).toEqual([
-        `${workspace}-dep-${spec.id}-test1`,
-      ]);
+      // The promotion may wait for the winner to be available (the readiness gate): the watch of the
+      // listed namespaces completes it without another webhook.
+      await eventually(async () => {
+        const main = await cluster.core.readNamespacedService({ namespace: first, name: workspace });
+        expect(main.spec?.selector).toEqual({ app: `${workspace}-dep-${spec.id}-test1` });
+        expect(
+          (await cluster.deployments(first, `mayday.superposition.io/workspace=${workspace}`)).map((d) => d.metadata?.name),
+        ).toEqual([`${workspace}-dep-${spec.id}-test1`]);
+      }, 60_000);
 
       // A discard in the second listed namespace; the record lives in Mayday's own namespace.
       const other: ExperimentSpec = { id: experimentId(), context: { namespace: second } };
@@ -604,6 +608,7 @@ describe('the namespaced install (deploy/namespaced: Roles in the listed namespa
         (await deliver(mayday, 'ExperimentStarted', workspace, { id: experimentId(), context: { namespace: 'default' } })).status,
       ).toBe(403);
     },
+    180_000,
   );
 
   it('keeps the readiness gate working on namespaced informers (a canary waits at weight 0)', async () => {

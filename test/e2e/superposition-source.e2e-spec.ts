@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { Cluster } from '../support/cluster';
 import { eventually } from '../support/eventually';
 import { useMaydayWithSuperposition } from '../support/harness';
+import { MAYDAY_NAMESPACE } from '../support/mayday';
 import { experiment, experimentId, systemGroupId, webhook, type ExperimentSpec } from '../support/payloads';
 
 /** Superposition as the source of truth: experiment groups, what is resolved and when, metrics links. */
@@ -233,7 +234,7 @@ describe('the resync lists what Superposition runs', () => {
     const main = (await cluster.services(namespace)).find((item) => item.metadata?.name === service);
     expect(main?.spec?.selector).toEqual({ app: `${service}-dep-${spec.id}-test1` });
     expect((await cluster.names(namespace)).ingresses).toEqual([service]);
-    const record = await cluster.core.readNamespacedConfigMap({ namespace, name: `mayday-experiment-${spec.id}` });
+    const record = await cluster.core.readNamespacedConfigMap({ namespace: MAYDAY_NAMESPACE, name: `mayday-experiment-${spec.id}` });
     expect(record.data?.status).toBe('CONCLUDED');
   });
 
