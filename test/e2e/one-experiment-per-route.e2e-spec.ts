@@ -1,4 +1,3 @@
-import { CustomObjectsApi } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { Cluster } from '../support/cluster';
 import { useMaydayWithSuperposition } from '../support/harness';
@@ -6,7 +5,6 @@ import { MAYDAY_NAMESPACE } from '../support/mayday';
 import { experimentId, type ExperimentSpec } from '../support/payloads';
 
 const cluster = new Cluster();
-const customObjects = cluster.kubeConfig.makeApiClient(CustomObjectsApi);
 
 /** The canary backends a provider's routes send traffic to, for one service. */
 const providers = [
@@ -23,7 +21,7 @@ const providers = [
     name: 'gateway-api',
     env: { TRAFFIC_PROVIDER: 'gateway-api', GATEWAY_NAME: 'public-gw', GATEWAY_NAMESPACE: 'gateways' },
     async canaryBackends(namespace: string, service: string): Promise<string[]> {
-      const list = (await customObjects.listNamespacedCustomObject({
+      const list = (await cluster.custom.listNamespacedCustomObject({
         group: 'gateway.networking.k8s.io',
         version: 'v1',
         namespace,

@@ -46,13 +46,14 @@ describe('records of finished experiments are deleted after RECORD_RETENTION_HOU
     const recentDiscard: ExperimentSpec = { id: experimentId(), context: { namespace }, traffic: 10 };
     const oldButRunning: ExperimentSpec = { id: experimentId(), context: { namespace }, traffic: 10 };
 
-    expect((await harness.deliver('ExperimentStarted', service, expiredConclusion)).status).toBe(200);
+    const first = await harness.deliver('ExperimentStarted', service, expiredConclusion);
+    expect(first.status, JSON.stringify(first.body)).toBe(200);
     expect(
       (await harness.deliver('ExperimentConcluded', service, { ...expiredConclusion, status: 'CONCLUDED', chosen: 'test1' })).status,
     ).toBe(200);
     // With the readiness gate the promotion completes once the winner is available (the watch finishes it).
     await eventually(async () => {
-      const record = await cluster.core.readNamespacedConfigMap({ namespace, name: recordName(expiredConclusion) });
+      const record = await cluster.core.readNamespacedConfigMap({ namespace: MAYDAY_NAMESPACE, name: recordName(expiredConclusion) });
       expect(record.data).toMatchObject({ status: 'CONCLUDED', phase: 'applied' });
     }, 30_000);
     expect((await harness.deliver('ExperimentStarted', service, recentDiscard)).status).toBe(200);
