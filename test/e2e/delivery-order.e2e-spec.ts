@@ -106,6 +106,11 @@ describe('delivery as Superposition really does it: duplicated, late, out of ord
     const base = Date.now();
     await send(service, spec, { event: 'ExperimentStarted', status: 'INPROGRESS', traffic: 10, lastModified: timestamp(base, 0) });
     await send(service, spec, { event: 'ExperimentInprogress', status: 'INPROGRESS', traffic: 40, lastModified: timestamp(base, 3) });
+    // The winner becomes available (the real controllers), so the promotion is not held by the readiness gate.
+    await eventually(async () => {
+      const canary = (await cluster.ingresses(namespace)).find((ingress) => ingress.metadata?.name?.includes('-ingress-'));
+      expect(canary?.metadata?.annotations?.['nginx.ingress.kubernetes.io/canary-weight']).toBe('40');
+    }, 30_000);
     // Another Superposition replica, its clock a little behind, concluded it.
     const concluded = await send(service, spec, {
       event: 'ExperimentConcluded',

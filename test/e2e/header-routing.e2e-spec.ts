@@ -1,4 +1,4 @@
-import { CustomObjectsApi, type V1Ingress } from '@kubernetes/client-node';
+import type { V1Ingress } from '@kubernetes/client-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Cluster } from '../support/cluster';
 import { eventually } from '../support/eventually';
@@ -13,7 +13,6 @@ import { createCrashingPod } from '../support/workloads';
  * conclude, discard) checked against the exact routes it leaves.
  */
 const cluster = new Cluster();
-const customObjects = cluster.kubeConfig.makeApiClient(CustomObjectsApi);
 const HEADER = 'x-superposition-variant';
 const ROOT = { type: 'PathPrefix', value: '/' };
 
@@ -23,7 +22,7 @@ interface HttpRouteView {
 }
 
 async function httpRoute(namespace: string, name: string): Promise<HttpRouteView> {
-  return (await customObjects.getNamespacedCustomObject({
+  return (await cluster.custom.getNamespacedCustomObject({
     group: 'gateway.networking.k8s.io',
     version: 'v1',
     namespace,
@@ -291,7 +290,7 @@ describe.each([
 
 describe('the HTTPRoute CRD the tests install', () => {
   const create = (matches: unknown[]) =>
-    customObjects.createNamespacedCustomObject({
+    cluster.custom.createNamespacedCustomObject({
       group: 'gateway.networking.k8s.io',
       version: 'v1',
       namespace: namespaces.crd,

@@ -1,11 +1,9 @@
-import { CustomObjectsApi } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { Cluster } from '../support/cluster';
 import { useMaydayWithSuperposition } from '../support/harness';
 import { experimentId, type ExperimentSpec } from '../support/payloads';
 
 const cluster = new Cluster();
-const customObjects = cluster.kubeConfig.makeApiClient(CustomObjectsApi);
 
 /** The canary backends a provider's routes send traffic to, for one service. */
 const providers = [
@@ -22,7 +20,7 @@ const providers = [
     name: 'gateway-api',
     env: { TRAFFIC_PROVIDER: 'gateway-api', GATEWAY_NAME: 'public-gw', GATEWAY_NAMESPACE: 'gateways' },
     async canaryBackends(namespace: string, service: string): Promise<string[]> {
-      const list = (await customObjects.listNamespacedCustomObject({
+      const list = (await cluster.custom.listNamespacedCustomObject({
         group: 'gateway.networking.k8s.io',
         version: 'v1',
         namespace,

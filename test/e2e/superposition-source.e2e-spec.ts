@@ -1,4 +1,3 @@
-import { EventsV1Api } from '@kubernetes/client-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Cluster } from '../support/cluster';
 import { eventually } from '../support/eventually';
@@ -152,7 +151,6 @@ describe("Superposition's metrics link", () => {
     namespace = await cluster.createNamespace('metrics');
   });
   const harness = useMaydayWithSuperposition(() => ({ ALLOWED_NAMESPACES: namespace }));
-  const eventsApi = cluster.kubeConfig.makeApiClient(EventsV1Api);
 
   it('is in the status API and on the Promoted and RolledBack Events', async () => {
     const metricsUrl = 'https://grafana.example/d/mayday-exp';
@@ -166,7 +164,7 @@ describe("Superposition's metrics link", () => {
     expect((await harness.mayday.get(`/experiments/${promoted.id}`)).body.metricsUrl).toBe(metricsUrl);
     const concluded = { ...promoted, status: 'CONCLUDED' as const, chosen: 'test1', lastModified: '2026-08-20T07:41:00.000001Z' };
     expect((await harness.deliver('ExperimentConcluded', 'metricsvc', concluded)).status).toBe(200);
-    const onMain = (await eventsApi.listNamespacedEvent({ namespace, fieldSelector: 'regarding.name=metricsvc' })).items;
+    const onMain = (await cluster.events.listNamespacedEvent({ namespace, fieldSelector: 'regarding.name=metricsvc' })).items;
     const promotedNote = onMain.find((event) => event.reason === 'Promoted')?.note;
     expect(promotedNote).toContain(`metrics: ${metricsUrl}`);
 
@@ -179,7 +177,7 @@ describe("Superposition's metrics link", () => {
     expect((await harness.deliver('ExperimentStarted', 'metricsvc', discarded)).status).toBe(200);
     const discard = { ...discarded, status: 'DISCARDED' as const, lastModified: '2026-08-20T07:43:00.000001Z' };
     expect((await harness.deliver('ExperimentDiscarded', 'metricsvc', discard)).status).toBe(200);
-    const after = (await eventsApi.listNamespacedEvent({ namespace, fieldSelector: 'regarding.name=metricsvc' })).items;
+    const after = (await cluster.events.listNamespacedEvent({ namespace, fieldSelector: 'regarding.name=metricsvc' })).items;
     expect(after.find((event) => event.reason === 'RolledBack')?.note).toContain(`metrics: ${metricsUrl}`);
   });
 });
