@@ -6,7 +6,7 @@ import { startMayday, type RunningMayday } from '../support/mayday';
 import { experiment, experimentId, webhook, type ExperimentSpec } from '../support/payloads';
 import { SuperpositionStandIn } from '../support/superposition-stand-in';
 import { MutatingWebhook, type JsonPatch } from '../support/admission-webhook';
-import { createCrashingPod, holdNewPods, holdSelector, podsOf, releaseHeldPods, untilRolledOut } from '../support/workloads';
+import { cordonNodes, createCrashingPod, holdNewPods, holdSelector, podsOf, releaseHeldPods, untilRolledOut } from '../support/workloads';
 
 const cluster = new Cluster();
 const WEIGHT = 'nginx.ingress.kubernetes.io/canary-weight';
@@ -44,14 +44,20 @@ describe('the readiness gate, automatic rollback of failing canaries, and pendin
   it('gives a canary its weight once the controllers report its pods ready, without another webhook', async () => {
     const namespace = namespaces.gate;
     const spec: ExperimentSpec = { id: experimentId(), context: { namespace }, traffic: 20, lastModified: '2026-08-20T07:40:00.000001Z' };
-    const started = await deliver('ExperimentStarted', 'gated', spec);
-    expect(started.status).toBe(200);
-    expect(started.body.canaries).toEqual([
-      { variantId: `${spec.id}-test1`, weight: 0, state: { phase: 'waiting', reason: 'the Deployment is being created or updated' } },
-    ]);
-    expect(await canaryWeight(namespace, 'gated', `${spec.id}-test1`)).toBe('0');
-    // The main path exists meanwhile: the canary Ingress is never alone.
-    expect((await cluster.names(namespace)).ingresses).toContain('gated');
+    // No pod is scheduled until the nodes are uncordoned: the canary cannot be ready before the checks below.
+    await cordonNodes(cluster, true);
+    try {
+      const started = await deliver('ExperimentStarted', 'gated', spec);
+      expect(started.status).toBe(200);
+      expect(started.body.canaries).toEqual([
+        { variantId: `${spec.id}-test1`, weight: 0, state: { phase: 'waiting', reason: 'the Deployment is being created or updated' } },
+      ]);
+      expect(await canaryWeight(namespace, 'gated', `${spec.id}-test1`)).toBe('0');
+      // The main path exists meanwhile: the canary Ingress is never alone.
+      expect((await cluster.names(namespace)).ingresses).toContain('gated');
+    } finally {
+      await cordonNodes(cluster, false);
+    }
 
     // The Deployment controller, the scheduler and a hollow node's kubelet make the pod ready; then the weight follows.
     await eventually(async () => expect(await canaryWeight(namespace, 'gated', `${spec.id}-test1`)).toBe('20'), 30_000);
@@ -136,8 +142,14 @@ describe('the readiness gate, automatic rollback of failing canaries, and pendin
   it('resumes watching after a restart in the middle of a gated start and finishes the job', async () => {
     const namespace = namespaces.restart;
     const spec: ExperimentSpec = { id: experimentId(), context: { namespace }, traffic: 15 };
-    expect((await deliver('ExperimentStarted', 'again', spec)).status).toBe(200);
-    await harness.stop();
+    // The canary's pod is scheduled only once Mayday is stopped (nodes cordoned until then).
+    await cordonNodes(cluster, true);
+    try {
+      expect((await deliver('ExperimentStarted', 'again', spec)).status).toBe(200);
+      await harness.stop();
+    } finally {
+      await cordonNodes(cluster, false);
+    }
     await untilRolledOut(cluster, namespace, `again-dep-${spec.id}-test1`);
     expect(await canaryWeight(namespace, 'again', `${spec.id}-test1`)).toBe('0');
     await harness.restart();

@@ -79,6 +79,19 @@ export async function labelNode(cluster: Cluster, label: string, value: string |
 }
 
 /**
+ * Cordons (or uncordons) every node of this file's cluster, as `kubectl cordon` does: no new pod is
+ * scheduled meanwhile, so a just-created canary stays unavailable however fast the nodes are.
+ */
+export async function cordonNodes(cluster: Cluster, unschedulable: boolean): Promise<void> {
+  for (const node of (await cluster.core.listNode()).items) {
+    await cluster.core.patchNode(
+      { name: node.metadata!.name!, body: { spec: { unschedulable } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+  }
+}
+
+/**
  * Holds the Deployment's next pods back (a nodeSelector no node matches yet, and a short progress
  * deadline), as another field manager would change it: the controllers then report its rollout
  * as stuck, for real, until `releaseHeldPods` labels a node.
