@@ -95,7 +95,7 @@ describe('delivery as Superposition really does it: duplicated, late, out of ord
     await eventually(async () => {
       const canary = (await cluster.ingresses(namespace)).find((ingress) => ingress.metadata?.name?.includes('-ingress-'));
       expect(canary?.metadata?.annotations?.['nginx.ingress.kubernetes.io/canary-weight']).toBe('40');
-    }, 30_000);
+    }, 60_000);
   });
 
   it('applies a conclusion whose last_modified is older than the applied ramp (terminal statuses win), and keeps it', async () => {
