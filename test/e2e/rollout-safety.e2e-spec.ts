@@ -241,11 +241,17 @@ describe('promotion in two steps: switch onto a fully available winner, delete t
     await harness.restart();
     await eventually(async () => expect((await cluster.names(namespace)).deployments).toEqual([winner]), 30_000);
     expect(Date.now()).toBeGreaterThanOrEqual(scaleDownAt);
-    const done = await cluster.core.readNamespacedConfigMap({ namespace, name: `mayday-experiment-${spec.id}` });
-    expect(done.data).toMatchObject({ phase: 'applied' });
-    expect(done.data).not.toHaveProperty('scaleDownAt');
-    const scaledDown = await cluster.events.listNamespacedEvent({ namespace, fieldSelector: `reason=ScaledDown,regarding.name=${winner}` });
-    expect(scaledDown.items.map((event) => event.note)).toEqual([expect.stringContaining(`Deployment ${stable}`)]);
+    // The record and the Event are written once the deletions are done: they follow within moments.
+    await eventually(async () => {
+      const done = await cluster.core.readNamespacedConfigMap({ namespace, name: `mayday-experiment-${spec.id}` });
+      expect(done.data).toMatchObject({ phase: 'applied' });
+      expect(done.data).not.toHaveProperty('scaleDownAt');
+      const scaledDown = await cluster.events.listNamespacedEvent({
+        namespace,
+        fieldSelector: `reason=ScaledDown,regarding.name=${winner}`,
+      });
+      expect(scaledDown.items.map((event) => event.note)).toEqual([expect.stringContaining(`Deployment ${stable}`)]);
+    }, 30_000);
   }, 120_000);
 });
 
