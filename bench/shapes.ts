@@ -4,7 +4,7 @@
  * must not import src/). Only the value of `app.kubernetes.io/managed-by` is a parameter, so that the
  * floor's objects (same shape, same size give or take a few bytes) are never mistaken for Mayday's.
  *
- * Names follow CONTRACT.md §3; the bench only uses ids that are already valid Kubernetes names, which
+ * Names follow docs/contract.md §6; the bench only uses ids that are already valid Kubernetes names, which
  * Mayday uses unchanged (no hashing), so plain concatenation gives the very same names.
  */
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';

@@ -224,7 +224,13 @@ start_controllers_and_nodes() {
   spawn scheduler "$SCHEDULER_BIN" --kubeconfig="$RUN/kubeconfig" --leader-elect=false --port=0 --secure-port=0
   for node in $(node_names); do
     kubelet_port=$(free_port); readonly_port=$(free_port)
-    spawn "$node" "$KUBEMARK_BIN" --morph=kubelet --name="$node" --kubeconfig="$RUN/kubeconfig" \
+    # The hollow kubelet's fake runtime listens on a fixed path, /tmp/kubelet_remote.sock, so every
+    # node (of this cluster and of any other on the machine) would share one socket and race for it:
+    # each node gets a /tmp of its own in a private mount namespace, with its kubeconfig inside.
+    rm -rf "$RUN/$node.tmp"; mkdir -p "$RUN/$node.tmp"; chmod 700 "$RUN/$node.tmp"
+    cp "$RUN/kubeconfig" "$RUN/$node.tmp/kubeconfig"
+    spawn "$node" unshare --mount --propagation private sh -c 'mount --bind "$1" /tmp && shift && exec "$@"' sh "$RUN/$node.tmp" \
+      "$KUBEMARK_BIN" --morph=kubelet --name="$node" --kubeconfig=/tmp/kubeconfig \
       --kubelet-port="$kubelet_port" --kubelet-read-only-port="$readonly_port"
   done
   for i in $(seq 1 $(( ${READY_TIMEOUT:-120} * 5 ))); do

@@ -1,5 +1,5 @@
 /**
- * Superposition experiment contexts come in two forms (CONTRACT.md §1): a flat map of dimension to
+ * Superposition experiment contexts come in two forms (docs/contract.md §1): a flat map of dimension to
  * value (current servers) or JSON-logic (servers older than v0.97), e.g.
  * `{"and":[{"==":[{"var":"namespace"},"mumbai"]}]}`. Both are reduced to the flat map here.
  */

@@ -12,7 +12,7 @@ export interface ExperimentGroup {
 }
 
 /**
- * The share of traffic one variant really gets (CONTRACT.md §1): in a USER_CREATED group only the
+ * The share of traffic one variant really gets (docs/contract.md §2): in a USER_CREATED group only the
  * users hashed below the group's traffic take part, so `own x group / 100`, rounded. A
  * SYSTEM_GENERATED group is the experiment alone (its traffic is variants x own), so it, like no
  * group, leaves the experiment's own share.

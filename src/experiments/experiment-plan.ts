@@ -6,7 +6,7 @@ import type { ExperimentDto, VariantDto } from './dto/experiment.dto';
 import { effectiveTrafficPercentage, type ExperimentGroup } from './experiment-group';
 
 /**
- * What one experiment state asks of the cluster (CONTRACT.md §3):
+ * What one experiment state asks of the cluster (docs/contract.md §6):
  * - `ignore`: nothing changes (CREATED, or an event that only edits the experiment);
  * - `rollout`: main path present, each experimental variant deployed with its canary weight
  *   (INPROGRESS: traffic_percentage; PAUSED: 0);

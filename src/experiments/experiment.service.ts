@@ -63,7 +63,7 @@ export interface Observed {
 }
 
 /**
- * Drives the experiment lifecycle (CONTRACT.md §3): computes the desired state from the
+ * Drives the experiment lifecycle (docs/contract.md §6): computes the desired state from the
  * experiment's status, reads what is there, checks everything that could refuse the event, and
  * only then writes, in an order that never leaves a route pointing at nothing.
  */

@@ -1,6 +1,6 @@
 import { canonicalJson } from '../common/canonical-json';
 
-/** Config keys that shape a Deployment (CONTRACT.md §2). */
+/** Config keys that shape a Deployment (docs/contract.md §5). */
 export const CONFIG_KEYS = {
   replicas: 'replicas',
   image: 'container.image',
@@ -38,7 +38,7 @@ export interface MergedConfig {
 }
 
 /**
- * The payload's overrides are the truth for the keys they name (CONTRACT.md §2): a resolved
+ * The payload's overrides are the truth for the keys they name (docs/contract.md §3): a resolved
  * config that disagrees (e.g. Superposition silently answering the base config) loses.
  */
 export function applyOverrides(resolved: Record<string, unknown>, overrides: Record<string, unknown>): MergedConfig {

@@ -56,7 +56,7 @@ export function toKubeError(error: unknown): KubeApiError {
     if (code === 409) return new KubeConflictError(...args);
     if (code === 400 || code === 422) return new KubeInvalidError(...args);
     if (code === 401 || code === 403) return new KubeForbiddenError(...args);
-    // Kubernetes 1.20 answers an apply body with a wrong type with a 500 (CONTRACT.md §3): not transient.
+    // Kubernetes 1.20 answers an apply body with a wrong type with a 500 (docs/contract.md §8): not transient.
     if (code === 500 && /failed to create typed patch object|typed value/i.test(message)) {
       return new KubeInvalidError(...args);
     }

@@ -141,7 +141,7 @@ export class KubeResourcesService {
 
   /**
    * Replaces a Service's whole selector with a JSON patch. Server-side apply would merge our keys
-   * into a selector other managers own and select nothing (CONTRACT.md §3).
+   * into a selector other managers own and select nothing (docs/contract.md §8).
    */
   async replaceServiceSelector(namespace: string, name: string, selector: Record<string, string>): Promise<V1Service> {
     const patched = await this.call('patch', () =>

@@ -20,7 +20,7 @@ export interface Ownership {
   role: Role;
 }
 
-/** The labels on every object Mayday makes (CONTRACT.md §3), so it can list what it owns. */
+/** The labels on every object Mayday makes (docs/contract.md §6), so it can list what it owns. */
 export function maydayLabels(owner: Ownership): Record<string, string> {
   const labels: Record<string, string> = {
     [MANAGED_BY_LABEL]: MANAGED_BY,

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 
-/** The port every Service Mayday makes listens on (CONTRACT.md §3), whatever the container port. */
+/** The port every Service Mayday makes listens on (docs/contract.md §6), whatever the container port. */
 export const SERVICE_PORT = 80;
 
 /** Longest name (and label value) Kubernetes takes for the objects Mayday makes. */
@@ -57,7 +57,7 @@ function withHash(readable: string, raw: string, trimEnds: (text: string) => str
   return head ? `${head}-${hash}` : hash;
 }
 
-/** The names CONTRACT.md §3 gives, per service (workspace) and variant. */
+/** The names docs/contract.md §6 gives, per service (workspace) and variant. */
 export function deploymentName(service: string, variantId: string): string {
   return kubeName(`${service}-dep-${variantId}`);
 }

@@ -24,7 +24,7 @@ export const LIST_PAGE_SIZE = 100;
 const MAX_LIST_PAGES = 1000;
 
 /**
- * HTTP client for the Superposition endpoints Mayday reads (CONTRACT.md §2): `POST /config/resolve`,
+ * HTTP client for the Superposition endpoints Mayday reads (docs/contract.md §3): `POST /config/resolve`,
  * `GET /experiments/{id}`, `GET /experiments` (the list) and `GET /experiment-groups/{id}`.
  */
 @Injectable()

@@ -16,6 +16,14 @@ interface Step {
   lastModified: string;
 }
 
+/** Waits until the namespace's canary Ingress carries this weight (the readiness gate gives it once the pods are ready). */
+async function untilCanaryWeight(cluster: Cluster, namespace: string, weight: string, timeoutMs: number): Promise<void> {
+  await eventually(async () => {
+    const canary = (await cluster.ingresses(namespace)).find((ingress) => ingress.metadata?.name?.includes('-ingress-'));
+    expect(canary?.metadata?.annotations?.['nginx.ingress.kubernetes.io/canary-weight']).toBe(weight);
+  }, timeoutMs);
+}
+
 function timestamp(base: number, step: number): string {
   // Microsecond precision, as Superposition writes it; steps 1.000123 s apart.
   const millis = base + step * 1000;
@@ -92,10 +100,7 @@ describe('delivery as Superposition really does it: duplicated, late, out of ord
     expect(stale.body.result).toBe('ignored');
     expect(stale.body.reason).toMatch(/stale event/);
     // The readiness gate gives the weight once the canary's pod is ready.
-    await eventually(async () => {
-      const canary = (await cluster.ingresses(namespace)).find((ingress) => ingress.metadata?.name?.includes('-ingress-'));
-      expect(canary?.metadata?.annotations?.['nginx.ingress.kubernetes.io/canary-weight']).toBe('40');
-    }, 30_000);
+    await untilCanaryWeight(cluster, namespace, '40', 60_000);
   });
 
   it('applies a conclusion whose last_modified is older than the applied ramp (terminal statuses win), and keeps it', async () => {
@@ -106,6 +111,8 @@ describe('delivery as Superposition really does it: duplicated, late, out of ord
     const base = Date.now();
     await send(service, spec, { event: 'ExperimentStarted', status: 'INPROGRESS', traffic: 10, lastModified: timestamp(base, 0) });
     await send(service, spec, { event: 'ExperimentInprogress', status: 'INPROGRESS', traffic: 40, lastModified: timestamp(base, 3) });
+    // The winner becomes available (the real controllers), so the promotion is not held by the readiness gate.
+    await untilCanaryWeight(cluster, namespace, '40', 30_000);
     // Another Superposition replica, its clock a little behind, concluded it.
     const concluded = await send(service, spec, {
       event: 'ExperimentConcluded',

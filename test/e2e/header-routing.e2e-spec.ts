@@ -187,7 +187,9 @@ describe.each([
   async function ingresses(namespace: string): Promise<Record<string, { annotations: Record<string, string>; backend: string }>> {
     const view = (ingress: V1Ingress) => ({
       annotations: Object.fromEntries(
-        Object.entries(ingress.metadata?.annotations ?? {}).filter(([name]) => !name.startsWith('kubectl.kubernetes.io/')),
+        Object.entries(ingress.metadata?.annotations ?? {}).filter(
+          ([name]) => !name.startsWith('kubectl.kubernetes.io/') && name !== 'mayday.superposition.io/applied-hash',
+        ),
       ),
       backend: ingress.spec!.rules![0].http!.paths[0].backend.service!.name,
     });

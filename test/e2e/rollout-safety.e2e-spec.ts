@@ -135,8 +135,11 @@ describe('the readiness gate, automatic rollback of failing canaries, and pendin
     await eventually(async () =>
       expect(await cluster.names(namespace)).toEqual({ deployments: [winner], services: ['pend'], ingresses: ['pend'] }),
     );
-    const done = await cluster.core.readNamespacedConfigMap({ namespace: MAYDAY_NAMESPACE, name: `mayday-experiment-${spec.id}` });
-    expect(done.data).toMatchObject({ status: 'CONCLUDED', phase: 'applied' });
+    // The record is written after the deletions this test sees first.
+    await eventually(async () => {
+      const done = await cluster.core.readNamespacedConfigMap({ namespace: MAYDAY_NAMESPACE, name: `mayday-experiment-${spec.id}` });
+      expect(done.data).toMatchObject({ status: 'CONCLUDED', phase: 'applied' });
+    });
   });
 
   it('resumes watching after a restart in the middle of a gated start and finishes the job', async () => {
@@ -222,8 +225,11 @@ describe('promotion in two steps: switch onto a fully available winner, delete t
     await eventually(async () => expect(await mainSelector(namespace, service)).toEqual({ app: winner }), 30_000);
     const switchedSeen = Date.now();
     expect((await cluster.apps.readNamespacedDeployment({ namespace, name: winner })).status?.availableReplicas).toBe(5);
-    const record = await cluster.core.readNamespacedConfigMap({ namespace: MAYDAY_NAMESPACE, name: `mayday-experiment-${spec.id}` });
-    expect(record.data).toMatchObject({ status: 'CONCLUDED', phase: 'scale-down-pending' });
+    const record = await eventually(async () => {
+      const written = await cluster.core.readNamespacedConfigMap({ namespace: MAYDAY_NAMESPACE, name: `mayday-experiment-${spec.id}` });
+      expect(written.data).toMatchObject({ status: 'CONCLUDED', phase: 'scale-down-pending' });
+      return written;
+    });
     const scaleDownAt = Date.parse(record.data!.scaleDownAt);
     expect(scaleDownAt).toBeGreaterThan(switchedSeen + 3000);
     // The canary route is gone (everything goes to the main Service); the old stable still runs.
@@ -241,11 +247,17 @@ describe('promotion in two steps: switch onto a fully available winner, delete t
     await harness.restart();
     await eventually(async () => expect((await cluster.names(namespace)).deployments).toEqual([winner]), 30_000);
     expect(Date.now()).toBeGreaterThanOrEqual(scaleDownAt);
-    const done = await cluster.core.readNamespacedConfigMap({ namespace: MAYDAY_NAMESPACE, name: `mayday-experiment-${spec.id}` });
-    expect(done.data).toMatchObject({ phase: 'applied' });
-    expect(done.data).not.toHaveProperty('scaleDownAt');
-    const scaledDown = await cluster.events.listNamespacedEvent({ namespace, fieldSelector: `reason=ScaledDown,regarding.name=${winner}` });
-    expect(scaledDown.items.map((event) => event.note)).toEqual([expect.stringContaining(`Deployment ${stable}`)]);
+    // The record and the Event are written once the deletions are done: they follow within moments.
+    await eventually(async () => {
+      const done = await cluster.core.readNamespacedConfigMap({ namespace: MAYDAY_NAMESPACE, name: `mayday-experiment-${spec.id}` });
+      expect(done.data).toMatchObject({ phase: 'applied' });
+      expect(done.data).not.toHaveProperty('scaleDownAt');
+      const scaledDown = await cluster.events.listNamespacedEvent({
+        namespace,
+        fieldSelector: `reason=ScaledDown,regarding.name=${winner}`,
+      });
+      expect(scaledDown.items.map((event) => event.note)).toEqual([expect.stringContaining(`Deployment ${stable}`)]);
+    }, 30_000);
   }, 120_000);
 });
 

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/bootstrap';
 import { ConfigValidationError } from '../../src/config/mayday-config';
 import { Cluster } from '../support/cluster';
+import { eventually } from '../support/eventually';
 import { startControlPlane, startApiServer, stopApiServer, stopControlPlane, type ControlPlane } from '../support/control-plane';
 import { startMayday, type RunningMayday } from '../support/mayday';
 import { experiment, experimentId, webhook } from '../support/payloads';
@@ -70,6 +71,12 @@ describe('the HTTP surface', () => {
     const id = experimentId();
     const started = webhook('ExperimentStarted', 'bulksvc', experiment({ id, context: { namespace } }));
     expect((await mayday.post('/webhooks/superposition', started)).status).toBe(200);
+    // The real controllers make the canary ready and the gate then gives it its weight: wait for that
+    // to settle, so that the comparison below sees only what the ConfigChanged deliveries did.
+    await eventually(async () => {
+      const canary = (await cluster.ingresses(namespace)).find((ingress) => ingress.metadata?.name?.includes('-ingress-'));
+      expect(canary?.metadata?.annotations?.['nginx.ingress.kubernetes.io/canary-weight']).toMatch(/^[1-9]/);
+    }, 60_000);
     const before = await cluster.snapshot(namespace);
     const bulk = {
       event_info: {
@@ -160,7 +167,7 @@ describe('readiness follows its dependencies', () => {
 
     await startApiServer(plane);
     expect((await mayday.get('/health/ready')).status).toBe(200);
-  });
+  }, 180_000);
 
   it('names Superposition when it does not answer', async () => {
     await standIn.stop();

@@ -7,6 +7,12 @@ import { experiment, experimentId, systemGroupId, webhook, type ExperimentSpec }
 
 /** Superposition as the source of truth: experiment groups, what is resolved and when, metrics links. */
 const cluster = new Cluster();
+/**
+ * What these tests check is what Superposition's answers make of a canary's share, at the moment of
+ * the event: the readiness gate (tested in rollout-safety on the same real controllers) would hold
+ * each new canary at 0 until its pods are ready, so it is off here.
+ */
+const SHARES_FROM_EVENTS = { CANARY_READINESS_GATE: 'false' };
 const WEIGHT = 'nginx.ingress.kubernetes.io/canary-weight';
 
 async function canaryWeight(namespace: string, service: string, variantId: string): Promise<string | undefined> {
@@ -19,7 +25,7 @@ describe('experiment groups', () => {
   beforeAll(async () => {
     namespace = await cluster.createNamespace('groups');
   });
-  const harness = useMaydayWithSuperposition(() => ({ ALLOWED_NAMESPACES: namespace }));
+  const harness = useMaydayWithSuperposition(() => ({ ALLOWED_NAMESPACES: namespace, ...SHARES_FROM_EVENTS }));
 
   it('weights a variant of an experiment in a user-created group at 50 % with traffic 20 at 10, and reads the group again at the next ramp', async () => {
     const service = 'groupsvc';
@@ -85,7 +91,7 @@ describe('what is resolved, and when', () => {
   beforeAll(async () => {
     namespace = await cluster.createNamespace('resolve');
   });
-  const harness = useMaydayWithSuperposition(() => ({ ALLOWED_NAMESPACES: namespace }));
+  const harness = useMaydayWithSuperposition(() => ({ ALLOWED_NAMESPACES: namespace, ...SHARES_FROM_EVENTS }));
 
   /** Delivers an event with `event_info.config_version` set, as Superposition does. */
   async function deliverAt(configVersion: string | null, event: string, service: string, spec: ExperimentSpec) {
@@ -151,7 +157,7 @@ describe("Superposition's metrics link", () => {
   beforeAll(async () => {
     namespace = await cluster.createNamespace('metrics');
   });
-  const harness = useMaydayWithSuperposition(() => ({ ALLOWED_NAMESPACES: namespace }));
+  const harness = useMaydayWithSuperposition(() => ({ ALLOWED_NAMESPACES: namespace, ...SHARES_FROM_EVENTS }));
 
   it('is in the status API and on the Promoted and RolledBack Events', async () => {
     const metricsUrl = 'https://grafana.example/d/mayday-exp';
@@ -195,6 +201,7 @@ describe('the resync lists what Superposition runs', () => {
     harness.standIn.workspace(denied, {});
   });
   const harness = useMaydayWithSuperposition(() => ({
+    ...SHARES_FROM_EVENTS,
     RESYNC_INTERVAL_SECONDS: '1',
     SUPERPOSITION_WORKSPACES: `localorg/${service},localorg/${denied}`,
     ALLOWED_NAMESPACES: namespace,

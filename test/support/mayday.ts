@@ -119,7 +119,7 @@ async function listen(app: NestExpressApplication): Promise<RunningMayday> {
 }
 
 /**
- * Delivers like Superposition does (CONTRACT.md §1): any 2xx is delivered, anything else is
+ * Delivers like Superposition does (docs/contract.md §1): any 2xx is delivered, anything else is
  * retried after 1 s, 2 s, 4 s ... up to 30 s, at most `maxRetries` times. Returns every answer.
  */
 export async function deliverLikeSuperposition(send: () => Promise<Reply>, { maxRetries = 3, firstDelayMs = 1000 } = {}): Promise<Reply[]> {

@@ -1,4 +1,4 @@
-/** Webhook bodies shaped exactly as CONTRACT.md §1 shows them. */
+/** Webhook bodies shaped exactly as docs/contract.md §1 shows them. */
 export type Status = 'CREATED' | 'INPROGRESS' | 'PAUSED' | 'CONCLUDED' | 'DISCARDED';
 
 export interface ExperimentSpec {
@@ -57,7 +57,7 @@ export function experiment(spec: ExperimentSpec): Record<string, unknown> {
       ? { enabled: true, source: { GRAFANA: { base_url: 'https://grafana.example' } } }
       : { enabled: false, source: null },
     metrics_url: spec.metricsUrl ?? null,
-    // null while CREATED and again once CONCLUDED or DISCARDED (CONTRACT.md §1).
+    // null while CREATED and again once CONCLUDED or DISCARDED (docs/contract.md §1).
     experiment_group_id: status === 'INPROGRESS' || status === 'PAUSED' ? (spec.group ?? systemGroupId(spec.id)) : null,
   };
 }

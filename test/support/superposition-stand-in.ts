@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 
 /**
- * A stand-in for Superposition's HTTP API, following CONTRACT.md §2: real HTTP on loopback, the
+ * A stand-in for Superposition's HTTP API, following docs/contract.md §3: real HTTP on loopback, the
  * real paths and headers, and Superposition's matching rules. Superposition itself (Rust) cannot
  * be built here.
  *

@@ -1,6 +1,6 @@
 import type { RouteScope } from '../../src/traffic/traffic-router';
 /**
- * Builders shared by the unit tests: experiment payloads and webhook bodies shaped like CONTRACT.md §1,
+ * Builders shared by the unit tests: experiment payloads and webhook bodies shaped like docs/contract.md §1,
  * and the routing settings the planner reads. Plain objects; cast to the DTO types where a test needs them.
  */
 import type { MaydayConfig } from '../../src/config/mayday-config';
@@ -34,7 +34,7 @@ export const DEFAULT_VARIANTS: VariantSpec[] = [
   { suffix: 'test1', type: 'EXPERIMENTAL', overrides: { 'container.image': 'nginx:1.27' } },
 ];
 
-/** An experiment exactly as Superposition sends it (CONTRACT.md §1), with every extra field it carries. */
+/** An experiment exactly as Superposition sends it (docs/contract.md §1), with every extra field it carries. */
 export function experimentPayload(spec: ExperimentSpec = {}): Record<string, unknown> {
   const id = spec.id ?? EXPERIMENT_ID;
   return {
@@ -72,7 +72,7 @@ export function experimentDto(spec: ExperimentSpec = {}): ExperimentDto {
   return experimentPayload(spec) as unknown as ExperimentDto;
 }
 
-/** A webhook body: the envelope of CONTRACT.md §1 around a payload. */
+/** A webhook body: the envelope of docs/contract.md §1 around a payload. */
 export function webhookBody(event: string, payload: unknown = experimentPayload(), workspace: string = WORKSPACE): Record<string, unknown> {
   return {
     event_info: {

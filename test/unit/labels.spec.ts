@@ -16,7 +16,7 @@ import {
 const hash8 = (raw: string) => createHash('sha256').update(raw, 'utf8').digest('hex').slice(0, 8);
 
 describe('label keys', () => {
-  it('are the ones CONTRACT.md §3 names', () => {
+  it('are the ones docs/contract.md §6 names', () => {
     expect(MANAGED_BY_LABEL).toBe('app.kubernetes.io/managed-by');
     expect(MANAGED_BY).toBe('mayday');
     expect(WORKSPACE_LABEL).toBe('mayday.superposition.io/workspace');

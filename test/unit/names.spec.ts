@@ -316,7 +316,7 @@ describe('labelValue', () => {
   });
 });
 
-describe('object names (CONTRACT.md §3)', () => {
+describe('object names (docs/contract.md §6)', () => {
   const variant = '7350102648234549248-test1';
 
   it('keeps the seed names for valid workspace and variant ids', () => {

@@ -15,7 +15,7 @@ function configError(fn: () => unknown): VariantConfigError {
 }
 
 describe('CONFIG_KEYS', () => {
-  it('are the keys of CONTRACT.md §2', () => {
+  it('are the keys of docs/contract.md §5', () => {
     expect(CONFIG_KEYS).toEqual({ replicas: 'replicas', image: 'container.image', port: 'container.port', envPrefix: 'env.' });
   });
 });

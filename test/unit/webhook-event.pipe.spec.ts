@@ -9,7 +9,7 @@ import { EXPERIMENT_EVENTS, WEBHOOK_EVENTS } from '../../src/webhooks/dto/webhoo
 import { parseExperiment, parseWebhook, WebhookEventPipe } from '../../src/webhooks/webhook-event.pipe';
 import { clone, CONTROL_ID, EXPERIMENT_ID, experimentPayload, TEST1_ID, webhookBody, type VariantSpec } from './fixtures';
 
-/** CONTRACT.md §1, verbatim (with the "..." placeholders filled in). */
+/** docs/contract.md §1, verbatim (with the "..." placeholders filled in). */
 const CONTRACT_BODY = `{
   "event_info": {
     "webhook_event": "ExperimentStarted",
@@ -73,7 +73,7 @@ function nested(levels: number): Record<string, unknown> {
 }
 
 describe('parseWebhook: well-formed bodies', () => {
-  it('parses the CONTRACT.md §1 body', () => {
+  it('parses the docs/contract.md §1 body', () => {
     const parsed = parseWebhook(JSON.parse(CONTRACT_BODY));
     expect(parsed.kind).toBe('experiment');
     if (parsed.kind !== 'experiment') return;
@@ -238,7 +238,7 @@ describe('parseWebhook: well-formed bodies', () => {
     });
   });
 
-  it('knows every webhook event of CONTRACT.md §1', () => {
+  it('knows every webhook event of docs/contract.md §1', () => {
     expect([...WEBHOOK_EVENTS].sort()).toEqual(
       [
         'ExperimentCreated',

@@ -38,7 +38,7 @@ export class VariantDto {
 
 /**
  * The experiment object Superposition sends as a webhook payload and answers on
- * `GET /experiments/{id}` (CONTRACT.md §1). Only the fields Mayday reads are declared; the rest
+ * `GET /experiments/{id}` (docs/contract.md §1). Only the fields Mayday reads are declared; the rest
  * (created_at, metrics, description, ...) are tolerated and ignored; `metrics_url` is kept as sent.
  */
 export class ExperimentDto {

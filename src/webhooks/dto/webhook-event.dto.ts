@@ -50,7 +50,7 @@ export class EventInfoDto {
   // ConfigChanged bulk write) are not read: they are tolerated in any shape, like any unknown field.
 }
 
-/** The envelope of every Superposition webhook (CONTRACT.md §1). */
+/** The envelope of every Superposition webhook (docs/contract.md §1). */
 export class WebhookEnvelopeDto {
   @IsDefined()
   @IsObject()
