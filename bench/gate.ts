@@ -12,7 +12,17 @@
  * Both ends are taken from the bench's own watches on the API server (when each change arrived),
  * so the watch delay is on both sides. Environment: BENCH_GATE_SAMPLES (10).
  */
-import { KubeConfig, CoreV1Api, Watch, type V1Deployment, type V1Ingress, type V1Pod, type V1Service } from '@kubernetes/client-node';
+import {
+  KubeConfig,
+  CoreV1Api,
+  PatchStrategy,
+  setHeaderOptions,
+  Watch,
+  type V1Deployment,
+  type V1Ingress,
+  type V1Pod,
+  type V1Service,
+} from '@kubernetes/client-node';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -63,13 +73,23 @@ async function main(): Promise<void> {
     const standIn = new SuperpositionStandIn();
     const superpositionUrl = await standIn.start();
     stops.unshift(() => standIn.stop());
+    await core.createNamespace({ body: { metadata: { name: 'mayday-bench' } } });
     const port = await freePort();
     const { mayday } = await MaydayProcess.start({
       root,
       cwd: dir,
       port,
       logPath: join(dir, 'mayday.log'),
-      env: { KUBECONFIG: kubeconfig, PORT: String(port), HOST: '127.0.0.1', SUPERPOSITION_URL: superpositionUrl, LOG_LEVEL: 'warn' },
+      env: {
+        KUBECONFIG: kubeconfig,
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        MAYDAY_NAMESPACE: 'mayday-bench',
+        // What is measured is the gate following the controllers; the token check is not on that path.
+        WEBHOOK_AUTH: 'none',
+        SUPERPOSITION_URL: superpositionUrl,
+        LOG_LEVEL: 'warn',
+      },
     });
     stops.unshift(() => mayday.stop());
 
@@ -153,8 +173,11 @@ async function main(): Promise<void> {
       await core.createNamespace({ body: { metadata: { name: switchNamespace } } });
       const switchId = `8${rampId.slice(1)}`;
       const winner = `${service}-dep-${switchId}-test1`;
+      // Nodes cordoned until the conclusion is in, so that the winner cannot be available before it.
+      await cordon(core, true);
       await send(switchNamespace, switchId, 'ExperimentStarted', 'INPROGRESS');
       const concluded = await send(switchNamespace, switchId, 'ExperimentConcluded', 'CONCLUDED');
+      await cordon(core, false);
       if (concluded.result !== 'pending') throw new Error(`the conclusion did not wait for the winner: ${JSON.stringify(concluded)}`);
       const fullyAvailable = await timeline.when(`fully-available ${switchNamespace}/${winner}`);
       const switched = await timeline.when(`selects ${switchNamespace}/${service} ${winner}`);
@@ -191,6 +214,15 @@ async function main(): Promise<void> {
         process.stderr.write(`cleanup: ${(error as Error).message}\n`);
       }
     }
+  }
+}
+
+async function cordon(core: CoreV1Api, unschedulable: boolean): Promise<void> {
+  for (const node of (await core.listNode()).items) {
+    await core.patchNode(
+      { name: node.metadata!.name!, body: { spec: { unschedulable } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
   }
 }
 

@@ -53,9 +53,15 @@ export class MaydayProcess {
     });
     closeSync(log);
     const mayday = new MaydayProcess(child, `http://127.0.0.1:${options.port}`, options.logPath);
-    const deadline = Date.now() + 30_000;
+    const readySeconds = Number(process.env.BENCH_READY_TIMEOUT_SECONDS ?? 60);
+    const deadline = Date.now() + readySeconds * 1000;
+    const failed = (why: string): Error => {
+      child.kill('SIGKILL');
+      const tail = readFileSync(options.logPath, 'utf8').trim().split('\n').slice(-5).join('\n');
+      return new Error(`Mayday ${why}; last lines of ${options.logPath}:\n${tail}`);
+    };
     for (;;) {
-      if (mayday.exited) throw new Error(`Mayday exited during start-up (${JSON.stringify(mayday.exited)}); see ${options.logPath}`);
+      if (mayday.exited) throw failed(`exited during start-up (${JSON.stringify(mayday.exited)})`);
       try {
         const answer = await fetch(`${mayday.url}/health/ready`, { signal: AbortSignal.timeout(2000) });
         await answer.arrayBuffer();
@@ -63,7 +69,7 @@ export class MaydayProcess {
       } catch {
         // not listening yet
       }
-      if (Date.now() > deadline) throw new Error(`Mayday was not ready within 30 s; see ${options.logPath}`);
+      if (Date.now() > deadline) throw failed(`was not ready within ${readySeconds} s (BENCH_READY_TIMEOUT_SECONDS)`);
       await sleep(10);
     }
   }
