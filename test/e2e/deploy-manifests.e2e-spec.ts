@@ -254,7 +254,7 @@ describe('deploy/ manifests on a real API server (server-side dry run)', () => {
     try {
       await cluster.objects.create(namespace);
     } catch (error) {
-      if ((error as { code?: number }).code !== 409) throw new Error(`Namespace ${NAMESPACE}: ${apiMessage(error)}`);
+      if ((error as { code?: number }).code !== 409) throw new Error(`Namespace ${NAMESPACE}: ${apiMessage(error)}`, { cause: error });
     }
     for (const manifest of manifests) {
       if (manifest.object.kind === 'Namespace') continue;
