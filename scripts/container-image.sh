@@ -17,7 +17,8 @@
 #
 # Building: `podman build --isolation=chroot --network=host` (the default OCI runtime cannot start build
 # containers in this sandbox) with the host's npm cache mounted at /root/.npm, since `npm ci` inside the
-# build is served from the cache (the image cannot verify the registry's TLS chain here).
+# build is served from the cache (the image cannot verify the registry's TLS chain here). The mount is an
+# overlay (`:O`): the Dockerfile's `npm cache clean --force` must not empty the host's cache.
 #
 # Running: `podman run` cannot set rlimits in this sandbox, so `run` mounts the image's file system
 # (`podman image mount`), and in a private mount namespace binds it read-only, adds /proc, /dev and a
@@ -130,7 +131,7 @@ build() {
   mkdir -p "$HOME/.npm"
   log "podman build $tag on $base"
   podman_ build --isolation=chroot --network=host --layers \
-    -v "$HOME/.npm:/root/.npm" \
+    -v "$HOME/.npm:/root/.npm:O" \
     --build-arg "NODE_IMAGE=$base" \
     -t "$tag" -f "$ROOT/Dockerfile" "$ROOT" >&2
   log "built $tag: $(size "$tag") bytes"
