@@ -143,7 +143,8 @@ run() {
   local tag=$1 mounted user workdir env=() cmd=() child status
   shift
   mounted=$(podman_ image mount "$tag")
-  trap 'podman_ image unmount "$tag" >/dev/null 2>&1 || true' EXIT
+  # Expanded now: the trap runs when the script exits, after this function's locals are gone.
+  trap "podman_ image unmount $(printf '%q' "$tag") >/dev/null 2>&1 || true" EXIT
   user=$(podman_ image inspect --format '{{.Config.User}}' "$tag")
   workdir=$(podman_ image inspect --format '{{.Config.WorkingDir}}' "$tag")
   mapfile -t env < <(podman_ image inspect --format '{{range .Config.Env}}{{println .}}{{end}}' "$tag" | sed '/^$/d')
@@ -172,7 +173,7 @@ run() {
     exec chroot --userspec="$uid:$gid" "$newroot" /usr/bin/env -i --chdir="${workdir:-/}" "$@"
   ' sh "$mounted" "$newroot" "$uid" "$gid" "$workdir" "${env[@]}" "$@" "${cmd[@]}" &
   child=$!
-  trap 'kill -TERM "$child" 2>/dev/null || true' TERM INT
+  trap "kill -TERM $child 2>/dev/null || true" TERM INT
   status=0
   wait "$child" || status=$?
   # A trapped signal interrupts the first wait: wait for the process itself to finish.
