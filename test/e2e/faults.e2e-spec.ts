@@ -77,6 +77,8 @@ describe('a crash between any two API calls of a transition, and a restart befor
     prepare: (namespace: string, service: string, spec: ExperimentSpec) => Promise<void>,
     transition: { event: string; patch: Partial<ExperimentSpec> },
   ): Promise<number> {
+    // A failed test before this one may have left its crash point set.
+    kube.crashAt = Number.POSITIVE_INFINITY;
     const clean = await cluster.createNamespace(name);
     const id = experimentId();
     const spec = (namespace: string): ExperimentSpec => ({ id, context: { namespace }, lastModified: '2026-08-20T07:37:40.100000Z' });
