@@ -270,7 +270,7 @@ describe('deploy/ manifests on a real API server (server-side apply, dry run)', 
     try {
       await cluster.objects.create(namespace);
     } catch (error) {
-      if ((error as { code?: number }).code !== 409) throw new Error(`Namespace ${NAMESPACE}: ${apiMessage(error)}`);
+      if ((error as { code?: number }).code !== 409) throw new Error(`Namespace ${NAMESPACE}: ${apiMessage(error)}`, { cause: error });
     }
     for (const manifest of manifests) {
       if (manifest.object.kind === 'Namespace') continue;
@@ -324,6 +324,8 @@ describe('Dockerfile', () => {
       });
     const result: { keyword: string; args: string }[][] = [];
     for (const instruction of instructions) {
+      // Build arguments declared before the first stage (the base image) belong to no stage.
+      if (instruction.keyword === 'ARG' && result.length === 0) continue;
       if (instruction.keyword === 'FROM') result.push([]);
       expect(result.length, `${instruction.keyword} before the first FROM`).toBeGreaterThan(0);
       result[result.length - 1].push(instruction);
@@ -334,7 +336,9 @@ describe('Dockerfile', () => {
   it('builds in one stage and runs production dependencies as a non-root user in another', () => {
     const all = stages();
     expect(all).toHaveLength(2);
-    for (const stage of all) expect(stage[0].args).toMatch(/^node:20-bookworm-slim(\s|$)/);
+    // Both stages on the base given by the NODE_IMAGE build argument, Node.js 24 LTS by default.
+    expect(readFileSync(join(ROOT, 'Dockerfile'), 'utf8')).toMatch(/^ARG NODE_IMAGE=node:24-bookworm-slim$/m);
+    for (const stage of all) expect(stage[0].args).toMatch(/^\$\{NODE_IMAGE\}(\s|$)/);
     const [build, runtime] = all;
     const runs = (stage: typeof build) => stage.filter((i) => i.keyword === 'RUN').map((i) => i.args);
 

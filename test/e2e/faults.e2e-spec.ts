@@ -78,6 +78,8 @@ describe('a crash between any two API calls of a transition, and a restart befor
     prepare: (namespace: string, service: string, spec: ExperimentSpec) => Promise<void>,
     transition: { event: string; patch: Partial<ExperimentSpec> },
   ): Promise<number> {
+    // A failed test before this one may have left its crash point set.
+    kube.crashAt = Number.POSITIVE_INFINITY;
     const clean = await cluster.createNamespace(name);
     // One experiment per namespace: an experiment id is bound to the namespace its record names.
     const ids = new Map<string, string>();
