@@ -363,8 +363,11 @@ describe('protected namespaces and the consent annotation (the kube-dns scenario
     expect((await deliver(allowingKubeSystem, 'ExperimentStarted', 'shop', spec)).status).toBe(200);
     const promoted = await deliver(allowingKubeSystem, 'ExperimentConcluded', 'shop', { ...spec, status: 'CONCLUDED', chosen: 'test1' });
     expect(promoted.status, JSON.stringify(promoted.body)).toBe(200);
-    const main = await cluster.core.readNamespacedService({ namespace, name: 'shop' });
-    expect(main.spec?.selector).toEqual({ app: `shop-dep-${spec.id}-test1` });
+    // With the readiness gate the switch may wait for the winner's pods (answered `pending`).
+    await eventually(async () => {
+      const main = await cluster.core.readNamespacedService({ namespace, name: 'shop' });
+      expect(main.spec?.selector).toEqual({ app: `shop-dep-${spec.id}-test1` });
+    }, 60_000);
   });
 
   it('binds an experiment to the namespace its record names: the same id for another namespace is refused and logged', async () => {
