@@ -254,5 +254,6 @@ describe('Gateway API specifics', () => {
       await elsewhere.close();
       await stopControlPlane(bare);
     }
-  }, 60_000);
+    // A second API server starts inside the test: tens of seconds on a busy machine.
+  }, 240_000);
 });
