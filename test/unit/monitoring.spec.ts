@@ -51,7 +51,7 @@ async function exportedMetricNames(): Promise<Set<string>> {
   const names = new Set<string>();
   for (const metric of await new MetricsService().registry.getMetricsAsJSON()) {
     names.add(metric.name);
-    if (metric.type === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) names.add(`${metric.name}${suffix}`);
+    if (String(metric.type) === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) names.add(`${metric.name}${suffix}`);
   }
   // Registered by the services that own them (MetricsService.scrapedGauge): found where they are declared.
   for (const file of sourceFiles(join(ROOT, 'src'))) {
