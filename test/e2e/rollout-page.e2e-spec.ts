@@ -148,6 +148,16 @@ describe('the rollout page, in Chromium', () => {
 
     mkdirSync(join(SCREENSHOT, '..'), { recursive: true });
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
+
+    // The token was kept for that tab only: another tab of the same browser asks for it; signing out forgets it.
+    const otherTab = await page.context().newPage();
+    await otherTab.goto(`${harness.mayday.url}/ui/`);
+    await otherTab.getByTestId('sign-in').waitFor();
+    expect(await otherTab.locator('[data-testid="experiment"]').count()).toBe(0);
+    await otherTab.close();
+    await page.locator('#sign-out').click();
+    await page.getByTestId('sign-in').waitFor();
+    expect(await page.evaluate("sessionStorage.getItem('mayday.token')")).toBeNull();
   });
 
   it('asked nothing of anyone but Mayday', () => {

@@ -181,6 +181,8 @@ describe('deploy/monitoring', () => {
       for (const name of used) expect(exported.has(name), `${panel}: ${name} is not a metric Mayday exports`).toBe(true);
     }
     expect(maydayMetricsIn('rate(mayday_invented_total{x="mayday_in_a_label"}[5m])')).toEqual(['mayday_invented_total']);
+    expect(exported.has('mayday_invented_total')).toBe(false);
+    expect(exported.has('mayday_event_duration_seconds_bucket')).toBe(true);
   });
 
   it('shows what the issue asks for: events by outcome, latency by transition, canary weights, failures, Kubernetes API errors', () => {

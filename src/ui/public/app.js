@@ -14,6 +14,7 @@
   const $ = (id) => document.getElementById(id);
   const seen = { namespace: new Set(), workspace: new Set() };
   let pollTimer;
+  let refreshes = 0;
   let focusedOnce = false;
 
   class SignInNeeded extends Error {}
@@ -65,18 +66,26 @@
     return query;
   }
 
+  /** Reads and draws; only the latest call (a poll, a filter change, a sign-in) draws and schedules the next poll. */
   async function refresh() {
     clearTimeout(pollTimer);
+    const call = ++refreshes;
+    let outcome;
     try {
       const query = filters().toString();
-      const { experiments } = await api(`../experiments${query ? `?${query}` : ''}`);
+      outcome = { experiments: (await api(`../experiments${query ? `?${query}` : ''}`)).experiments };
+    } catch (error) {
+      outcome = { error };
+    }
+    if (call !== refreshes) return;
+    if (outcome.error instanceof SignInNeeded) return showSignIn(sessionStorage.getItem(TOKEN_KEY) ? 'The token was refused (401).' : '');
+    if (outcome.error) {
+      $('error').textContent = `Could not read the status API: ${outcome.error.message}`;
+    } else {
       showBoard();
       $('error').textContent = '';
-      render(experiments);
+      render(outcome.experiments);
       $('refreshed').textContent = `updated ${new Date().toLocaleTimeString()} · every ${POLL_MS / 1000} s`;
-    } catch (error) {
-      if (error instanceof SignInNeeded) return showSignIn(sessionStorage.getItem(TOKEN_KEY) ? 'The token was refused (401).' : '');
-      $('error').textContent = `Could not read the status API: ${error.message}`;
     }
     pollTimer = setTimeout(refresh, POLL_MS);
   }
@@ -89,6 +98,8 @@
 
   function showSignIn(message) {
     clearTimeout(pollTimer);
+    refreshes++; // a read still in flight draws nothing
+
     sessionStorage.removeItem(TOKEN_KEY);
     $('board').hidden = true;
     $('sign-out').hidden = true;
