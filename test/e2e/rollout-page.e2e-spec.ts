@@ -31,7 +31,7 @@ describe('the rollout page, in Chromium', () => {
     for (const name of ['running', 'failing']) namespaces[name] = await cluster.createNamespace(`page-${name}`);
     // --no-sandbox: the tests run as root (CI), where Chromium's sandbox refuses to start.
     browser = await chromium.launch({ executablePath, args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu'] });
-    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
     page.on('request', (request) => requested.push(request.url()));
   }, 15 * 60_000);
   afterAll(async () => {
