@@ -27,6 +27,10 @@ export const MIN_WEBHOOK_TOKEN_LENGTH = 32;
 /** Placeholders that deploy/ or the docs once shipped as the webhook token: anyone who read them knows them. */
 export const KNOWN_PLACEHOLDER_TOKENS: readonly string[] = ['change-me-to-a-long-random-string'];
 
+/** The shape of the POST each notification makes: Slack's incoming-webhook `{text}`, or Mayday's own fields as JSON. */
+export const NOTIFY_FORMATS = ['json', 'slack'] as const;
+export type NotifyFormat = (typeof NOTIFY_FORMATS)[number];
+
 /** Where the service account's namespace is mounted in a pod. */
 export const SERVICE_ACCOUNT_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 export const FALLBACK_MAYDAY_NAMESPACE = 'mayday-system';
@@ -99,6 +103,13 @@ export abstract class MaydayConfig {
     readonly scaleDownDelaySeconds: number;
     /** The most replicas a variant's config may ask for (422 above). */
     readonly maxReplicas: number;
+  };
+  abstract readonly notify: {
+    /** Where each CanaryFailed, Promoted, PromotionPending and RolledBack is POSTed; undefined: no notifications. */
+    readonly url?: string;
+    readonly format: NotifyFormat;
+    /** Mayday's address as people reach it (no trailing slash): notifications link to `{publicUrl}/ui/`. */
+    readonly publicUrl: string;
   };
 }
 
@@ -233,8 +244,26 @@ export function loadMaydayConfig(env: Env): MaydayConfig {
     maxReplicas: read.integer('MAX_REPLICAS', 100, 1, 10000),
   };
 
+  const notify = {
+    url: read.url('NOTIFY_URL', ['http:', 'https:']),
+    format: read.oneOf('NOTIFY_FORMAT', NOTIFY_FORMATS, 'json'),
+    publicUrl: (read.url('MAYDAY_PUBLIC_URL', ['http:', 'https:']) ?? `http://localhost:${port}`).replace(/\/+$/, ''),
+  };
+
   if (problems.length > 0) throw new ConfigValidationError(problems);
-  return { port, host, logLevel, kubernetes, maydayNamespace, superposition, webhook, metrics: { auth: metricsAuth }, routing, safety };
+  return {
+    port,
+    host,
+    logLevel,
+    kubernetes,
+    maydayNamespace,
+    superposition,
+    webhook,
+    metrics: { auth: metricsAuth },
+    routing,
+    safety,
+    notify,
+  };
 }
 
 /** Why a webhook token cannot be used, naming WEBHOOK_TOKEN; undefined when it can. */

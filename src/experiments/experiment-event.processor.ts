@@ -8,6 +8,8 @@ import { MaydayConfig } from '../config/mayday-config';
 import { KubeEventRecorder, type TransitionEvent } from '../kubernetes/kube-events.service';
 import { withRetryBudget } from '../kubernetes/retry';
 import { MetricsService } from '../metrics/metrics.service';
+import { notificationsFor } from '../notifications/notification';
+import { Notifier } from '../notifications/notifier.service';
 import type { EventOutcome, EventSource, ExperimentEvent } from './experiment-event';
 import { CONFIGMAP_DATA_LIMIT_BYTES, judgeAgainstRecord, recordDataBytes, type ExperimentRecord } from './experiment-record';
 import { ExperimentRecords } from './experiment-records.service';
@@ -17,6 +19,7 @@ import { withGroup, type ExperimentPlan } from './experiment-plan';
 import { ExperimentService, type ExecutionResult } from './experiment.service';
 import { ScaleDownTimers } from './scale-down-timers';
 import { namespaceRefusal, scopeOf, workspaceRefusal } from './scope';
+import { appendTransitions, LARGEST_HISTORY } from './transition-history';
 
 /**
  * The way in for every experiment event (webhook, Deployment watch, resync): checks the scope,
@@ -40,6 +43,7 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
     private readonly config: MaydayConfig,
     private readonly scaleDowns: ScaleDownTimers,
     private readonly groups: ExperimentGroups,
+    private readonly notifier: Notifier,
   ) {}
 
   async process(event: ExperimentEvent, source: EventSource = 'webhook'): Promise<EventOutcome> {
@@ -151,11 +155,14 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
     const result =
       plan.kind === 'rollout'
         ? await this.experiments.execute(plan, event, observed, (events) =>
-            Promise.all([this.recordApplied(event, plan, undefined, record, applied), this.events.record(events)]).then(() => undefined),
+            Promise.all([this.recordApplied(event, plan, undefined, events, record, applied), this.announce(event, plan, events)]).then(
+              () => undefined,
+            ),
           )
         : await this.experiments.execute(plan, event, { ...observed, scaleDownAt: switchedAt(record) });
     if (plan.kind !== 'rollout') {
-      await Promise.all([this.recordApplied(event, plan, result, record), this.events.record(this.newEvents(result, record))]);
+      const events = this.newEvents(result, record);
+      await Promise.all([this.recordApplied(event, plan, result, events, record), this.announce(event, plan, events)]);
       if (result.scaleDownAt) this.scaleDowns.arm(plan.namespace, experiment.id, result.scaleDownAt);
     }
     this.updateWeights(event, plan, result);
@@ -184,7 +191,8 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
 
   /** The record must fit in a ConfigMap: an experiment too large for it is refused before anything is written. */
   private refuseOversizedRecord(event: ExperimentEvent, plan: ExperimentPlan): void {
-    const bytes = recordDataBytes(this.records.toConfigMap(this.recordOf(event, plan, 'promotion-pending', 'x'.repeat(512))));
+    const largest = { ...this.recordOf(event, plan, 'promotion-pending', 'x'.repeat(512)), history: LARGEST_HISTORY };
+    const bytes = recordDataBytes(this.records.toConfigMap(largest));
     if (bytes > CONFIGMAP_DATA_LIMIT_BYTES) {
       throw new PayloadTooLargeException(
         `experiment ${event.experiment.id} would need a record of ${bytes} bytes, over the ${CONFIGMAP_DATA_LIMIT_BYTES} bytes a ConfigMap holds`,
@@ -215,11 +223,24 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
     };
   }
 
-  /** Writes the record unless it already says exactly this (a duplicate changes nothing). */
+  /** The transition's Kubernetes Events, and the notifications (NOTIFY_URL) among them, queued: never waited for. */
+  private announce(event: ExperimentEvent, plan: ExperimentPlan, events: TransitionEvent[]): Promise<void> {
+    const subject = {
+      experimentId: event.experiment.id,
+      workspace: event.workspace,
+      namespace: plan.namespace,
+      metricsUrl: plan.metricsUrl,
+    };
+    this.notifier.notify(notificationsFor(subject, events, this.config.notify.publicUrl, new Date().toISOString()));
+    return this.events.record(events);
+  }
+
+  /** Writes the record (with the transition's `events` in its history) unless it already says exactly this (a duplicate changes nothing). */
   private async recordApplied(
     event: ExperimentEvent,
     plan: ExperimentPlan,
     result: ExecutionResult | undefined,
+    events: TransitionEvent[],
     record?: ExperimentRecord,
     appliedSettings?: AppliedSettings,
   ): Promise<void> {
@@ -229,6 +250,7 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
     const scaleDownAt = result?.scaleDownAt;
     const effectiveTrafficPercentage = plan.kind === 'rollout' ? plan.canaryWeight : undefined;
     if (
+      events.length === 0 &&
       record?.status === experiment.status &&
       record.lastModified === experiment.last_modified &&
       record.event === event.event &&
@@ -241,7 +263,14 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
     ) {
       return;
     }
-    await this.records.write({ ...this.recordOf(event, plan, phase, pendingReason), scaleDownAt, effectiveTrafficPercentage, appliedSettings });
+    const history = appendTransitions(record?.history, events, new Date().toISOString());
+    await this.records.write({
+      ...this.recordOf(event, plan, phase, pendingReason),
+      scaleDownAt,
+      effectiveTrafficPercentage,
+      appliedSettings,
+      history,
+    });
   }
 
   /** A pending promotion is announced once per reason, not at every retry, watch event or resync. */

@@ -10,6 +10,7 @@ import { parseExperiment } from './dto/parse-experiment';
 import { recordName, type ExperimentRecord } from './experiment-record';
 import { ExperimentRecords } from './experiment-records.service';
 import { isInScope, scopeOf } from './scope';
+import type { TransitionEntry } from './transition-history';
 
 export interface VariantStatus {
   variantId: string;
@@ -46,8 +47,10 @@ export interface ExperimentStatusView {
   /** Superposition's link to the experiment's metrics dashboard, when it has one. */
   metricsUrl?: string;
   chosenVariant?: string | null;
-  main: { service: string; exists: boolean; managedByMayday: boolean; selects?: string; route: string };
+  main: { service: string; exists: boolean; managedByMayday: boolean; selects?: string; selector?: Record<string, string>; route: string };
   variants: VariantStatus[];
+  /** The experiment's last transitions, oldest first (the record keeps the last HISTORY_LIMIT). */
+  history: readonly TransitionEntry[];
   record: string;
 }
 
@@ -160,9 +163,11 @@ export class ExperimentStatusService {
         exists: mainService !== undefined,
         managedByMayday: isManagedByMayday(mainService),
         ...(selects ? { selects } : {}),
+        ...(mainService?.spec?.selector ? { selector: mainService.spec.selector } : {}),
         route: mainRouteName(record.workspace),
       },
       variants,
+      history: record.history ?? [],
       record: `${this.config.maydayNamespace}/${recordName(record.experimentId)}`,
     };
   }

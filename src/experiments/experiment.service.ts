@@ -297,6 +297,7 @@ export class ExperimentService {
           actions[0] ?? actionFor(winnerLive!, 'unchanged'),
           pendingPromotion,
           unserved ? 'Warning' : 'Normal',
+          plan.winner?.id,
         );
         return { actions, canaries: [], pendingPromotion, events };
       }

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { KubernetesModule } from '../kubernetes/kubernetes.module';
+import { NotificationsModule } from '../notifications/notifications.module';
 import { SuperpositionModule } from '../superposition/superposition.module';
 import { TrafficModule } from '../traffic/traffic.module';
 import { WorkloadsModule } from '../workloads/workloads.module';
@@ -17,7 +18,7 @@ import { ScaleDownTimers } from './scale-down-timers';
 import { VariantConfigResolver } from './variant-config.resolver';
 
 @Module({
-  imports: [KubernetesModule, SuperpositionModule, TrafficModule, WorkloadsModule],
+  imports: [KubernetesModule, NotificationsModule, SuperpositionModule, TrafficModule, WorkloadsModule],
   controllers: [ExperimentsController, ResyncController],
   providers: [
     ExperimentService,

@@ -67,6 +67,13 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  readonly notifications = new Counter({
+    name: 'mayday_notifications_total',
+    help: 'Notifications to NOTIFY_URL, by type (CanaryFailed, Promoted, PromotionPending, RolledBack) and outcome (sent, failed: given up after the retries, dropped: the queue was full)',
+    labelNames: ['type', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'mayday_' });
   }

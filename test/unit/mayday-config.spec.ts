@@ -80,6 +80,7 @@ describe('loadMaydayConfig defaults', () => {
         scaleDownDelaySeconds: 30,
         maxReplicas: 100,
       },
+      notify: { url: undefined, format: 'json', publicUrl: 'http://localhost:8090' },
     });
   });
 
@@ -382,6 +383,26 @@ describe("Mayday's namespace (MAYDAY_NAMESPACE, POD_NAMESPACE)", () => {
   it('reads MAX_REPLICAS (default 100)', () => {
     expect(loadMaydayConfig({ MAX_REPLICAS: '7' }).safety.maxReplicas).toBe(7);
     expect(problems({ WEBHOOK_TOKEN: TOKEN, MAX_REPLICAS: '0' })[0]).toMatch(/^MAX_REPLICAS must be an integer from 1 to 10000/);
+  });
+});
+
+describe('notifications (NOTIFY_URL, NOTIFY_FORMAT, MAYDAY_PUBLIC_URL)', () => {
+  it('are off by default, JSON when on, and link to the page on localhost unless told otherwise', () => {
+    expect(loadMaydayConfig({}).notify).toEqual({ url: undefined, format: 'json', publicUrl: 'http://localhost:8090' });
+    const config = loadMaydayConfig({
+      NOTIFY_URL: 'https://hooks.example/T1/B2',
+      NOTIFY_FORMAT: 'slack',
+      MAYDAY_PUBLIC_URL: 'https://mayday.example/',
+    });
+    expect(config.notify).toEqual({ url: 'https://hooks.example/T1/B2', format: 'slack', publicUrl: 'https://mayday.example' });
+  });
+
+  it('names each bad variable, all at once', () => {
+    expect(problems({ WEBHOOK_TOKEN: TOKEN, NOTIFY_URL: 'hooks.example', NOTIFY_FORMAT: 'teams', MAYDAY_PUBLIC_URL: 'ftp://x' })).toEqual([
+      'NOTIFY_URL must be an http or https URL (got "hooks.example")',
+      'NOTIFY_FORMAT must be one of json, slack (got "teams")',
+      'MAYDAY_PUBLIC_URL must be an http or https URL (got "ftp://x")',
+    ]);
   });
 });
 
