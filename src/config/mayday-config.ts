@@ -100,6 +100,15 @@ export abstract class MaydayConfig {
     /** The most replicas a variant's config may ask for (422 above). */
     readonly maxReplicas: number;
   };
+  /** What Mayday writes back to Superposition (README, "Closing the loop"). */
+  abstract readonly closedLoop: {
+    /** Pause an experiment in Superposition when one of its canaries fails (SUPERPOSITION_WRITE_BACK). */
+    readonly writeBack: boolean;
+    /** Ramp steps (traffic_percentage, increasing) per workspace that ramps by itself (AUTO_RAMP); empty: none does. */
+    readonly autoRamp: Readonly<Record<string, readonly number[]>>;
+    /** How long every canary must stay available at one step before the next is asked for. */
+    readonly autoRampIntervalSeconds: number;
+  };
 }
 
 export class ConfigValidationError extends Error {
@@ -233,8 +242,33 @@ export function loadMaydayConfig(env: Env): MaydayConfig {
     maxReplicas: read.integer('MAX_REPLICAS', 100, 1, 10000),
   };
 
+  const writeBack = read.boolean('SUPERPOSITION_WRITE_BACK', superpositionUrl !== undefined);
+  if (writeBack && !superpositionUrl) problems.push('SUPERPOSITION_WRITE_BACK=true needs SUPERPOSITION_URL (where to write)');
+  const autoRamp = autoRampSchedule(read.string('AUTO_RAMP'), webhook.allowedWorkspaces, problems);
+  if (Object.keys(autoRamp).length > 0) {
+    if (!writeBack) problems.push('AUTO_RAMP needs SUPERPOSITION_WRITE_BACK (a ramp is a write to Superposition)');
+    if (!safety.readinessGate) problems.push('AUTO_RAMP needs CANARY_READINESS_GATE=true (without it Mayday cannot tell a healthy canary)');
+  }
+  const closedLoop = {
+    writeBack,
+    autoRamp,
+    autoRampIntervalSeconds: read.integer('AUTO_RAMP_INTERVAL_SECONDS', 300, 1, 86400),
+  };
+
   if (problems.length > 0) throw new ConfigValidationError(problems);
-  return { port, host, logLevel, kubernetes, maydayNamespace, superposition, webhook, metrics: { auth: metricsAuth }, routing, safety };
+  return {
+    port,
+    host,
+    logLevel,
+    kubernetes,
+    maydayNamespace,
+    superposition,
+    webhook,
+    metrics: { auth: metricsAuth },
+    routing,
+    safety,
+    closedLoop,
+  };
 }
 
 /** Why a webhook token cannot be used, naming WEBHOOK_TOKEN; undefined when it can. */
@@ -258,6 +292,54 @@ function serviceAccountNamespace(): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * AUTO_RAMP: `workspace=5,10,25,50;other=10,20`. Steps are per-variant traffic percentages (docs/contract.md
+ * §1), strictly increasing, each above 0 and at most 100; a workspace appears once and, with
+ * ALLOWED_WORKSPACES, must be one of them.
+ */
+export function autoRampSchedule(
+  raw: string | undefined,
+  allowedWorkspaces: readonly string[],
+  problems: string[],
+): Record<string, number[]> {
+  const schedule: Record<string, number[]> = {};
+  if (raw === undefined) return schedule;
+  for (const entry of raw
+    .split(';')
+    .map((item) => item.trim())
+    .filter((item) => item.length > 0)) {
+    const match = /^([^=\s]+)\s*=\s*(.+)$/.exec(entry);
+    if (!match) {
+      problems.push(`AUTO_RAMP: "${entry}" is not workspace=step,step,... (e.g. checkout=5,10,25,50)`);
+      continue;
+    }
+    const [, workspace, list] = match;
+    if (Object.hasOwn(schedule, workspace) || ['__proto__', 'constructor', 'prototype'].includes(workspace)) {
+      problems.push(`AUTO_RAMP: workspace "${workspace}" is named twice or is not a workspace id`);
+      continue;
+    }
+    if (allowedWorkspaces.length > 0 && !allowedWorkspaces.includes(workspace)) {
+      problems.push(`AUTO_RAMP: workspace "${workspace}" is not in ALLOWED_WORKSPACES`);
+      continue;
+    }
+    const steps = list.split(',').map((step) => step.trim());
+    const bad = steps.find((step) => !/^\d+$/.test(step) || Number(step) < 1 || Number(step) > 100);
+    if (bad !== undefined) {
+      problems.push(
+        `AUTO_RAMP: step "${bad}" of workspace "${workspace}" must be an integer from 1 to 100 (a per-variant traffic percentage)`,
+      );
+      continue;
+    }
+    const numbers = steps.map(Number);
+    if (numbers.some((step, index) => index > 0 && step <= numbers[index - 1])) {
+      problems.push(`AUTO_RAMP: the steps of workspace "${workspace}" (${list}) must increase`);
+      continue;
+    }
+    schedule[workspace] = numbers;
+  }
+  return schedule;
 }
 
 const WORKSPACE_ENTRY = /^([^/\s]+)\/([^/\s]+)$/;

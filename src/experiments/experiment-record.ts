@@ -4,6 +4,7 @@ import { kubeName } from '../naming/names';
 import type { ExperimentStatus } from './dto/experiment.dto';
 import type { AppliedSettings } from './applied-settings';
 import type { ExperimentGroup } from './experiment-group';
+import { parseWriteBack, type WriteBackState } from './write-back';
 
 /**
  * What Mayday last applied for one experiment, kept in the cluster (a ConfigMap in Mayday's own
@@ -41,6 +42,8 @@ export interface ExperimentRecord {
   experimentGroup?: ExperimentGroup;
   /** The experimental variants' settings as applied, with what they were resolved from (running experiments only). */
   appliedSettings?: AppliedSettings;
+  /** A pause still to be written back to Superposition, and the failures already reported (write-back.ts). */
+  superpositionWriteBack?: WriteBackState;
 }
 
 export type RecordPhase = 'applied' | 'promotion-pending' | 'scale-down-pending';
@@ -74,6 +77,7 @@ export function recordToConfigMap(record: ExperimentRecord, recordNamespace: str
   if (record.effectiveTrafficPercentage !== undefined) data.effectiveTrafficPercentage = String(record.effectiveTrafficPercentage);
   if (record.experimentGroup !== undefined) data.experimentGroup = JSON.stringify(record.experimentGroup);
   if (record.appliedSettings !== undefined) data.appliedSettings = JSON.stringify(record.appliedSettings);
+  if (record.superpositionWriteBack !== undefined) data.superpositionWriteBack = JSON.stringify(record.superpositionWriteBack);
   return {
     apiVersion: 'v1',
     kind: 'ConfigMap',
@@ -108,6 +112,7 @@ export function recordFromConfigMap(configMap: V1ConfigMap): ExperimentRecord | 
     experimentGroup: data.experimentGroup === undefined ? undefined : parseJsonOr<ExperimentGroup>(data.experimentGroup),
     // Read back only as a shortcut: a record that does not hold what it should is resolved again.
     appliedSettings: data.appliedSettings === undefined ? undefined : appliedSettingsOrUndefined(parseJsonOr(data.appliedSettings)),
+    superpositionWriteBack: parseWriteBack(data.superpositionWriteBack),
   };
 }
 

@@ -10,6 +10,7 @@ import { parseExperiment } from './dto/parse-experiment';
 import { recordName, type ExperimentRecord } from './experiment-record';
 import { ExperimentRecords } from './experiment-records.service';
 import { isInScope, scopeOf } from './scope';
+import type { WriteBackState } from './write-back';
 
 export interface VariantStatus {
   variantId: string;
@@ -48,6 +49,8 @@ export interface ExperimentStatusView {
   chosenVariant?: string | null;
   main: { service: string; exists: boolean; managedByMayday: boolean; selects?: string; route: string };
   variants: VariantStatus[];
+  /** A pause still to be written back to Superposition (attempts, last error, next attempt) and the failures already reported. */
+  superpositionWriteBack?: WriteBackState;
   record: string;
 }
 
@@ -163,6 +166,7 @@ export class ExperimentStatusService {
         route: mainRouteName(record.workspace),
       },
       variants,
+      ...(record.superpositionWriteBack ? { superpositionWriteBack: record.superpositionWriteBack } : {}),
       record: `${this.config.maydayNamespace}/${recordName(record.experimentId)}`,
     };
   }

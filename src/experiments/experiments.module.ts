@@ -12,6 +12,7 @@ import { ExperimentStatusService } from './experiment-status.service';
 import { ExperimentsController } from './experiments.controller';
 import { ResyncController } from './resync.controller';
 import { BearerAuthGuard } from '../common/bearer-auth.guard';
+import { ClosedLoopService } from './closed-loop.service';
 import { RecordRetentionService } from './record-retention.service';
 import { ScaleDownTimers } from './scale-down-timers';
 import { VariantConfigResolver } from './variant-config.resolver';
@@ -30,6 +31,7 @@ import { VariantConfigResolver } from './variant-config.resolver';
     ScaleDownTimers,
     VariantConfigResolver,
     BearerAuthGuard,
+    ClosedLoopService,
   ],
   exports: [ExperimentEventProcessor, ExperimentRecords, ExperimentReconciler],
 })

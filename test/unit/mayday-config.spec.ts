@@ -80,6 +80,7 @@ describe('loadMaydayConfig defaults', () => {
         scaleDownDelaySeconds: 30,
         maxReplicas: 100,
       },
+      closedLoop: { writeBack: false, autoRamp: {}, autoRampIntervalSeconds: 300 },
     });
   });
 
@@ -362,6 +363,58 @@ describe('closed by default (WEBHOOK_AUTH, WEBHOOK_TOKEN, METRICS_AUTH)', () => 
     expect(loadMaydayConfig({ METRICS_AUTH: 'token' }).metrics).toEqual({ auth: 'token' });
     expect(problems({ WEBHOOK_AUTH: 'none', METRICS_AUTH: 'token' })).toEqual([
       expect.stringMatching(/^METRICS_AUTH=token needs WEBHOOK_TOKEN/),
+    ]);
+  });
+});
+
+describe('closing the loop (SUPERPOSITION_WRITE_BACK, AUTO_RAMP, AUTO_RAMP_INTERVAL_SECONDS)', () => {
+  const url = { SUPERPOSITION_URL: 'http://superposition.example' };
+
+  it('writes back by default when SUPERPOSITION_URL is set, and not without it', () => {
+    expect(loadMaydayConfig(url).closedLoop.writeBack).toBe(true);
+    expect(loadMaydayConfig({}).closedLoop.writeBack).toBe(false);
+    expect(loadMaydayConfig({ ...url, SUPERPOSITION_WRITE_BACK: 'false' }).closedLoop.writeBack).toBe(false);
+    expect(problems({ SUPERPOSITION_WRITE_BACK: 'true' })).toEqual([
+      'SUPERPOSITION_WRITE_BACK=true needs SUPERPOSITION_URL (where to write)',
+    ]);
+    expect(problems({ ...url, SUPERPOSITION_WRITE_BACK: 'maybe' })).toEqual([
+      'SUPERPOSITION_WRITE_BACK must be true or false (got "maybe")',
+    ]);
+  });
+
+  it('reads the ramp steps per workspace and the interval', () => {
+    const config = loadMaydayConfig({ ...url, AUTO_RAMP: ' checkout = 5, 10,25,50 ; other=1,100;', AUTO_RAMP_INTERVAL_SECONDS: '30' });
+    expect(config.closedLoop).toEqual({
+      writeBack: true,
+      autoRamp: { checkout: [5, 10, 25, 50], other: [1, 100] },
+      autoRampIntervalSeconds: 30,
+    });
+  });
+
+  it.each([
+    ['checkout', 'AUTO_RAMP: "checkout" is not workspace=step,step,... (e.g. checkout=5,10,25,50)'],
+    ['checkout=5,10,10', 'AUTO_RAMP: the steps of workspace "checkout" (5,10,10) must increase'],
+    ['checkout=10,5', 'AUTO_RAMP: the steps of workspace "checkout" (10,5) must increase'],
+    ['checkout=0,5', 'AUTO_RAMP: step "0" of workspace "checkout" must be an integer from 1 to 100 (a per-variant traffic percentage)'],
+    ['checkout=5,101', 'AUTO_RAMP: step "101" of workspace "checkout" must be an integer from 1 to 100 (a per-variant traffic percentage)'],
+    ['checkout=5,7.5', 'AUTO_RAMP: step "7.5" of workspace "checkout" must be an integer from 1 to 100 (a per-variant traffic percentage)'],
+    ['checkout=5,,10', 'AUTO_RAMP: step "" of workspace "checkout" must be an integer from 1 to 100 (a per-variant traffic percentage)'],
+    ['checkout=5;checkout=10', 'AUTO_RAMP: workspace "checkout" is named twice or is not a workspace id'],
+    ['__proto__=5', 'AUTO_RAMP: workspace "__proto__" is named twice or is not a workspace id'],
+  ])('refuses AUTO_RAMP=%s', (value, problem) => {
+    expect(problems({ ...url, AUTO_RAMP: value })).toEqual([problem]);
+  });
+
+  it('refuses an AUTO_RAMP workspace outside ALLOWED_WORKSPACES, or without write-back or the readiness gate', () => {
+    expect(problems({ ...url, ALLOWED_WORKSPACES: 'a', AUTO_RAMP: 'b=5' })).toEqual([
+      'AUTO_RAMP: workspace "b" is not in ALLOWED_WORKSPACES',
+    ]);
+    expect(problems({ AUTO_RAMP: 'a=5' })).toEqual(['AUTO_RAMP needs SUPERPOSITION_WRITE_BACK (a ramp is a write to Superposition)']);
+    expect(problems({ ...url, AUTO_RAMP: 'a=5', CANARY_READINESS_GATE: 'false' })).toEqual([
+      'AUTO_RAMP needs CANARY_READINESS_GATE=true (without it Mayday cannot tell a healthy canary)',
+    ]);
+    expect(problems({ ...url, AUTO_RAMP_INTERVAL_SECONDS: '0' })).toEqual([
+      'AUTO_RAMP_INTERVAL_SECONDS must be an integer from 1 to 86400 (got "0")',
     ]);
   });
 });
