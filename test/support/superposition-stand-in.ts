@@ -48,6 +48,8 @@ export interface RecordedRequest {
   query: URLSearchParams;
   headers: IncomingMessage['headers'];
   body: unknown;
+  /** When it arrived (ms). */
+  at: number;
 }
 
 export interface StandInGroup {
@@ -472,7 +474,14 @@ export class SuperpositionStandIn {
     } catch {
       body = raw;
     }
-    this.requests.push({ method: request.method ?? 'GET', path: url.pathname, query: url.searchParams, headers: request.headers, body });
+    this.requests.push({
+      method: request.method ?? 'GET',
+      path: url.pathname,
+      query: url.searchParams,
+      headers: request.headers,
+      body,
+      at: Date.now(),
+    });
     if (this.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.delayMs));
 
     const send = (status: number, payload: unknown) => {
