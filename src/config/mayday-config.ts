@@ -109,6 +109,17 @@ export abstract class MaydayConfig {
     /** How long every canary must stay available at one step before the next is asked for. */
     readonly autoRampIntervalSeconds: number;
   };
+  /** Canary analysis with Prometheus (README, "Closing the loop"); undefined when ANALYSIS_PROMETHEUS_URL is unset. */
+  abstract readonly analysis?: {
+    readonly prometheusUrl: string;
+    /** PromQL with {namespace}, {service}, {variant}, {deployment}. */
+    readonly query: string;
+    /** A canary whose query gives more than this fails. */
+    readonly max: number;
+    readonly intervalSeconds: number;
+    /** No data (empty or NaN) for this long fails the canary; 0: never. */
+    readonly noDataFailsAfterSeconds: number;
+  };
 }
 
 export class ConfigValidationError extends Error {
@@ -254,6 +265,7 @@ export function loadMaydayConfig(env: Env): MaydayConfig {
     autoRamp,
     autoRampIntervalSeconds: read.integer('AUTO_RAMP_INTERVAL_SECONDS', 300, 1, 86400),
   };
+  const analysis = analysisSettings(read, safety.readinessGate, problems);
 
   if (problems.length > 0) throw new ConfigValidationError(problems);
   return {
@@ -268,6 +280,7 @@ export function loadMaydayConfig(env: Env): MaydayConfig {
     routing,
     safety,
     closedLoop,
+    ...(analysis ? { analysis } : {}),
   };
 }
 
@@ -340,6 +353,37 @@ export function autoRampSchedule(
     schedule[workspace] = numbers;
   }
   return schedule;
+}
+
+const QUERY_PLACEHOLDERS = new Set(['namespace', 'service', 'variant', 'deployment']);
+
+/** ANALYSIS_*: all or nothing, around ANALYSIS_PROMETHEUS_URL. */
+function analysisSettings(read: EnvReader, readinessGate: boolean, problems: string[]): MaydayConfig['analysis'] {
+  const prometheusUrl = read.url('ANALYSIS_PROMETHEUS_URL', ['http:', 'https:'])?.replace(/\/+$/, '');
+  const query = read.string('ANALYSIS_QUERY');
+  const rawMax = read.string('ANALYSIS_MAX');
+  const intervalSeconds = read.integer('ANALYSIS_INTERVAL_SECONDS', 30, 1, 86400);
+  const noDataFailsAfterSeconds = read.integer('ANALYSIS_NO_DATA_FAILS_AFTER_SECONDS', 600, 0, 604800);
+  if (!prometheusUrl) {
+    if (query || rawMax) problems.push(`${query ? 'ANALYSIS_QUERY' : 'ANALYSIS_MAX'} is set but ANALYSIS_PROMETHEUS_URL is not`);
+    return undefined;
+  }
+  if (!query)
+    problems.push(
+      'ANALYSIS_QUERY is required when ANALYSIS_PROMETHEUS_URL is set (PromQL with {namespace}, {service}, {variant}, {deployment})',
+    );
+  for (const [, placeholder] of (query ?? '').matchAll(/\{([a-z]+)\}/g)) {
+    if (!QUERY_PLACEHOLDERS.has(placeholder)) {
+      problems.push(`ANALYSIS_QUERY: unknown placeholder {${placeholder}} (use {namespace}, {service}, {variant}, {deployment})`);
+    }
+  }
+  const max = Number(rawMax);
+  if (rawMax === undefined || !Number.isFinite(max)) {
+    problems.push(`ANALYSIS_MAX must be a number (the value above which a canary fails; got "${rawMax ?? ''}")`);
+  }
+  if (!readinessGate)
+    problems.push('ANALYSIS_PROMETHEUS_URL needs CANARY_READINESS_GATE=true (a failed analysis takes the canary out the same way)');
+  return { prometheusUrl, query: query ?? '', max, intervalSeconds, noDataFailsAfterSeconds };
 }
 
 const WORKSPACE_ENTRY = /^([^/\s]+)\/([^/\s]+)$/;

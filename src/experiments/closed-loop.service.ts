@@ -1,5 +1,7 @@
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import type { V1Deployment } from '@kubernetes/client-node';
+import { analysisQuery, judgeSample, type AnalysisVerdict } from '../analysis/canary-analysis';
+import { PrometheusClient } from '../analysis/prometheus.client';
 import { MaydayConfig } from '../config/mayday-config';
 import { KubeEventRecorder, type TransitionEvent } from '../kubernetes/kube-events.service';
 import { KubeResourcesService } from '../kubernetes/kube-resources.service';
@@ -8,7 +10,7 @@ import { EXPERIMENT_LABEL } from '../naming/labels';
 import { deploymentName, labelValue } from '../naming/names';
 import { SuperpositionRejectedError } from '../superposition/superposition-errors';
 import { SuperpositionClient, type SuperpositionScope } from '../superposition/superposition.client';
-import type { WorkloadState } from '../workloads/workload-state';
+import { failureMark, type WorkloadState } from '../workloads/workload-state';
 import { WorkloadWatcher } from '../workloads/workload-watcher.service';
 import { decideRamp, observeStep, stepKey, type StepHealth } from './auto-ramp';
 import type { ExperimentDto } from './dto/experiment.dto';
@@ -24,8 +26,10 @@ const TICK_MS = 1000;
 
 /**
  * Closes the loop with Superposition (README, "Closing the loop"): sends the pauses the records say
- * are due (a canary failed) and, for workspaces in AUTO_RAMP, asks for the next ramp step once every
- * canary has been available for AUTO_RAMP_INTERVAL_SECONDS. Every call it makes goes out from
+ * are due (a canary failed), evaluates each running canary's Prometheus analysis every
+ * ANALYSIS_INTERVAL_SECONDS (a breach marks it failed, as a crash loop does), and, for workspaces in
+ * AUTO_RAMP, asks for the next ramp step once every canary has been available (and passing its
+ * analysis) for AUTO_RAMP_INTERVAL_SECONDS. Every call it makes goes out from
  * `runOnce`, the single entry point of its periodic work: with several replicas, only the leader
  * should run it. Never on a webhook's path: a webhook only records what is due.
  */
@@ -40,6 +44,9 @@ export class ClosedLoopService implements OnApplicationBootstrap, OnApplicationS
   /** Per experiment id: a failed ramp request is not tried again before this time (ms). */
   private readonly rampRetryAt = new Map<string, number>();
   private readonly rampFailures = new Map<string, number>();
+  /** Per canary Deployment (`namespace/name`): its last analysis (in memory: evaluated again after a restart). */
+  private readonly analyses = new Map<string, AnalysisVerdict>();
+  private nextAnalysisAt = 0;
 
   constructor(
     private readonly processor: ExperimentEventProcessor,
@@ -50,10 +57,19 @@ export class ClosedLoopService implements OnApplicationBootstrap, OnApplicationS
     private readonly events: KubeEventRecorder,
     private readonly metrics: MetricsService,
     private readonly config: MaydayConfig,
+    private readonly prometheus: PrometheusClient,
   ) {}
 
   get enabled(): boolean {
-    return this.superposition.configured && (this.config.closedLoop.writeBack || Object.keys(this.config.closedLoop.autoRamp).length > 0);
+    return (
+      this.config.analysis !== undefined ||
+      (this.superposition.configured && (this.config.closedLoop.writeBack || Object.keys(this.config.closedLoop.autoRamp).length > 0))
+    );
+  }
+
+  /** The last analysis of a canary Deployment, when ANALYSIS_PROMETHEUS_URL is set and it was evaluated. */
+  analysisOf(namespace: string, deployment: string): AnalysisVerdict | undefined {
+    return this.analyses.get(`${namespace}/${deployment}`);
   }
 
   onApplicationBootstrap(): void {
@@ -93,11 +109,82 @@ export class ClosedLoopService implements OnApplicationBootstrap, OnApplicationS
     this.metrics.superpositionWriteBacksPending.set(records.filter((record) => record.superpositionWriteBack?.pending).length);
     const running = new Set(records.map((record) => record.experimentId));
     for (const id of this.stepHealth.keys()) if (!running.has(id)) this.stepHealth.delete(id);
+    const canWrite = this.superposition.configured;
     for (const record of records) {
       const pending = record.superpositionWriteBack?.pending;
-      if (isDue(pending, new Date())) await this.sendPause(record, pending);
-      else if (!pending && this.config.closedLoop.autoRamp[record.workspace]) await this.considerRamp(record);
+      if (canWrite && isDue(pending, new Date())) await this.sendPause(record, pending);
     }
+    if (this.config.analysis && Date.now() >= this.nextAnalysisAt) {
+      this.nextAnalysisAt = Date.now() + this.config.analysis.intervalSeconds * 1000;
+      await this.analyse(records);
+    }
+    for (const record of records) {
+      if (canWrite && !record.superpositionWriteBack?.pending && this.config.closedLoop.autoRamp[record.workspace]) {
+        await this.considerRamp(record);
+      }
+    }
+  }
+
+  /**
+   * Evaluates ANALYSIS_QUERY for every available canary of the INPROGRESS experiments. A failing one is
+   * marked failed on its Deployment (the same mark a crash loop leaves): the Deployment watch then takes
+   * it out of traffic and the pause is written back like any other failure.
+   */
+  private async analyse(records: ExperimentRecord[]): Promise<void> {
+    const settings = this.config.analysis!;
+    const seen = new Set<string>();
+    for (const record of records.filter((item) => item.status === 'INPROGRESS')) {
+      const experiment = experimentOf(record);
+      for (const variant of experiment?.variants.filter((item) => item.variant_type === 'EXPERIMENTAL') ?? []) {
+        const name = deploymentName(record.workspace, variant.id);
+        const key = `${record.namespace}/${name}`;
+        const deployment = await this.kube.read<V1Deployment>({
+          apiVersion: 'apps/v1',
+          kind: 'Deployment',
+          namespace: record.namespace,
+          name,
+        });
+        // A canary without traffic (waiting, or already failed) says nothing about itself.
+        if (this.workloads.stateOf(deployment).phase !== 'available') continue;
+        seen.add(key);
+        const target = { namespace: record.namespace, service: record.workspace, variant: variant.id, deployment: name };
+        let verdict: AnalysisVerdict;
+        try {
+          const sample = await this.prometheus.query(analysisQuery(settings.query, target));
+          verdict = judgeSample(
+            sample,
+            { max: settings.max, noDataFailsAfterMs: settings.noDataFailsAfterSeconds * 1000 },
+            this.analyses.get(key),
+            Date.now(),
+          );
+        } catch (error) {
+          verdict = { phase: 'unavailable', reason: (error as Error).message };
+        }
+        this.analyses.set(key, verdict);
+        this.metrics.analysisEvaluations.inc({ outcome: verdict.phase });
+        if (verdict.phase !== 'passing') this.interruptHealth(deployment!);
+        if (verdict.phase === 'failing') await this.markAnalysisFailed(record, deployment!, verdict.reason);
+      }
+    }
+    for (const key of this.analyses.keys()) if (!seen.has(key)) this.analyses.delete(key);
+  }
+
+  private async markAnalysisFailed(record: ExperimentRecord, deployment: V1Deployment, reason: string): Promise<void> {
+    const name = deployment.metadata!.name!;
+    await this.kube.mergeMetadata(
+      { apiVersion: 'apps/v1', kind: 'Deployment', namespace: record.namespace, name },
+      { annotations: failureMark(deployment, reason) },
+    );
+    this.metrics.canaryFailures.inc({ reason: 'AnalysisFailed' });
+    this.logger.warn({ msg: `canary ${record.namespace}/${name} failed its analysis: ${reason}`, experimentId: record.experimentId });
+    await this.events.record([
+      {
+        regarding: { apiVersion: 'apps/v1', kind: 'Deployment', namespace: record.namespace, name, uid: deployment.metadata?.uid },
+        reason: 'AnalysisFailed',
+        type: 'Warning',
+        note: `${reason}; taken out of traffic`,
+      },
+    ]);
   }
 
   /** Asks Superposition to pause; the record says what became of it (done, or when to try again). */
@@ -227,19 +314,20 @@ export class ClosedLoopService implements OnApplicationBootstrap, OnApplicationS
     }
   }
 
+  /** Each canary's state; with ANALYSIS_PROMETHEUS_URL, an available one is healthy only while its analysis passes. */
   private async canaryStates(record: ExperimentRecord, experiment: ExperimentDto): Promise<WorkloadState[]> {
     const experimental = experiment.variants.filter((variant) => variant.variant_type === 'EXPERIMENTAL');
     return Promise.all(
-      experimental.map(async (variant) =>
-        this.workloads.stateOf(
-          await this.kube.read<V1Deployment>({
-            apiVersion: 'apps/v1',
-            kind: 'Deployment',
-            namespace: record.namespace,
-            name: deploymentName(record.workspace, variant.id),
-          }),
-        ),
-      ),
+      experimental.map(async (variant): Promise<WorkloadState> => {
+        const name = deploymentName(record.workspace, variant.id);
+        const state = this.workloads.stateOf(
+          await this.kube.read<V1Deployment>({ apiVersion: 'apps/v1', kind: 'Deployment', namespace: record.namespace, name }),
+        );
+        if (state.phase !== 'available' || !this.config.analysis) return state;
+        const analysis = this.analysisOf(record.namespace, name);
+        if (analysis?.phase === 'passing') return state;
+        return { phase: 'waiting', reason: `analysis ${analysis ? `${analysis.phase}: ${analysis.reason}` : 'not evaluated yet'}` };
+      }),
     );
   }
 

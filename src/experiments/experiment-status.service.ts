@@ -10,6 +10,8 @@ import { parseExperiment } from './dto/parse-experiment';
 import { recordName, type ExperimentRecord } from './experiment-record';
 import { ExperimentRecords } from './experiment-records.service';
 import { isInScope, scopeOf } from './scope';
+import type { AnalysisVerdict } from '../analysis/canary-analysis';
+import { ClosedLoopService } from './closed-loop.service';
 import type { WriteBackState } from './write-back';
 
 export interface VariantStatus {
@@ -22,6 +24,8 @@ export interface VariantStatus {
   reason?: string;
   deployment?: { name: string; readyReplicas: number; availableReplicas: number; desiredReplicas: number; role?: string };
   service?: string;
+  /** The last Prometheus analysis of this canary (with ANALYSIS_PROMETHEUS_URL; kept in memory, evaluated again after a restart). */
+  analysis?: AnalysisVerdict;
 }
 
 export interface ExperimentStatusView {
@@ -63,6 +67,7 @@ export class ExperimentStatusService {
     private readonly workloads: WorkloadWatcher,
     @Inject(TRAFFIC_ROUTER) private readonly router: TrafficRouter,
     private readonly config: MaydayConfig,
+    private readonly closedLoop: ClosedLoopService,
   ) {}
 
   /** Only experiments this Mayday may act on are shown (ALLOWED_NAMESPACES, ALLOWED_WORKSPACES, protected namespaces). */
@@ -127,6 +132,8 @@ export class ExperimentStatusService {
           const state = this.workloads.stateOf(deployment);
           view.state = state.phase;
           if (state.phase !== 'available') view.reason = state.reason;
+          const analysis = this.closedLoop.analysisOf(record.namespace, name);
+          if (analysis) view.analysis = analysis;
         }
       }
       if (services.some((item) => item.metadata?.name === serviceName)) view.service = serviceName;

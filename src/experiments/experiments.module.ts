@@ -13,6 +13,7 @@ import { ExperimentsController } from './experiments.controller';
 import { ResyncController } from './resync.controller';
 import { BearerAuthGuard } from '../common/bearer-auth.guard';
 import { ClosedLoopService } from './closed-loop.service';
+import { PrometheusClient } from '../analysis/prometheus.client';
 import { RecordRetentionService } from './record-retention.service';
 import { ScaleDownTimers } from './scale-down-timers';
 import { VariantConfigResolver } from './variant-config.resolver';
@@ -32,6 +33,7 @@ import { VariantConfigResolver } from './variant-config.resolver';
     VariantConfigResolver,
     BearerAuthGuard,
     ClosedLoopService,
+    PrometheusClient,
   ],
   exports: [ExperimentEventProcessor, ExperimentRecords, ExperimentReconciler],
 })

@@ -80,6 +80,13 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  readonly analysisEvaluations = new Counter({
+    name: 'mayday_analysis_evaluations_total',
+    help: 'Canary analyses (ANALYSIS_QUERY) evaluated, by outcome: passing, no-data, failing, unavailable (Prometheus gave no value)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'mayday_' });
   }
