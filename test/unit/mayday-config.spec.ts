@@ -419,6 +419,44 @@ describe('closing the loop (SUPERPOSITION_WRITE_BACK, AUTO_RAMP, AUTO_RAMP_INTER
   });
 });
 
+describe('canary analysis (ANALYSIS_*)', () => {
+  const analysis = {
+    ANALYSIS_PROMETHEUS_URL: 'http://prometheus.monitoring:9090/',
+    ANALYSIS_QUERY: 'max(errors{namespace="{namespace}",variant="{variant}",svc="{service}",d="{deployment}"})',
+    ANALYSIS_MAX: '0.05',
+  };
+
+  it('is off without ANALYSIS_PROMETHEUS_URL, and reads every setting with it', () => {
+    expect(loadMaydayConfig({}).analysis).toBeUndefined();
+    expect(loadMaydayConfig({ ...analysis, ANALYSIS_INTERVAL_SECONDS: '10', ANALYSIS_NO_DATA_FAILS_AFTER_SECONDS: '0' }).analysis).toEqual({
+      prometheusUrl: 'http://prometheus.monitoring:9090',
+      query: analysis.ANALYSIS_QUERY,
+      max: 0.05,
+      intervalSeconds: 10,
+      noDataFailsAfterSeconds: 0,
+    });
+    expect(loadMaydayConfig(analysis).analysis).toMatchObject({ intervalSeconds: 30, noDataFailsAfterSeconds: 600 });
+  });
+
+  it('names what is missing or wrong', () => {
+    expect(problems({ ANALYSIS_QUERY: 'x' })).toEqual(['ANALYSIS_QUERY is set but ANALYSIS_PROMETHEUS_URL is not']);
+    expect(problems({ ...analysis, ANALYSIS_QUERY: '', ANALYSIS_MAX: 'high' })).toEqual([
+      'ANALYSIS_QUERY is required when ANALYSIS_PROMETHEUS_URL is set (PromQL with {namespace}, {service}, {variant}, {deployment})',
+      'ANALYSIS_MAX must be a number (the value above which a canary fails; got "high")',
+    ]);
+    expect(problems({ ...analysis, ANALYSIS_QUERY: 'x{a="{pod}"}' })).toEqual([
+      'ANALYSIS_QUERY: unknown placeholder {pod} (use {namespace}, {service}, {variant}, {deployment})',
+    ]);
+    expect(problems({ ...analysis, CANARY_READINESS_GATE: 'false' })).toEqual([
+      'ANALYSIS_PROMETHEUS_URL needs CANARY_READINESS_GATE=true (a failed analysis takes the canary out the same way)',
+    ]);
+    expect(problems({ ...analysis, ANALYSIS_PROMETHEUS_URL: 'ftp://x' })).toEqual([
+      'ANALYSIS_PROMETHEUS_URL must be an http or https URL (got "ftp://x")',
+      'ANALYSIS_QUERY is set but ANALYSIS_PROMETHEUS_URL is not',
+    ]);
+  });
+});
+
 describe("Mayday's namespace (MAYDAY_NAMESPACE, POD_NAMESPACE)", () => {
   it('is MAYDAY_NAMESPACE, else the downward API POD_NAMESPACE, else mayday-system', () => {
     expect(loadMaydayConfig({ MAYDAY_NAMESPACE: 'ops', POD_NAMESPACE: 'pod-ns' }).maydayNamespace).toBe('ops');
