@@ -30,6 +30,16 @@ function pointWebhookAt(harness: Harness): void {
   harness.standIn.sendWebhooksTo({ url: `${harness.mayday.url}/webhooks/superposition`, headers: AUTH });
 }
 
+/** A person changing the experiment in Superposition (the stand-in), as its UI would. */
+async function personChanges(harness: Harness, workspace: string, id: string, action: 'pause' | 'resume', reason: string): Promise<void> {
+  const answer = await fetch(`${harness.standIn.url}/experiments/${id}/${action}`, {
+    method: 'PATCH',
+    headers: { 'content-type': 'application/json', 'x-org-id': 'localorg', 'x-workspace': workspace },
+    body: JSON.stringify({ change_reason: reason }),
+  });
+  expect(answer.status).toBe(200);
+}
+
 /** Timings for the notes (not asserted: the machine is shared). */
 const timings: string[] = [];
 afterAll(() => {
@@ -77,6 +87,8 @@ describe('pausing the experiment of a failed canary in Superposition', () => {
 
     // Superposition's ExperimentPaused comes back through the webhook (with the token) and is applied.
     await eventually(async () => expect(await recordData(spec.id)).toMatchObject({ status: 'PAUSED', event: 'ExperimentPaused' }), 30_000);
+    // (Mayday writes the record before it answers: the delivery is complete once its answer is back.)
+    await harness.standIn.deliveriesSettled();
     expect(harness.standIn.webhookDeliveries.filter((delivery) => delivery.experimentId === spec.id)).toEqual([
       expect.objectContaining({ event: 'ExperimentPaused', status: 200 }),
     ]);
@@ -99,12 +111,7 @@ describe('pausing the experiment of a failed canary in Superposition', () => {
     expect(harness.standIn.changeRequests(spec.id)).toHaveLength(1);
 
     // A person resumes in Superposition: the canary is still out of traffic, and Mayday does not pause again for the same failure.
-    const resumed = await fetch(`${harness.standIn.url}/experiments/${spec.id}/resume`, {
-      method: 'PATCH',
-      headers: { 'content-type': 'application/json', 'x-org-id': 'localorg', 'x-workspace': 'crashy' },
-      body: JSON.stringify({ change_reason: 'looked at it, resuming' }),
-    });
-    expect(resumed.status).toBe(200);
+    await personChanges(harness, 'crashy', spec.id, 'resume', 'looked at it, resuming');
     await eventually(
       async () => expect(await recordData(spec.id)).toMatchObject({ status: 'INPROGRESS', event: 'ExperimentInprogress' }),
       30_000,
@@ -183,29 +190,44 @@ describe('ramping by itself while every canary stays available (AUTO_RAMP)', () 
   const ramps = (id: string) =>
     harness.standIn.changeRequests(id, 'ramp').map((request) => (request.body as { traffic_percentage: number }).traffic_percentage);
 
-  it('ramps 5 -> 10 -> 25, never while a canary is unready, and never past the last step', async () => {
+  it('ramps 5 -> 10 -> 25, not while paused, never while a canary is unready, and never past the last step', async () => {
     const spec: ExperimentSpec = { id: experimentId(), context: { namespace }, traffic: 5, lastModified: new Date().toISOString() };
     const variant = `${spec.id}-test1`;
     expect((await harness.deliver('ExperimentStarted', 'rampy', spec, AUTH)).status).toBe(200);
-    for (const step of ['5', '10', '25']) {
+    for (const step of ['5', '10']) {
       await eventually(async () => expect(await canaryWeight(namespace, 'rampy', variant)).toBe(step), 60_000);
     }
-    expect(ramps(spec.id).slice(0, 2)).toEqual([10, 25]);
+    expect(ramps(spec.id)).toEqual([10]);
+
+    // A person pauses in Superposition: the schedule stops.
+    await personChanges(harness, 'rampy', spec.id, 'pause', 'looking at the dashboards');
+    await eventually(async () => expect(await canaryWeight(namespace, 'rampy', variant)).toBe('0'), 30_000);
+    await new Promise((resolve) => setTimeout(resolve, 3 * INTERVAL_SECONDS * 1000));
+    expect(ramps(spec.id)).toEqual([10]);
+    // Resumed: the interval starts again from the resume, then the next step.
+    const resumedAt = Date.now();
+    await personChanges(harness, 'rampy', spec.id, 'resume', 'all fine');
+    await eventually(async () => expect(await canaryWeight(namespace, 'rampy', variant)).toBe('25'), 60_000);
+    expect(ramps(spec.id)).toEqual([10, 25]);
+    expect(harness.standIn.changeRequests(spec.id, 'ramp')[1].at - resumedAt).toBeGreaterThanOrEqual(INTERVAL_SECONDS * 1000);
     const rampRequests = harness.standIn.changeRequests(spec.id, 'ramp');
     expect(rampRequests[0].body).toEqual({
       traffic_percentage: 10,
       change_reason: `Mayday auto-ramp: every canary available for ${INTERVAL_SECONDS} s at 5%, next step 10% (AUTO_RAMP)`,
     });
     expect(rampRequests[0].headers).toMatchObject({ 'x-org-id': 'localorg', 'x-workspace': 'rampy' });
-    // Each step is Superposition's own ExperimentInprogress coming back through the webhook.
+    // Each step is Superposition's own webhook coming back: ramp, pause, resume, ramp.
+    await harness.standIn.deliveriesSettled();
     const applied = harness.standIn.webhookDeliveries.filter((delivery) => delivery.experimentId === spec.id);
-    expect(applied.slice(0, 2)).toEqual([
-      expect.objectContaining({ event: 'ExperimentInprogress', status: 200 }),
-      expect.objectContaining({ event: 'ExperimentInprogress', status: 200 }),
+    expect(applied.map(({ event, status }) => `${event} ${status}`)).toEqual([
+      'ExperimentInprogress 200',
+      'ExperimentPaused 200',
+      'ExperimentInprogress 200',
+      'ExperimentInprogress 200',
     ]);
     // From the step applied (its webhook answered) plus the interval, to the next ramp request.
     timings.push(
-      `step 10 healthy for ${INTERVAL_SECONDS} s -> ramp to 25 requested: ${rampRequests[1].at - (applied[0].at + INTERVAL_SECONDS * 1000)} ms`,
+      `resume applied + ${INTERVAL_SECONDS} s -> ramp to 25 requested: ${rampRequests[1].at - (applied[2].at + INTERVAL_SECONDS * 1000)} ms`,
     );
 
     // The canary becomes unready (its pod is gone and no node takes a new one): no step while it is.
@@ -225,7 +247,13 @@ describe('ramping by itself while every canary stays available (AUTO_RAMP)', () 
     await eventually(async () => expect(await canaryWeight(namespace, 'rampy', variant)).toBe('50'), 60_000);
     await new Promise((resolve) => setTimeout(resolve, 2 * INTERVAL_SECONDS * 1000));
     expect(ramps(spec.id)).toEqual([10, 25, 50]);
-    expect(harness.standIn.changeRequests(spec.id).map((request) => request.path.split('/').pop())).toEqual(['ramp', 'ramp', 'ramp']);
+    expect(harness.standIn.changeRequests(spec.id).map((request) => request.path.split('/').pop())).toEqual([
+      'ramp',
+      'pause',
+      'resume',
+      'ramp',
+      'ramp',
+    ]);
     expect(harness.standIn.storedExperiment('rampy', spec.id)).toMatchObject({ status: 'INPROGRESS', traffic_percentage: 50 });
   });
 });
