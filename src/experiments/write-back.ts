@@ -134,7 +134,9 @@ export function backoffMs(attempts: number): number {
 /** `Mayday: canary <variant> failed (<reason>); ...`, cut to what Superposition accepts. */
 export function changeReasonFor(failures: readonly ObservedFailure[]): string {
   const text = `Mayday paused: ${failures.map((failure) => `canary ${failure.variantId} failed (${failure.reason})`).join('; ')}`;
-  return truncateUtf8(text, CHANGE_REASON_LIMIT);
+  // The reason may come from a Deployment annotation a tenant can edit: plain text, on one line.
+  const oneLine = [...text].map((char) => (char.charCodeAt(0) < 0x20 || char.charCodeAt(0) === 0x7f ? ' ' : char)).join('');
+  return truncateUtf8(oneLine, CHANGE_REASON_LIMIT);
 }
 
 export function truncateUtf8(text: string, maxBytes: number): string {

@@ -119,6 +119,10 @@ describe('the change_reason and the stored form', () => {
     expect(reason.startsWith('Mayday paused: canary v-é')).toBe(true);
   });
 
+  it('is one line of plain text whatever the reason holds', () => {
+    expect(changeReasonFor([{ variantId: 'v', reason: 'a\nb\u0000c\u007fd' }])).toBe('Mayday paused: canary v failed (a b c d)');
+  });
+
   it('reads back what it stored, and nothing from a damaged field', () => {
     const state = writeBackAfter(undefined, running(), T0)!;
     expect(parseWriteBack(JSON.stringify(state))).toEqual(state);
