@@ -144,6 +144,12 @@ describe('pausing the experiment of a failed canary in Superposition', () => {
         fieldSelector: `regarding.name=outage-dep-${variant},reason=PauseFailed`,
       });
       expect(failed.items).toHaveLength(1);
+      // A webhook meanwhile is answered as usual: the failing write-back neither blocks nor fails it.
+      const redelivered = await harness.deliver('ExperimentInprogress', 'outage', spec, AUTH);
+      expect(redelivered.status).toBe(200);
+      expect(redelivered.body.canaries).toEqual([
+        { variantId: variant, weight: 0, state: { phase: 'failed', reason: expect.stringMatching(/^CrashLoop/) } },
+      ]);
       const attemptsBefore = JSON.parse((await recordData(spec.id)).superpositionWriteBack).pending.attempts as number;
 
       // A new Mayday takes the pending pause from the record and keeps trying.
