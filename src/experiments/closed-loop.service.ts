@@ -159,6 +159,12 @@ export class ClosedLoopService implements OnApplicationBootstrap, OnApplicationS
           );
         } catch (error) {
           verdict = { phase: 'unavailable', reason: (error as Error).message };
+          if (this.analyses.get(key)?.phase !== 'unavailable') {
+            this.logger.warn({
+              msg: `no analysis for canary ${key}: ${verdict.reason}; tried again next interval`,
+              experimentId: record.experimentId,
+            });
+          }
         }
         this.analyses.set(key, verdict);
         this.metrics.analysisEvaluations.inc({ outcome: verdict.phase });
