@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The Debian packages the tests for watching Mayday need, installed once:
-#   prometheus  its promtool unit-tests deploy/monitoring's alerts and parses the dashboard's queries
+#   prometheus  its promtool unit-tests deploy/monitoring's alerts and parses the dashboard's queries; its
+#               server is the one the canary-analysis tests start (the package's own service is not started)
 #   chromium    the browser the rollout page's tests drive through playwright-core (never downloaded)
-# Prints where the two programs are (PROMTOOL=..., CHROMIUM=...). Returns at once when both are there.
-# Honours PROMTOOL and CHROMIUM when set to executables (e.g. on a machine without apt).
+# Prints where the programs are (PROMTOOL=..., PROMETHEUS=..., CHROMIUM=...). Returns at once when they are there.
+# Honours PROMTOOL, PROMETHEUS and CHROMIUM when set to executables (e.g. on a machine without apt).
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
@@ -11,9 +12,10 @@ log() { echo "[test-tools $(date -u +%H:%M:%S)] $*" >&2; }
 die() { log "$*"; exit 1; }
 
 promtool=${PROMTOOL:-$(command -v promtool || true)}
+prometheus=${PROMETHEUS:-$(command -v prometheus || true)}
 chromium=${CHROMIUM:-$(command -v chromium || true)}
 missing=()
-[ -x "$promtool" ] || missing+=(prometheus)
+{ [ -x "$promtool" ] && [ -x "$prometheus" ]; } || missing+=(prometheus)
 [ -x "$chromium" ] || missing+=(chromium)
 
 if [ ${#missing[@]} -gt 0 ]; then
@@ -32,12 +34,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   if [ ${#still[@]} -gt 0 ]; then
     log "apt-get install ${still[*]}"
     "${as_root[@]}" apt-get update -qq
-    "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${still[@]}" >/dev/null
+    # RUNLEVEL=1: the prometheus package's own service is not wanted (the tests start their servers).
+    "${as_root[@]}" env RUNLEVEL=1 apt-get install -y -qq --no-install-recommends "${still[@]}" >/dev/null
   fi
   flock -u 9
   promtool=${PROMTOOL:-$(command -v promtool)}
+  prometheus=${PROMETHEUS:-$(command -v prometheus)}
   chromium=${CHROMIUM:-$(command -v chromium)}
 fi
 
 echo "PROMTOOL=$promtool"
+echo "PROMETHEUS=$prometheus"
 echo "CHROMIUM=$chromium"

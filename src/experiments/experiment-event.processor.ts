@@ -16,10 +16,11 @@ import { ExperimentRecords } from './experiment-records.service';
 import { appliedSettingsOf, configVersionFor, reusableSettings, type AppliedSettings } from './applied-settings';
 import { ExperimentGroups } from './experiment-groups.service';
 import { withGroup, type ExperimentPlan } from './experiment-plan';
-import { ExperimentService, type ExecutionResult } from './experiment.service';
+import { ExperimentService, type CanaryOutcome, type ExecutionResult } from './experiment.service';
 import { ScaleDownTimers } from './scale-down-timers';
 import { namespaceRefusal, scopeOf, workspaceRefusal } from './scope';
 import { appendTransitions, LARGEST_HISTORY } from './transition-history';
+import { writeBackAfter, type ObservedFailure, type WriteBackState } from './write-back';
 
 /**
  * The way in for every experiment event (webhook, Deployment watch, resync): checks the scope,
@@ -34,6 +35,7 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
   private readonly logger = new Logger(ExperimentEventProcessor.name);
   private readonly serializer = new KeyedSerializer();
   private draining = false;
+  private readonly writeBackListeners: (() => void)[] = [];
 
   constructor(
     private readonly experiments: ExperimentService,
@@ -81,6 +83,30 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
       this.report(event, source, started, result, answer.statusCode, namespace, answer.message, 0);
       throw error;
     }
+  }
+
+  /** Called after a record was written with a new write-back to Superposition due. */
+  onWriteBackDue(listener: () => void): void {
+    this.writeBackListeners.push(listener);
+  }
+
+  /**
+   * Changes an experiment's write-back state in its record, in turn with its events (so that neither
+   * overwrites the other); says what the record holds afterwards (undefined: no record).
+   */
+  updateWriteBack(
+    experimentId: string,
+    update: (state: WriteBackState | undefined, record: ExperimentRecord) => WriteBackState | undefined,
+  ): Promise<ExperimentRecord | undefined> {
+    return this.serializer.run(`experiment ${experimentId}`, async () => {
+      const record = await this.records.read(experimentId);
+      if (!record) return undefined;
+      const superpositionWriteBack = update(record.superpositionWriteBack, record);
+      if (canonicalJson(superpositionWriteBack) === canonicalJson(record.superpositionWriteBack)) return record;
+      const updated = { ...record, superpositionWriteBack };
+      await this.records.write(updated);
+      return updated;
+    });
   }
 
   /** Stop taking events and let the ones in flight finish (Nest calls this on SIGTERM). */
@@ -154,10 +180,11 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
         : undefined;
     const result =
       plan.kind === 'rollout'
-        ? await this.experiments.execute(plan, event, observed, (events) =>
-            Promise.all([this.recordApplied(event, plan, undefined, events, record, applied), this.announce(event, plan, events)]).then(
-              () => undefined,
-            ),
+        ? await this.experiments.execute(plan, event, observed, (events, canaries) =>
+            Promise.all([
+              this.recordApplied(event, plan, undefined, events, record, applied, failuresOf(canaries)),
+              this.announce(event, plan, events),
+            ]).then(() => undefined),
           )
         : await this.experiments.execute(plan, event, { ...observed, scaleDownAt: switchedAt(record) });
     if (plan.kind !== 'rollout') {
@@ -243,8 +270,14 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
     events: TransitionEvent[],
     record?: ExperimentRecord,
     appliedSettings?: AppliedSettings,
+    failures: readonly ObservedFailure[] = [],
   ): Promise<void> {
     const { experiment } = event;
+    const superpositionWriteBack = writeBackAfter(
+      record?.superpositionWriteBack,
+      { enabled: this.config.closedLoop.writeBack, status: experiment.status, failures },
+      new Date(),
+    );
     const phase = result?.pendingPromotion ? 'promotion-pending' : result?.scaleDownAt ? 'scale-down-pending' : 'applied';
     const pendingReason = result?.pendingPromotion;
     const scaleDownAt = result?.scaleDownAt;
@@ -259,7 +292,8 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
       record.scaleDownAt === scaleDownAt &&
       record.effectiveTrafficPercentage === effectiveTrafficPercentage &&
       record.experimentGroup?.trafficPercentage === plan.group?.trafficPercentage &&
-      canonicalJson(record.appliedSettings) === canonicalJson(appliedSettings)
+      canonicalJson(record.appliedSettings) === canonicalJson(appliedSettings) &&
+      canonicalJson(record.superpositionWriteBack) === canonicalJson(superpositionWriteBack)
     ) {
       return;
     }
@@ -270,7 +304,14 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
       effectiveTrafficPercentage,
       appliedSettings,
       history,
+      superpositionWriteBack,
     });
+    if (
+      superpositionWriteBack?.pending &&
+      canonicalJson(superpositionWriteBack.pending) !== canonicalJson(record?.superpositionWriteBack?.pending)
+    ) {
+      for (const listener of this.writeBackListeners) listener();
+    }
   }
 
   /** A pending promotion is announced once per reason, not at every retry, watch event or resync. */
@@ -324,6 +365,13 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
     else if (source === 'webhook' || changes > 0 || result === 'pending') this.logger.log(line);
     else this.logger.debug(line);
   }
+}
+
+/** The canaries this convergence found failing (with the readiness gate on). */
+function failuresOf(canaries: readonly CanaryOutcome[]): ObservedFailure[] {
+  return canaries.flatMap((canary) =>
+    canary.state.phase === 'failed' ? [{ variantId: canary.variantId, reason: canary.state.reason }] : [],
+  );
 }
 
 /** The scale-down deadline of a conclusion that already switched the main Service, from its record. */

@@ -5,6 +5,7 @@ import type { ExperimentStatus } from './dto/experiment.dto';
 import type { AppliedSettings } from './applied-settings';
 import type { ExperimentGroup } from './experiment-group';
 import { historyFromJson, type TransitionEntry } from './transition-history';
+import { parseWriteBack, type WriteBackState } from './write-back';
 
 /**
  * What Mayday last applied for one experiment, kept in the cluster (a ConfigMap in Mayday's own
@@ -44,6 +45,8 @@ export interface ExperimentRecord {
   appliedSettings?: AppliedSettings;
   /** The experiment's last transitions (the last HISTORY_LIMIT), oldest first, for the rollout page. */
   history?: readonly TransitionEntry[];
+  /** A pause still to be written back to Superposition, and the failures already reported (write-back.ts). */
+  superpositionWriteBack?: WriteBackState;
 }
 
 export type RecordPhase = 'applied' | 'promotion-pending' | 'scale-down-pending';
@@ -78,6 +81,7 @@ export function recordToConfigMap(record: ExperimentRecord, recordNamespace: str
   if (record.experimentGroup !== undefined) data.experimentGroup = JSON.stringify(record.experimentGroup);
   if (record.appliedSettings !== undefined) data.appliedSettings = JSON.stringify(record.appliedSettings);
   if (record.history !== undefined && record.history.length > 0) data.history = JSON.stringify(record.history);
+  if (record.superpositionWriteBack !== undefined) data.superpositionWriteBack = JSON.stringify(record.superpositionWriteBack);
   return {
     apiVersion: 'v1',
     kind: 'ConfigMap',
@@ -113,6 +117,7 @@ export function recordFromConfigMap(configMap: V1ConfigMap): ExperimentRecord | 
     // Read back only as a shortcut: a record that does not hold what it should is resolved again.
     appliedSettings: data.appliedSettings === undefined ? undefined : appliedSettingsOrUndefined(parseJsonOr(data.appliedSettings)),
     history: data.history === undefined ? undefined : historyFromJson(data.history),
+    superpositionWriteBack: parseWriteBack(data.superpositionWriteBack),
   };
 }
 

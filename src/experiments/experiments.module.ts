@@ -13,6 +13,8 @@ import { ExperimentStatusService } from './experiment-status.service';
 import { ExperimentsController } from './experiments.controller';
 import { ResyncController } from './resync.controller';
 import { BearerAuthGuard } from '../common/bearer-auth.guard';
+import { ClosedLoopService } from './closed-loop.service';
+import { PrometheusClient } from '../analysis/prometheus.client';
 import { RecordRetentionService } from './record-retention.service';
 import { ScaleDownTimers } from './scale-down-timers';
 import { VariantConfigResolver } from './variant-config.resolver';
@@ -31,6 +33,8 @@ import { VariantConfigResolver } from './variant-config.resolver';
     ScaleDownTimers,
     VariantConfigResolver,
     BearerAuthGuard,
+    ClosedLoopService,
+    PrometheusClient,
   ],
   exports: [ExperimentEventProcessor, ExperimentRecords, ExperimentReconciler],
 })

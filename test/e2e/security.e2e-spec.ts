@@ -591,9 +591,9 @@ describe('the namespaced install (deploy/namespaced: Roles in the listed namespa
       await eventually(async () => {
         const main = await cluster.core.readNamespacedService({ namespace: first, name: workspace });
         expect(main.spec?.selector).toEqual({ app: `${workspace}-dep-${spec.id}-test1` });
-        expect(
-          (await cluster.deployments(first, `mayday.superposition.io/workspace=${workspace}`)).map((d) => d.metadata?.name),
-        ).toEqual([`${workspace}-dep-${spec.id}-test1`]);
+        expect((await cluster.deployments(first, `mayday.superposition.io/workspace=${workspace}`)).map((d) => d.metadata?.name)).toEqual([
+          `${workspace}-dep-${spec.id}-test1`,
+        ]);
       }, 60_000);
 
       // A discard in the second listed namespace; the record lives in Mayday's own namespace.

@@ -3,13 +3,14 @@ import { resolve } from 'node:path';
 
 export interface TestTools {
   promtool: string;
+  prometheus: string;
   chromium: string;
 }
 
 let tools: TestTools | undefined;
 
 /**
- * promtool and Chromium from Debian (scripts/test-tools.sh installs them once, then answers at once).
+ * promtool, Prometheus and Chromium from Debian (scripts/test-tools.sh installs them once, then answers at once).
  * Synchronous: it runs in set-up hooks, one caller per test process.
  */
 export function testTools(): TestTools {
@@ -21,6 +22,6 @@ export function testTools(): TestTools {
     if (!line) throw new Error(`scripts/test-tools.sh did not say where ${name} is:\n${output}`);
     return line.slice(name.length + 1);
   };
-  tools = { promtool: value('PROMTOOL'), chromium: value('CHROMIUM') };
+  tools = { promtool: value('PROMTOOL'), prometheus: value('PROMETHEUS'), chromium: value('CHROMIUM') };
   return tools;
 }
