@@ -189,7 +189,9 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
         : await this.experiments.execute(plan, event, { ...observed, scaleDownAt: switchedAt(record) });
     if (plan.kind !== 'rollout') {
       const events = this.newEvents(result, record);
-      await Promise.all([this.recordApplied(event, plan, result, events, record), this.announce(event, plan, events)]);
+      // People are told once that a promotion waits; the Event follows each new reason.
+      const told = record?.phase === 'promotion-pending' ? events.filter((item) => item.reason !== 'PromotionPending') : events;
+      await Promise.all([this.recordApplied(event, plan, result, events, record), this.announce(event, plan, events, told)]);
       if (result.scaleDownAt) this.scaleDowns.arm(plan.namespace, experiment.id, result.scaleDownAt);
     }
     this.updateWeights(event, plan, result);
@@ -250,15 +252,15 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
     };
   }
 
-  /** The transition's Kubernetes Events, and the notifications (NOTIFY_URL) among them, queued: never waited for. */
-  private announce(event: ExperimentEvent, plan: ExperimentPlan, events: TransitionEvent[]): Promise<void> {
+  /** The transition's Kubernetes Events, and the notifications (NOTIFY_URL) among `told`, queued: never waited for. */
+  private announce(event: ExperimentEvent, plan: ExperimentPlan, events: TransitionEvent[], told = events): Promise<void> {
     const subject = {
       experimentId: event.experiment.id,
       workspace: event.workspace,
       namespace: plan.namespace,
       metricsUrl: plan.metricsUrl,
     };
-    this.notifier.notify(notificationsFor(subject, events, this.config.notify.publicUrl, new Date().toISOString()));
+    this.notifier.notify(notificationsFor(subject, told, this.config.notify.publicUrl, new Date().toISOString()));
     return this.events.record(events);
   }
 
