@@ -1,6 +1,7 @@
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { ForbiddenScopeError } from '../common/errors';
 import { MaydayConfig, type SuperpositionWorkspace } from '../config/mayday-config';
+import { LeaderElection } from '../kubernetes/leader-election';
 import { MetricsService } from '../metrics/metrics.service';
 import { SuperpositionError } from '../superposition/superposition-errors';
 import { EXPERIMENT_LABEL } from '../naming/labels';
@@ -63,6 +64,9 @@ const LISTED_STATUSES: ExperimentStatus[] = ['INPROGRESS', 'PAUSED'];
  * RESYNC_INTERVAL_SECONDS (and once at start-up), which repairs lost webhooks: each workspace's
  * INPROGRESS and PAUSED experiments are listed (so one whose every webhook was lost is found too),
  * then recorded unfinished experiments the lists no longer show are read one by one.
+ * All of it runs on the leader only (LeaderElection): a replica that becomes leader converges every
+ * unfinished recorded experiment once (whatever changed while no one led), re-arms the scale-downs
+ * from the records and resyncs; one that stops leading starts nothing more.
  */
 @Injectable()
 export class ExperimentReconciler implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -81,21 +85,53 @@ export class ExperimentReconciler implements OnApplicationBootstrap, OnApplicati
     private readonly config: MaydayConfig,
     private readonly scaleDowns: ScaleDownTimers,
     private readonly metrics: MetricsService,
+    private readonly leader: LeaderElection,
   ) {}
 
   onApplicationBootstrap(): void {
     this.workloads.onChange((change) => this.onWorkloadChange(change));
     this.scaleDowns.onDue((namespace, experimentId) => void this.scaleDownWhenDue(namespace, experimentId));
-    void this.armScaleDowns();
+    // A scale-down another replica scheduled (it handled the conclusion) is armed here too: whoever leads when it is due runs it.
+    this.records.onChange((record) => {
+      if (record.phase === 'scale-down-pending' && record.scaleDownAt && this.inScope(record)) {
+        this.scaleDowns.arm(record.namespace, record.experimentId, record.scaleDownAt);
+      }
+    });
+    this.leader.onChange((leading) => {
+      if (leading) void this.takeOver();
+    });
     const interval = this.config.safety.resyncIntervalSeconds;
     if (interval === 0) return;
     if (!this.superposition.configured) {
       this.logger.warn('RESYNC_INTERVAL_SECONDS is set but SUPERPOSITION_URL is not: no resync');
       return;
     }
-    void this.resync();
-    this.timer = setInterval(() => void this.resync(), interval * 1000);
+    this.timer = setInterval(() => {
+      if (this.leader.isLeader()) void this.resync();
+    }, interval * 1000);
     this.timer.unref();
+  }
+
+  /** What a new leader does first: the scale-downs from the records, every unfinished experiment again, a resync. */
+  private async takeOver(): Promise<void> {
+    await this.armScaleDowns();
+    await this.reconcileUnfinished();
+    if (this.config.safety.resyncIntervalSeconds > 0 && this.superposition.configured && this.leader.isLeader()) await this.resync();
+  }
+
+  /** Deployment changes this replica ignored while another led (or no one did) are caught up from the records. */
+  private async reconcileUnfinished(): Promise<void> {
+    let records: ExperimentRecord[];
+    try {
+      records = (await this.records.list()).filter((record) => this.unfinished(record) && this.inScope(record));
+    } catch (error) {
+      this.logger.warn(`could not list the records to converge them as the new leader: ${(error as Error).message}`);
+      return;
+    }
+    for (const record of records) {
+      if (!this.leader.isLeader()) return;
+      await this.reconcileFromRecord(record.namespace, record.experimentId);
+    }
   }
 
   onApplicationShutdown(): void {
@@ -132,6 +168,7 @@ export class ExperimentReconciler implements OnApplicationBootstrap, OnApplicati
         continue;
       }
       for (const plain of experiments) {
+        if (!this.leader.isLeader()) return this.finish(report);
         const id = (plain as { id?: unknown } | null)?.id;
         if (typeof id === 'string') listedIds.add(id);
         report.listed += 1;
@@ -149,6 +186,7 @@ export class ExperimentReconciler implements OnApplicationBootstrap, OnApplicati
     // Recorded experiments the lists no longer show were concluded or discarded (or their workspace is
     // not listed); those of a workspace whose list failed wait for the next round.
     for (const record of records) {
+      if (!this.leader.isLeader()) break;
       const orgId = this.config.superposition.orgId ?? record.organisationId;
       if (listedIds.has(record.experimentId) || (orgId && unlisted.has(workspaceKey(orgId, record.workspace)))) continue;
       report.readOneByOne += 1;
@@ -220,6 +258,8 @@ export class ExperimentReconciler implements OnApplicationBootstrap, OnApplicati
    * namespace. Anyone who can label a Deployment can ask for this; nobody can steer it elsewhere.
    */
   private onWorkloadChange({ deployment }: WorkloadChange): void {
+    // A new leader converges every unfinished experiment first, so what followers ignore here is not lost.
+    if (!this.leader.isLeader()) return;
     const namespace = deployment.metadata?.namespace;
     const experimentId = deployment.metadata?.labels?.[EXPERIMENT_LABEL];
     if (!namespace || !experimentId) return;
@@ -235,7 +275,7 @@ export class ExperimentReconciler implements OnApplicationBootstrap, OnApplicati
   private async reconcileRepeatedly(key: string, namespace: string, experimentId: string): Promise<void> {
     do {
       this.queued.set(key, false);
-      await this.reconcileFromRecord(namespace, experimentId);
+      if (this.leader.isLeader()) await this.reconcileFromRecord(namespace, experimentId);
     } while (this.queued.get(key));
     this.queued.delete(key);
   }
@@ -282,6 +322,8 @@ export class ExperimentReconciler implements OnApplicationBootstrap, OnApplicati
 
   /** Runs the conclusion again once its scale-down is due; tries again later if it did not complete. */
   private async scaleDownWhenDue(namespace: string, experimentId: string): Promise<void> {
+    // Every replica arms the timers; the leader runs them (a new leader re-arms them from the records).
+    if (!this.leader.isLeader()) return;
     await this.reconcileFromRecord(namespace, experimentId);
     try {
       if ((await this.records.read(experimentId))?.phase !== 'scale-down-pending') return;

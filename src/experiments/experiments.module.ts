@@ -13,6 +13,7 @@ import { ExperimentsController } from './experiments.controller';
 import { ResyncController } from './resync.controller';
 import { BearerAuthGuard } from '../common/bearer-auth.guard';
 import { RecordRetentionService } from './record-retention.service';
+import { RouteClaims } from './route-claims.service';
 import { ScaleDownTimers } from './scale-down-timers';
 import { VariantConfigResolver } from './variant-config.resolver';
 
@@ -27,6 +28,7 @@ import { VariantConfigResolver } from './variant-config.resolver';
     ExperimentReconciler,
     ExperimentStatusService,
     RecordRetentionService,
+    RouteClaims,
     ScaleDownTimers,
     VariantConfigResolver,
     BearerAuthGuard,
