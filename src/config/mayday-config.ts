@@ -107,6 +107,8 @@ export abstract class MaydayConfig {
 }
 
 export interface LeaderElectionSettings {
+  /** false: this process runs the background work without a Lease (one replica only). */
+  readonly enabled: boolean;
   /** This process in the Lease's holderIdentity: POD_NAME (else the host name) and a random suffix. */
   readonly identity: string;
   /** How long a holder's lease lasts after its last renewal, as seen by the others. */
@@ -249,6 +251,7 @@ export function loadMaydayConfig(env: Env): MaydayConfig {
   };
 
   const leaderElection = {
+    enabled: read.boolean('LEADER_ELECTION', true),
     identity: `${read.string('POD_NAME') ?? hostname()}_${randomUUID().slice(0, 8)}`,
     leaseDurationSeconds: read.integer('LEASE_DURATION_SECONDS', 15, 2, 3600),
     renewDeadlineSeconds: read.integer('RENEW_DEADLINE_SECONDS', 10, 1, 3600),

@@ -141,9 +141,14 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
         const once = () => this.convergeOnce(event, ownPlan, outcome, deadline, attempt);
         return await (attempt.fresh ? withFreshReads(once) : once());
       } catch (error) {
-        if (!(error instanceof KubeVersionConflictError) || round >= MAX_CONFLICT_ROUNDS) throw error;
-        this.metrics.recordConflicts.inc();
-        this.logger.debug(`experiment ${event.experiment.id}: another replica moved it (${error.message}); judging the event again`);
+        // A refusal read from the caches is checked once more against the API server: another replica
+        // may have ended what the caches still show (Superposition does not deliver a 4xx again).
+        const refusedFromCache = error instanceof UnprocessableEventError && !attempt.fresh && !attempt.wrote;
+        if (!refusedFromCache && (!(error instanceof KubeVersionConflictError) || round >= MAX_CONFLICT_ROUNDS)) throw error;
+        if (error instanceof KubeVersionConflictError) {
+          this.metrics.recordConflicts.inc();
+          this.logger.debug(`experiment ${event.experiment.id}: another replica moved it (${error.message}); judging the event again`);
+        }
         deadline.check('after another replica moved the experiment');
         attempt.fresh = true;
       }
@@ -223,14 +228,21 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
     const observed = await fresh(observe);
     // Everything so far was reads: a late event stops here, having changed nothing.
     deadline.check('before the first write');
-    if (plan.kind === 'rollout') await fresh(() => this.claims.claim(plan.namespace, plan.service, event.experiment.id, attempt.fresh || readFresh));
+    const claimed =
+      plan.kind === 'rollout'
+        ? await fresh(() => this.claims.claim(plan.namespace, plan.service, event.experiment.id, attempt.fresh || readFresh))
+        : undefined;
     const applied =
       plan.kind === 'rollout'
         ? appliedSettingsOf(plan, observed.settings, configVersionFor(event.configVersion, record?.appliedSettings))
         : undefined;
     const result = await fresh(() =>
       this.experiments.execute(plan, event, plan.kind === 'rollout' ? observed : { ...observed, scaleDownAt: switchedAt(record) }),
-    );
+    ).catch(async (error: unknown) => {
+      // Refused before any write (consent, a foreign object, another experiment's canary): the route stays free.
+      if (claimed && error instanceof UnprocessableEventError) await this.claims.withdraw(claimed);
+      throw error;
+    });
     const wrote = result.actions.some((action) => action.action !== 'unchanged');
     attempt.wrote ||= wrote;
     await Promise.all([

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import type { V1ConfigMap } from '@kubernetes/client-node';
 import { UnprocessableEventError } from '../common/errors';
 import { MaydayConfig } from '../config/mayday-config';
+import { KubeVersionConflictError } from '../kubernetes/kube-errors';
 import { KubeResourcesService } from '../kubernetes/kube-resources.service';
 import { isManagedByMayday, MANAGED_BY, MANAGED_BY_LABEL, ROLE_LABEL } from '../naming/labels';
 import { kubeName } from '../naming/names';
@@ -74,12 +75,15 @@ export class RouteClaims {
     private readonly config: MaydayConfig,
   ) {}
 
-  /** Makes sure `experimentId` holds the route of `service` in `namespace`; UnprocessableEventError when another experiment does. */
-  async claim(namespace: string, service: string, experimentId: string, fresh: boolean): Promise<void> {
+  /**
+   * Makes sure `experimentId` holds the route of `service` in `namespace`; UnprocessableEventError
+   * when another experiment does. Returns the claim when this call made it (else undefined).
+   */
+  async claim(namespace: string, service: string, experimentId: string, fresh: boolean): Promise<V1ConfigMap | undefined> {
     const ref = { apiVersion: 'v1', kind: 'ConfigMap', namespace: this.config.maydayNamespace, name: routeClaimName(namespace, service) };
     const live = await this.kube.read<V1ConfigMap>(ref);
     const current = routeClaimFrom(live);
-    if (current?.experimentId === experimentId) return;
+    if (current?.experimentId === experimentId) return undefined;
     if (current) {
       const { record } = await this.records.readVersioned(current.experimentId, fresh);
       const verdict = claimVerdict(current, record, Date.now(), this.config.webhook.eventDeadlineMs);
@@ -91,6 +95,17 @@ export class RouteClaims {
     }
     const claim = routeClaimToConfigMap({ namespace, service, experimentId, claimedAt: new Date().toISOString() }, this.config.maydayNamespace);
     if (live) claim.metadata!.resourceVersion = live.metadata?.resourceVersion;
-    await this.kube.createOrReplace(claim);
+    return this.kube.createOrReplace(claim);
+  }
+
+  /** Gives back a claim this event made when the event was refused before it wrote anything (unless it changed meanwhile). */
+  async withdraw(claim: V1ConfigMap): Promise<void> {
+    const { namespace, name, uid, resourceVersion } = claim.metadata!;
+    try {
+      await this.kube.delete({ apiVersion: 'v1', kind: 'ConfigMap', namespace: namespace!, name: name! }, { uid, resourceVersion });
+    } catch (error) {
+      // Someone else changed it since: it is theirs now.
+      if (!(error instanceof KubeVersionConflictError)) throw error;
+    }
   }
 }

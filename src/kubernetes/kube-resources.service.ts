@@ -83,10 +83,7 @@ export class KubeResourcesService {
         ? this.clients.objects.replace<T>(object, undefined, undefined, FIELD_MANAGER)
         : this.clients.objects.create<T>(object, undefined, undefined, FIELD_MANAGER)
       ).catch((error: unknown) => {
-        const failure = toKubeError(error);
-        throw failure instanceof KubeConflictError
-          ? new KubeVersionConflictError(failure.message, failure.statusCode, failure.reason, failure.detailsKind)
-          : failure;
+        throw versionConflict(error);
       }),
     );
     this.cache.written(withType(written, object));
@@ -142,7 +139,9 @@ export class KubeResourcesService {
           options.uid || options.resourceVersion
             ? { preconditions: { uid: options.uid, resourceVersion: options.resourceVersion } }
             : undefined,
-        ),
+        ).catch((error: unknown) => {
+          throw versionConflict(error);
+        }),
       );
       this.cache.deleted(ref.apiVersion, ref.kind, ref.namespace, ref.name);
       return true;
@@ -231,6 +230,14 @@ export class KubeResourcesService {
       }
     });
   }
+}
+
+/** A 409 of a write with a precondition: the object changed since it was read, and sending the same request again never helps. */
+function versionConflict(error: unknown): KubeApiError {
+  const failure = toKubeError(error);
+  return failure instanceof KubeConflictError
+    ? new KubeVersionConflictError(failure.message, failure.statusCode, failure.reason, failure.detailsKind)
+    : failure;
 }
 
 function outcomeOf(error: KubeApiError): string {

@@ -139,7 +139,7 @@ export class LeaderElection implements OnApplicationBootstrap, BeforeApplication
 
   /** Whether this replica leads now (false as soon as the renew deadline passed without a renewal). */
   isLeader(): boolean {
-    return this.leading && Date.now() - this.renewedAt < this.settings.renewDeadlineSeconds * 1000;
+    return this.leading && (!this.settings.enabled || Date.now() - this.renewedAt < this.settings.renewDeadlineSeconds * 1000);
   }
 
   /** Called with true when this replica becomes leader, with false when it stops leading. */
@@ -148,7 +148,14 @@ export class LeaderElection implements OnApplicationBootstrap, BeforeApplication
   }
 
   onApplicationBootstrap(): void {
-    this.loop = this.run();
+    if (this.settings.enabled) {
+      this.loop = this.run();
+      return;
+    }
+    // LEADER_ELECTION=false: a single replica leads for as long as it runs.
+    this.leading = true;
+    this.gauge.set(1);
+    this.notify(true);
   }
 
   /** SIGTERM: no new background work from here on (the work in flight finishes, like the webhooks'). */
@@ -165,6 +172,7 @@ export class LeaderElection implements OnApplicationBootstrap, BeforeApplication
   /** Once everything in flight has finished: the lease is released, so a successor takes over without waiting for it to expire. */
   async onApplicationShutdown(): Promise<void> {
     await this.beforeApplicationShutdown();
+    if (!this.settings.enabled) return;
     try {
       const live = await this.read();
       const released = live && releasedLease(live, this.identity, Date.now());
@@ -218,8 +226,12 @@ export class LeaderElection implements OnApplicationBootstrap, BeforeApplication
   private renewed(at: number): void {
     this.renewedAt = at;
     clearTimeout(this.watchdog);
-    const deadlineMs = this.settings.renewDeadlineSeconds * 1000;
-    this.watchdog = setTimeout(() => this.stepDown(`the Lease was not renewed for RENEW_DEADLINE_SECONDS (${this.settings.renewDeadlineSeconds})`), deadlineMs);
+    // Counted from before the renewal was sent, as isLeader() counts.
+    const deadlineMs = at + this.settings.renewDeadlineSeconds * 1000 - Date.now();
+    this.watchdog = setTimeout(
+      () => this.stepDown(`the Lease was not renewed for RENEW_DEADLINE_SECONDS (${this.settings.renewDeadlineSeconds})`),
+      Math.max(0, deadlineMs),
+    );
     this.watchdog.unref();
     if (this.leading) return;
     this.leading = true;

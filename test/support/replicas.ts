@@ -25,7 +25,7 @@ export function buildMayday(): string {
 /** One Mayday process, as a pod runs it (`node dist/main.js`), that a test can SIGTERM or SIGKILL. */
 export class MaydayProcess {
   private child?: ChildProcess;
-  private exit?: Promise<number | null>;
+  private exit?: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   private starts = 0;
   url = '';
 
@@ -66,7 +66,7 @@ export class MaydayProcess {
     child.stdout!.pipe(log);
     child.stderr!.pipe(log);
     this.child = child;
-    this.exit = new Promise((resolveExit) => child.on('exit', (code) => resolveExit(code)));
+    this.exit = new Promise((resolveExit) => child.on('exit', (code, signal) => resolveExit({ code, signal })));
     await eventually(async () => {
       if (child.exitCode !== null) throw new Error(`${this.name} exited with ${child.exitCode}: see ${this.logFile}`);
       const ready = await this.get('/health/ready');
@@ -91,9 +91,9 @@ export class MaydayProcess {
     return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
   }
 
-  /** Sends the signal and waits for the process to exit; resolves with its exit code (null when killed). */
-  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
-    if (!this.running) return this.child?.exitCode ?? null;
+  /** Sends the signal and waits for the process to exit; resolves with how it ended. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    if (!this.running) return { code: this.child?.exitCode ?? null, signal: this.child?.signalCode ?? null };
     this.child!.kill(signal);
     return this.exit!;
   }

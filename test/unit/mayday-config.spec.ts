@@ -81,6 +81,7 @@ describe('loadMaydayConfig defaults', () => {
         maxReplicas: 100,
       },
       leaderElection: {
+        enabled: true,
         identity: expect.stringMatching(/_[0-9a-f]{8}$/),
         leaseDurationSeconds: 15,
         renewDeadlineSeconds: 10,
@@ -397,6 +398,7 @@ describe('leader election settings', () => {
     expect(config.leaderElection).toMatchObject({ leaseDurationSeconds: 15, renewDeadlineSeconds: 10, retryPeriodSeconds: 2 });
     expect(config.leaderElection.identity).toMatch(/^mayday-7d9f-abcde_[0-9a-f]{8}$/);
     expect(loadMaydayConfig({ POD_NAME: 'same' }).leaderElection.identity).not.toBe(config.leaderElection.identity);
+    expect(loadMaydayConfig({ LEADER_ELECTION: 'false' }).leaderElection.enabled).toBe(false);
   });
 
   it('refuses a renew deadline not under the lease duration, and a retry period not under the renew deadline', () => {
