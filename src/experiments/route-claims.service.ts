@@ -26,7 +26,12 @@ export type ClaimVerdict = { free: true } | { free: false; reason: string };
  * that never completed: once that event's deadline has passed, it is abandoned (its objects, if it
  * wrote any, still refuse other experiments by themselves).
  */
-export function claimVerdict(claim: RouteClaim, holderRecord: ExperimentRecord | undefined, now: number, abandonedAfterMs: number): ClaimVerdict {
+export function claimVerdict(
+  claim: RouteClaim,
+  holderRecord: ExperimentRecord | undefined,
+  now: number,
+  abandonedAfterMs: number,
+): ClaimVerdict {
   if (holderRecord) {
     if (TERMINAL_STATUSES.has(holderRecord.status) && holderRecord.phase === 'applied') return { free: true };
     return { free: false, reason: `experiment ${claim.experimentId} is ${holderRecord.status} on it` };
@@ -93,7 +98,10 @@ export class RouteClaims {
         );
       }
     }
-    const claim = routeClaimToConfigMap({ namespace, service, experimentId, claimedAt: new Date().toISOString() }, this.config.maydayNamespace);
+    const claim = routeClaimToConfigMap(
+      { namespace, service, experimentId, claimedAt: new Date().toISOString() },
+      this.config.maydayNamespace,
+    );
     if (live) claim.metadata!.resourceVersion = live.metadata?.resourceVersion;
     return this.kube.createOrReplace(claim);
   }

@@ -129,19 +129,21 @@ export class KubeResourcesService {
   async delete(ref: ObjectRef, options: DeleteOptions = {}): Promise<boolean> {
     try {
       await this.call('delete', () =>
-        this.clients.objects.delete(
-          { apiVersion: ref.apiVersion, kind: ref.kind, metadata: { name: ref.name, namespace: ref.namespace } },
-          undefined,
-          undefined,
-          undefined,
-          undefined,
-          'Background',
-          options.uid || options.resourceVersion
-            ? { preconditions: { uid: options.uid, resourceVersion: options.resourceVersion } }
-            : undefined,
-        ).catch((error: unknown) => {
-          throw versionConflict(error);
-        }),
+        this.clients.objects
+          .delete(
+            { apiVersion: ref.apiVersion, kind: ref.kind, metadata: { name: ref.name, namespace: ref.namespace } },
+            undefined,
+            undefined,
+            undefined,
+            undefined,
+            'Background',
+            options.uid || options.resourceVersion
+              ? { preconditions: { uid: options.uid, resourceVersion: options.resourceVersion } }
+              : undefined,
+          )
+          .catch((error: unknown) => {
+            throw versionConflict(error);
+          }),
       );
       this.cache.deleted(ref.apiVersion, ref.kind, ref.namespace, ref.name);
       return true;

@@ -1,4 +1,10 @@
-import { Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import {
+  Injectable,
+  Logger,
+  type BeforeApplicationShutdown,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
 import type { V1Lease } from '@kubernetes/client-node';
 import { Gauge } from 'prom-client';
 import { Deadline, withDeadline } from '../common/deadline';
@@ -39,7 +45,11 @@ export type LeaseDecision =
   | { kind: 'held'; holder: string; expiresInMs: number };
 
 /** What this candidate knows of the lease now: a changed lease starts a new lease duration. */
-export function observeLease(previous: LeaseObservation | undefined, live: LiveLease | undefined, now: number): LeaseObservation | undefined {
+export function observeLease(
+  previous: LeaseObservation | undefined,
+  live: LiveLease | undefined,
+  now: number,
+): LeaseObservation | undefined {
   if (!live) return undefined;
   if (previous?.resourceVersion === live.resourceVersion) return previous;
   return { resourceVersion: live.resourceVersion, observedAt: now };
@@ -62,7 +72,11 @@ export function decideLease(
   if (!live) return { kind: 'create', spec: { ...fresh, leaseTransitions: 0 } };
   const holder = live.spec.holderIdentity ?? '';
   if (holder === identity) {
-    return { kind: 'update', spec: { ...live.spec, holderIdentity: identity, leaseDurationSeconds, renewTime: stamp }, resourceVersion: live.resourceVersion };
+    return {
+      kind: 'update',
+      spec: { ...live.spec, holderIdentity: identity, leaseDurationSeconds, renewTime: stamp },
+      resourceVersion: live.resourceVersion,
+    };
   }
   const expiresAt = (observation?.observedAt ?? now) + leaseDurationSeconds * 1000;
   if (holder !== '' && expiresAt > now) return { kind: 'held', holder, expiresInMs: expiresAt - now };
@@ -77,7 +91,13 @@ export function decideLease(
 export function releasedLease(live: LiveLease, identity: string, now: number): LeaseSpec | undefined {
   if (live.spec.holderIdentity !== identity) return undefined;
   const stamp = microTime(now);
-  return { holderIdentity: '', leaseDurationSeconds: 1, acquireTime: stamp, renewTime: stamp, leaseTransitions: live.spec.leaseTransitions };
+  return {
+    holderIdentity: '',
+    leaseDurationSeconds: 1,
+    acquireTime: stamp,
+    renewTime: stamp,
+    leaseTransitions: live.spec.leaseTransitions,
+  };
 }
 
 /** The next attempt's delay: candidates spread out a little (client-go jitters too), the leader renews on time. */
@@ -266,7 +286,9 @@ export class LeaderElection implements OnApplicationBootstrap, BeforeApplication
 
   private async read(): Promise<LiveLease | undefined> {
     try {
-      const lease = await this.bounded(() => this.clients.coordination.readNamespacedLease({ name: LEADER_LEASE_NAME, namespace: this.namespace }));
+      const lease = await this.bounded(() =>
+        this.clients.coordination.readNamespacedLease({ name: LEADER_LEASE_NAME, namespace: this.namespace }),
+      );
       return liveLease(lease);
     } catch (error) {
       const failure = toKubeError(error);

@@ -289,8 +289,7 @@ describe('deploy/ manifests on a real API server (server-side apply, dry run)', 
     for (const manifest of manifests) {
       if (manifest.object.kind === 'Namespace') continue;
       // Kubernetes 1.20 serves PodDisruptionBudget as policy/v1beta1 only (policy/v1 came in 1.21, with the same fields).
-      const sent =
-        manifest.object.kind === 'PodDisruptionBudget' ? { ...manifest.object, apiVersion: 'policy/v1beta1' } : manifest.object;
+      const sent = manifest.object.kind === 'PodDisruptionBudget' ? { ...manifest.object, apiVersion: 'policy/v1beta1' } : manifest.object;
       try {
         // Applied, not created: the e2e set-up installed the RBAC objects for real (Mayday runs with them).
         const returned = await cluster.objects.patch(sent, undefined, 'All', 'mayday-tests', true, PatchStrategy.ServerSideApply);

@@ -53,7 +53,13 @@ describe('three Mayday replicas (separate processes) on one cluster', () => {
   });
 
   function send(replica: MaydayProcess, service: string, spec: ExperimentSpec, step: Step): Promise<Reply> {
-    const payload = experiment({ ...spec, status: step.status, traffic: step.traffic, chosen: step.chosen, lastModified: step.lastModified });
+    const payload = experiment({
+      ...spec,
+      status: step.status,
+      traffic: step.traffic,
+      chosen: step.chosen,
+      lastModified: step.lastModified,
+    });
     return replica.post('/webhooks/superposition', webhook(step.event, service, payload));
   }
 
@@ -92,7 +98,8 @@ describe('three Mayday replicas (separate processes) on one cluster', () => {
         steps.push({ event: 'ExperimentConcluded', status: 'CONCLUDED', traffic: 35, chosen: 'test1', lastModified: timestamp(base, 5) });
       if (ending === 'control')
         steps.push({ event: 'ExperimentConcluded', status: 'CONCLUDED', traffic: 35, chosen: 'control', lastModified: timestamp(base, 5) });
-      if (ending === 'discard') steps.push({ event: 'ExperimentDiscarded', status: 'DISCARDED', traffic: 35, lastModified: timestamp(base, 5) });
+      if (ending === 'discard')
+        steps.push({ event: 'ExperimentDiscarded', status: 'DISCARDED', traffic: 35, lastModified: timestamp(base, 5) });
       if (ending === 'paused') steps.push({ event: 'ExperimentPaused', status: 'PAUSED', traffic: 35, lastModified: timestamp(base, 5) });
       return { service, spec, steps, ending, namespace: namespaces[index % 2] };
     });
@@ -105,7 +112,10 @@ describe('three Mayday replicas (separate processes) on one cluster', () => {
       (_type: string, configMap: V1ConfigMap) => {
         const data = configMap.data ?? {};
         if (!data.experimentId) return;
-        history.set(data.experimentId, [...(history.get(data.experimentId) ?? []), { status: data.status, lastModified: data.lastModified }]);
+        history.set(data.experimentId, [
+          ...(history.get(data.experimentId) ?? []),
+          { status: data.status, lastModified: data.lastModified },
+        ]);
       },
       () => undefined,
     );
@@ -170,11 +180,15 @@ describe('three Mayday replicas (separate processes) on one cluster', () => {
           const stable = ending === 'winner' ? `${service}-dep-${spec.id}-test1` : `${service}-dep-${spec.id}-control`;
           expect(await mainSelector(namespace, service)).toEqual({ app: stable });
           if (ending === 'running' || ending === 'paused') {
-            const canary = (await cluster.ingresses(namespace)).find((item) => item.metadata?.name === `${service}-ingress-${spec.id}-test1`);
+            const canary = (await cluster.ingresses(namespace)).find(
+              (item) => item.metadata?.name === `${service}-ingress-${spec.id}-test1`,
+            );
             expect(canary?.metadata?.annotations?.[WEIGHT]).toBe(ending === 'running' ? '35' : '0');
           }
           const record = await cluster.core.readNamespacedConfigMap({ namespace: MAYDAY_NAMESPACE, name: `mayday-experiment-${spec.id}` });
-          const status = { winner: 'CONCLUDED', control: 'CONCLUDED', discard: 'DISCARDED', running: 'INPROGRESS', paused: 'PAUSED' }[ending];
+          const status = { winner: 'CONCLUDED', control: 'CONCLUDED', discard: 'DISCARDED', running: 'INPROGRESS', paused: 'PAUSED' }[
+            ending
+          ];
           expect(record.data?.status).toBe(status);
         }
       }, 90_000);
@@ -205,7 +219,10 @@ describe('three Mayday replicas (separate processes) on one cluster', () => {
       const first: ExperimentSpec = { id: experimentId(), context: { namespace } };
       const second: ExperimentSpec = { id: experimentId(), context: { namespace } };
       const step = { event: 'ExperimentStarted', status: 'INPROGRESS' as const, traffic: 10, lastModified: timestamp(Date.now(), 0) };
-      const answers = await Promise.all([send(replicas[0], service, first, step), send(replicas[round % 2 ? 1 : 2], service, second, step)]);
+      const answers = await Promise.all([
+        send(replicas[0], service, first, step),
+        send(replicas[round % 2 ? 1 : 2], service, second, step),
+      ]);
       expect(answers.map((answer) => answer.status).sort(), JSON.stringify(answers.map((answer) => answer.body))).toEqual([200, 422]);
       const loser = answers[0].status === 422 ? answers[0] : answers[1];
       expect(loser.body.message).toMatch(/one experiment at a time|still runs a canary/);
@@ -216,7 +233,9 @@ describe('three Mayday replicas (separate processes) on one cluster', () => {
         [`${service}-dep-${winner.id}-control`, `${service}-dep-${winner.id}-test1`].sort(),
       );
       expect(names.deployments.some((name) => name.includes(other.id))).toBe(false);
-      await expect(cluster.core.readNamespacedConfigMap({ namespace: MAYDAY_NAMESPACE, name: `mayday-experiment-${other.id}` })).rejects.toThrow();
+      await expect(
+        cluster.core.readNamespacedConfigMap({ namespace: MAYDAY_NAMESPACE, name: `mayday-experiment-${other.id}` }),
+      ).rejects.toThrow();
     }
   }, 120_000);
 
@@ -270,7 +289,9 @@ describe('three Mayday replicas (separate processes) on one cluster', () => {
       return found!;
     }, 30_000);
     const takeoverMs = Date.now() - killedAt;
-    process.stderr.write(`[replicas] lease taken over ${takeoverMs} ms after SIGKILL (lease ${LEASE_SECONDS} s, retry ${RETRY_SECONDS} s)\n`);
+    process.stderr.write(
+      `[replicas] lease taken over ${takeoverMs} ms after SIGKILL (lease ${LEASE_SECONDS} s, retry ${RETRY_SECONDS} s)\n`,
+    );
     // client-go's bound is a lease duration and a retry period after the last renewal; a loaded machine may add some.
     expect(takeoverMs).toBeLessThan(2 * (LEASE_SECONDS + RETRY_SECONDS) * 1000);
     expect((await mainSelector(namespace, service))?.app, 'still pending').toBe(`${service}-dep-${spec.id}-control`);

@@ -13,11 +13,15 @@ const BUILD = join(ROOT, '.cache', 'replicas-e2e');
 
 /** Compiles src/ as the production build does (tsconfig.build.json), once per run of the file. */
 export function buildMayday(): string {
-  const result = spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--outDir', join(BUILD, 'dist')], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    timeout: 300_000,
-  });
+  const result = spawnSync(
+    process.execPath,
+    [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--outDir', join(BUILD, 'dist')],
+    {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 300_000,
+    },
+  );
   if (result.status !== 0) throw new Error(`tsc failed: ${result.stdout}\n${result.stderr}`);
   return join(BUILD, 'dist', 'main.js');
 }
@@ -71,7 +75,7 @@ export class MaydayProcess {
       if (child.exitCode !== null) throw new Error(`${this.name} exited with ${child.exitCode}: see ${this.logFile}`);
       const ready = await this.get('/health/ready');
       if (ready.status !== 200) throw new Error(`${this.name} not ready: ${JSON.stringify(ready.body)}`);
-    }, 60_000);
+    }, 180_000); // a loaded 2-core machine can take minutes to load the modules
     return this;
   }
 

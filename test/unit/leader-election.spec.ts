@@ -10,7 +10,13 @@ const T0 = Date.parse('2026-11-29T10:00:00.000Z');
 function lease(holderIdentity: string, resourceVersion = '7', leaseTransitions = 3): LiveLease {
   return {
     resourceVersion,
-    spec: { holderIdentity, leaseDurationSeconds: 15, acquireTime: '2026-11-29T09:00:00.000000Z', renewTime: '2026-11-29T09:59:59.000000Z', leaseTransitions },
+    spec: {
+      holderIdentity,
+      leaseDurationSeconds: 15,
+      acquireTime: '2026-11-29T09:00:00.000000Z',
+      renewTime: '2026-11-29T09:59:59.000000Z',
+      leaseTransitions,
+    },
   };
 }
 

@@ -409,7 +409,9 @@ describe('leader election settings', () => {
       'RETRY_PERIOD_SECONDS (3) must be less than RENEW_DEADLINE_SECONDS (3)',
     ]);
     expect(problems({ WEBHOOK_TOKEN: TOKEN, LEASE_DURATION_SECONDS: '1' })[0]).toMatch(/^LEASE_DURATION_SECONDS must be an integer from 2/);
-    expect(loadMaydayConfig({ LEASE_DURATION_SECONDS: '4', RENEW_DEADLINE_SECONDS: '3', RETRY_PERIOD_SECONDS: '1' }).leaderElection).toMatchObject({
+    expect(
+      loadMaydayConfig({ LEASE_DURATION_SECONDS: '4', RENEW_DEADLINE_SECONDS: '3', RETRY_PERIOD_SECONDS: '1' }).leaderElection,
+    ).toMatchObject({
       leaseDurationSeconds: 4,
       renewDeadlineSeconds: 3,
       retryPeriodSeconds: 1,
