@@ -6,6 +6,8 @@ import { deliverLikeSuperposition, MAYDAY_NAMESPACE, type Reply } from '../suppo
 import { experiment, experimentId, webhook, type ExperimentSpec, type Status } from '../support/payloads';
 import { buildMayday, currentLeader, leaderLease, MaydayProcess } from '../support/replicas';
 import { SuperpositionStandIn } from '../support/superposition-stand-in';
+import { controlPlane } from '../support/control-plane';
+import { TcpProxy } from '../support/tcp-proxy';
 import { holdNewPods, releaseHeldPods } from '../support/workloads';
 
 const MANAGED = 'app.kubernetes.io/managed-by=mayday';
@@ -312,4 +314,130 @@ describe('three Mayday replicas (separate processes) on one cluster', () => {
     });
     await leader.start();
   }, 180_000);
+  /** Stops every replica (each releases the Lease if it holds it) and starts these instead, in this order. */
+  async function replaceAll(next: MaydayProcess[]): Promise<void> {
+    await Promise.all(replicas.map((replica) => replica.stop('SIGTERM')));
+    replicas.splice(0, replicas.length, ...next);
+    for (const replica of next) await replica.start();
+  }
+
+  it('a leader cut off from the API server stops its background work within the renew deadline, and the new leader’s work stands', async () => {
+    const api = new URL(controlPlane().apiServer);
+    const proxy = new TcpProxy(api.hostname, Number(api.port));
+    await proxy.start();
+    try {
+      // replica-p reaches the API server through the proxy only; started first, it takes the released Lease.
+      const proxied = new MaydayProcess('replica-p', main, { ...env(), K8S_API_SERVER: `https://127.0.0.1:${proxy.port}` });
+      await replaceAll([proxied, new MaydayProcess('replica-q', main, env()), new MaydayProcess('replica-r', main, env())]);
+      await eventually(async () => expect(await currentLeader(replicas)).toBe(proxied), 30_000);
+
+      const namespace = await cluster.createNamespace('cut');
+      const service = 'cutsvc';
+      standIn.workspace(service, {});
+      const spec: ExperimentSpec = { id: experimentId(), context: { namespace }, traffic: 30 };
+      const cutAt = Date.now();
+      const cut = proxy.cut(15_000);
+      // The webhook goes to a replica that still reaches the API server; the canary waits for its pod.
+      const started = await send(replicas[1], service, spec, {
+        event: 'ExperimentStarted',
+        status: 'INPROGRESS',
+        traffic: 30,
+        lastModified: '2026-08-20T07:40:00.000001Z',
+      });
+      expect(started.status, JSON.stringify(started.body)).toBe(200);
+
+      // The cut-off leader gives up at its renew deadline (counted from its last renewal, before the cut).
+      const stepDown = await eventually(async () => {
+        const line = proxied.logLines().find((entry) => String(entry.msg).startsWith('no longer leading: the Lease was not renewed'));
+        expect(line).toBeDefined();
+        return line!;
+      }, 30_000);
+      const stoppedAfterMs = Number(stepDown.time) - cutAt;
+      // Another replica takes the Lease, converges what is unfinished, and raises the weight once the pod is ready.
+      const successor = await eventually(async () => {
+        const found = await currentLeader(replicas.slice(1));
+        expect(found).toBeDefined();
+        return found!;
+      }, 30_000);
+      const takenAfterMs = Date.now() - cutAt;
+      await eventually(async () => {
+        const canary = (await cluster.ingresses(namespace)).find((item) => item.metadata?.name === `${service}-ingress-${spec.id}-test1`);
+        expect(canary?.metadata?.annotations?.[WEIGHT]).toBe('30');
+      }, 60_000);
+      process.stderr.write(
+        `[replicas] cut leader stopped ${stoppedAfterMs} ms after the cut (renew deadline 3 s); ${successor.name} led ${takenAfterMs} ms after it\n`,
+      );
+      expect(stoppedAfterMs).toBeLessThan(3000 + 2000);
+
+      const versions = async () => {
+        const objects = [
+          ...(await cluster.deployments(namespace, MANAGED)),
+          ...(await cluster.services(namespace, MANAGED)),
+          ...(await cluster.ingresses(namespace, MANAGED)),
+          await cluster.core.readNamespacedConfigMap({ namespace: MAYDAY_NAMESPACE, name: `mayday-experiment-${spec.id}` }),
+        ];
+        return Object.fromEntries(objects.map((object) => [`${object.kind}/${object.metadata?.name}`, object.metadata?.resourceVersion]));
+      };
+      const before = await versions();
+      // The old leader is back on the network: it sees the Lease held by another and stays a follower, writing nothing.
+      await cut;
+      await eventually(async () => {
+        expect((await proxied.get('/health/ready')).status).toBe(200);
+        expect((await proxied.get('/metrics')).body).toMatch(/^mayday_leader 0$/m);
+      }, 30_000);
+      await new Promise((resolve) => setTimeout(resolve, 3 * RETRY_SECONDS * 1000));
+      expect(await currentLeader(replicas)).toBe(successor);
+      expect(await versions()).toEqual(before);
+    } finally {
+      await proxy.stop();
+    }
+  }, 300_000);
+
+  it('answers every event through a rolling restart of all three replicas (a new one ready before an old one goes)', async () => {
+    const namespace = await cluster.createNamespace('roll');
+    const service = 'rollsvc';
+    standIn.workspace(service, {});
+    const spec: ExperimentSpec = { id: experimentId(), context: { namespace } };
+    const base = Date.now();
+    let step = 0;
+    let sending = true;
+    let next = 0;
+    const outcomes: Reply[][] = [];
+    // The Service: any replica whose process runs (one shutting down answers 503 or refuses, and Superposition retries).
+    const anyReplica = () => {
+      const running = replicas.filter((replica) => replica.running);
+      return running[next++ % running.length];
+    };
+    const client = (async () => {
+      while (sending) {
+        const current = step++;
+        const event = current === 0 ? 'ExperimentStarted' : 'ExperimentInprogress';
+        const state: Step = { event, status: 'INPROGRESS', traffic: 10 + (current % 40), lastModified: timestamp(base, current) };
+        outcomes.push(await deliverLikeSuperposition(() => send(anyReplica(), service, spec, state)));
+        await new Promise((resolve) => setTimeout(resolve, 300));
+      }
+    })();
+
+    for (const [index, old] of [...replicas].entries()) {
+      const fresh = new MaydayProcess(`${old.name}-${index + 2}`, main, env());
+      await fresh.start();
+      replicas.push(fresh);
+      await old.stop('SIGTERM');
+      replicas.splice(replicas.indexOf(old), 1);
+    }
+    sending = false;
+    await client;
+
+    const last = step - 1;
+    const failed = outcomes.filter((answers) => answers[answers.length - 1].status !== 200);
+    expect(failed, JSON.stringify(failed)).toEqual([]);
+    const retriedEvents = outcomes.filter((answers) => answers.length > 1).length;
+    process.stderr.write(`[replicas] rolling restart: ${outcomes.length} events, ${retriedEvents} needed a retry, all 2xx\n`);
+    await eventually(async () => {
+      const record = await cluster.core.readNamespacedConfigMap({ namespace: MAYDAY_NAMESPACE, name: `mayday-experiment-${spec.id}` });
+      expect(record.data?.lastModified).toBe(timestamp(base, last));
+      const canary = (await cluster.ingresses(namespace)).find((item) => item.metadata?.name === `${service}-ingress-${spec.id}-test1`);
+      expect(canary?.metadata?.annotations?.[WEIGHT]).toBe(String(10 + (last % 40)));
+    }, 60_000);
+  }, 600_000);
 });
