@@ -189,6 +189,7 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
     if (!verdict.apply) {
       // Stale now, but an earlier round of this event wrote over the newer state: converge to the record again.
       const recorded = recordedEvent(record!);
+      if (!recorded) return { ...outcome, result: 'ignored', reason: verdict.reason, actions: [] };
       const recordedPlan = this.experiments.plan(recorded);
       const known = reusableSettings(record!.appliedSettings, recordedPlan, recordedPlan.experimental, record!.appliedSettings?.configVersion);
       const observe = () => this.experiments.prepare(recordedPlan, recorded, Promise.resolve(known));
@@ -400,8 +401,9 @@ interface Attempt {
   wrote: boolean;
 }
 
-/** The event a record was written for, to converge to it again. */
-function recordedEvent(record: ExperimentRecord): ExperimentEvent {
+/** The event a record was written for, to converge to it again (undefined for a record that does not hold the experiment). */
+function recordedEvent(record: ExperimentRecord): ExperimentEvent | undefined {
+  if (!record.experiment) return undefined;
   return {
     event: record.event as ExperimentEvent['event'],
     workspace: record.workspace,

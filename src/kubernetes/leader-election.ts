@@ -162,9 +162,13 @@ export class LeaderElection implements OnApplicationBootstrap, BeforeApplication
     return this.leading && (!this.settings.enabled || Date.now() - this.renewedAt < this.settings.renewDeadlineSeconds * 1000);
   }
 
-  /** Called with true when this replica becomes leader, with false when it stops leading. */
+  /**
+   * Called with true when this replica becomes leader, with false when it stops leading; at once
+   * with true if it leads already (a service that starts after the election is not left out).
+   */
   onChange(listener: LeadershipListener): void {
     this.listeners.push(listener);
+    if (this.isLeader()) listener(true);
   }
 
   onApplicationBootstrap(): void {
