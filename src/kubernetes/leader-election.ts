@@ -190,7 +190,7 @@ export class LeaderElection implements OnApplicationBootstrap, BeforeApplication
       this.sleeping.wake();
     }
     await this.loop;
-    if (this.leading) this.stepDown('Mayday is shutting down');
+    if (this.leading) this.stepDown('Mayday is shutting down', 'log');
   }
 
   /** Once everything in flight has finished: the lease is released, so a successor takes over without waiting for it to expire. */
@@ -264,12 +264,12 @@ export class LeaderElection implements OnApplicationBootstrap, BeforeApplication
     this.notify(true);
   }
 
-  private stepDown(reason: string): void {
+  private stepDown(reason: string, level: 'log' | 'warn' = 'warn'): void {
     clearTimeout(this.watchdog);
     if (!this.leading) return;
     this.leading = false;
     this.gauge.set(0);
-    this.logger.warn(`no longer leading: ${reason}`);
+    this.logger[level](`no longer leading: ${reason}`);
     this.notify(false);
   }
 

@@ -1,5 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { decideLease, observeLease, releasedLease, retryDelayMs, type LiveLease } from '../../src/kubernetes/leader-election';
+import { loadMaydayConfig } from '../../src/config/mayday-config';
+import type { KubeClients } from '../../src/kubernetes/kube-client';
+import {
+  decideLease,
+  LeaderElection,
+  observeLease,
+  releasedLease,
+  retryDelayMs,
+  type LiveLease,
+} from '../../src/kubernetes/leader-election';
+import { MetricsService } from '../../src/metrics/metrics.service';
 import { claimVerdict } from '../../src/experiments/route-claims.service';
 import type { ExperimentRecord } from '../../src/experiments/experiment-record';
 
@@ -120,5 +130,23 @@ describe('the route claim (one experiment per service across replicas)', () => {
     expect(claimVerdict(claim, undefined, T0 + 8000, 8000).free).toBe(false);
     expect(claimVerdict(claim, undefined, T0 + 8001, 8000).free).toBe(true);
     expect(claimVerdict({ ...claim, claimedAt: 'garbage' }, undefined, T0, 8000).free).toBe(true);
+  });
+});
+
+describe('LeaderElection with LEADER_ELECTION=false', () => {
+  it('leads from bootstrap on, without a Lease, and tells a listener that subscribes afterwards at once', async () => {
+    const config = loadMaydayConfig({ WEBHOOK_TOKEN: 'x'.repeat(32), LEADER_ELECTION: 'false' });
+    const metrics = new MetricsService();
+    const noApi = new Proxy({}, { get: () => expect.unreachable('no Lease call without leader election') }) as unknown as KubeClients;
+    const election = new LeaderElection(noApi, config, metrics);
+    expect(election.isLeader()).toBe(false);
+    election.onApplicationBootstrap();
+    const heard: boolean[] = [];
+    election.onChange((leading) => heard.push(leading));
+    expect(heard).toEqual([true]);
+    expect(election.isLeader()).toBe(true);
+    expect(await metrics.registry.getSingleMetricAsString('mayday_leader')).toMatch(/^mayday_leader 1$/m);
+    await election.onApplicationShutdown();
+    expect(heard).toEqual([true, false]);
   });
 });
