@@ -17,6 +17,9 @@ import { ExperimentRecords } from './experiment-records.service';
 import { ScaleDownTimers } from './scale-down-timers';
 import { isInScope, scopeOf } from './scope';
 
+/** How often a Deployment change whose experiment has no record yet looks for it again. */
+const RECORD_LOOK_AGAIN_MS = 500;
+
 /** How soon a scale-down that could not complete (the API server failed) is tried again. */
 const SCALE_DOWN_RETRY_MS = 5000;
 
@@ -273,9 +276,18 @@ export class ExperimentReconciler implements OnApplicationBootstrap, OnApplicati
   }
 
   private async reconcileRepeatedly(key: string, namespace: string, experimentId: string): Promise<void> {
+    // The event that creates the experiment's record may still be in flight (here or at another replica,
+    // which writes the record after its objects): a change seen before the record is looked at again
+    // until that event's deadline has passed, or it would be lost.
+    const lookUntil = Date.now() + this.config.webhook.eventDeadlineMs;
     do {
       this.queued.set(key, false);
-      if (this.leader.isLeader()) await this.reconcileFromRecord(namespace, experimentId);
+      if (!this.leader.isLeader()) continue;
+      const recorded = await this.reconcileFromRecord(namespace, experimentId);
+      if (!recorded && Date.now() < lookUntil) {
+        await new Promise((resolve) => setTimeout(resolve, RECORD_LOOK_AGAIN_MS));
+        this.queued.set(key, true);
+      }
     } while (this.queued.get(key));
     this.queued.delete(key);
   }
@@ -283,16 +295,18 @@ export class ExperimentReconciler implements OnApplicationBootstrap, OnApplicati
   /**
    * Converges one experiment to its recorded state again (its Deployments' states may have changed),
    * when a Deployment in `namespace` asked for it: a record bound to another namespace is left alone.
+   * False when the experiment has no record (yet).
    */
-  async reconcileFromRecord(namespace: string, experimentId: string): Promise<void> {
+  async reconcileFromRecord(namespace: string, experimentId: string): Promise<boolean> {
     try {
       const record = await this.records.read(experimentId);
-      if (!record?.experiment || !this.unfinished(record) || !this.inScope(record)) return;
+      if (!record) return false;
+      if (!record.experiment || !this.unfinished(record) || !this.inScope(record)) return true;
       if (record.namespace !== namespace) {
         this.logger.warn(
           `a Deployment in ${namespace} names experiment ${experimentId}, which runs in ${record.namespace}: ignored (labels never move Mayday to another namespace)`,
         );
-        return;
+        return true;
       }
       const experiment = parseExperiment(JSON.parse(record.experiment), 'record.experiment');
       await this.processor.process(
@@ -304,6 +318,7 @@ export class ExperimentReconciler implements OnApplicationBootstrap, OnApplicati
         `experiment ${experimentId} in ${namespace} could not converge after a Deployment change: ${(error as Error).message}`,
       );
     }
+    return true;
   }
 
   /** Promotions that switched before a restart still delete what they retire, at the recorded time. */
