@@ -257,7 +257,8 @@ export class LeaderElection implements OnApplicationBootstrap, BeforeApplication
       Math.max(0, deadlineMs),
     );
     this.watchdog.unref();
-    if (this.leading) return;
+    // A renewal that lands while shutting down only keeps the Lease until it is released: no new leadership.
+    if (this.leading || this.stopped) return;
     this.leading = true;
     this.gauge.set(1);
     this.logger.log(`leading (Lease ${this.namespace}/${LEADER_LEASE_NAME}, identity ${this.identity})`);
