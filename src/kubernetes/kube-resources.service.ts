@@ -58,7 +58,7 @@ export class KubeResourcesService {
 
   /** Server-side apply; `force` takes over fields another manager holds (Mayday's own objects only). */
   async apply<T extends KubernetesObject>(object: T, options: { force?: boolean; dryRun?: boolean } = {}): Promise<T> {
-    const applied = await this.call('apply', () =>
+    const patch = () =>
       this.clients.objects.patch<T>(
         object,
         undefined,
@@ -66,7 +66,15 @@ export class KubeResourcesService {
         FIELD_MANAGER,
         options.force ?? true,
         PatchStrategy.ServerSideApply,
-      ),
+      );
+    const applied = await this.call('apply', () =>
+      patch().catch((error: unknown) => {
+        // An apply creates a missing object; when another writer (a replica) created it at the same
+        // moment, the API server answers AlreadyExists: applying again patches the object that now exists.
+        const failure = toKubeError(error);
+        if (failure instanceof KubeConflictError && failure.reason === 'AlreadyExists') return patch();
+        throw failure;
+      }),
     );
     if (!options.dryRun) this.cache.written(withType(applied, object));
     return applied;
