@@ -1,4 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { delimiter } from 'node:path';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -131,6 +133,21 @@ export abstract class MaydayConfig {
     /** No data (empty or NaN) for this long fails the canary; 0: never. */
     readonly noDataFailsAfterSeconds: number;
   };
+  /** The Lease `mayday-leader` in MAYDAY_NAMESPACE: one replica runs the background work (client-go's timings). */
+  abstract readonly leaderElection: LeaderElectionSettings;
+}
+
+export interface LeaderElectionSettings {
+  /** false: this process runs the background work without a Lease (one replica only). */
+  readonly enabled: boolean;
+  /** This process in the Lease's holderIdentity: POD_NAME (else the host name) and a random suffix. */
+  readonly identity: string;
+  /** How long a holder's lease lasts after its last renewal, as seen by the others. */
+  readonly leaseDurationSeconds: number;
+  /** How long the leader keeps trying to renew before it stops its background work. */
+  readonly renewDeadlineSeconds: number;
+  /** How often candidates try to acquire, and the leader to renew. */
+  readonly retryPeriodSeconds: number;
 }
 
 export class ConfigValidationError extends Error {
@@ -282,6 +299,24 @@ export function loadMaydayConfig(env: Env): MaydayConfig {
     autoRampIntervalSeconds: read.integer('AUTO_RAMP_INTERVAL_SECONDS', 300, 1, 86400),
   };
   const analysis = analysisSettings(read, safety.readinessGate, problems);
+  const leaderElection = {
+    enabled: read.boolean('LEADER_ELECTION', true),
+    identity: `${read.string('POD_NAME') ?? hostname()}_${randomUUID().slice(0, 8)}`,
+    leaseDurationSeconds: read.integer('LEASE_DURATION_SECONDS', 15, 2, 3600),
+    renewDeadlineSeconds: read.integer('RENEW_DEADLINE_SECONDS', 10, 1, 3600),
+    retryPeriodSeconds: read.integer('RETRY_PERIOD_SECONDS', 2, 1, 3600),
+  };
+  // client-go's rules: a leader must give up before others may take over, and try more than once before it does.
+  if (leaderElection.renewDeadlineSeconds >= leaderElection.leaseDurationSeconds) {
+    problems.push(
+      `RENEW_DEADLINE_SECONDS (${leaderElection.renewDeadlineSeconds}) must be less than LEASE_DURATION_SECONDS (${leaderElection.leaseDurationSeconds})`,
+    );
+  }
+  if (leaderElection.retryPeriodSeconds >= leaderElection.renewDeadlineSeconds) {
+    problems.push(
+      `RETRY_PERIOD_SECONDS (${leaderElection.retryPeriodSeconds}) must be less than RENEW_DEADLINE_SECONDS (${leaderElection.renewDeadlineSeconds})`,
+    );
+  }
 
   if (problems.length > 0) throw new ConfigValidationError(problems);
   return {
@@ -298,6 +333,7 @@ export function loadMaydayConfig(env: Env): MaydayConfig {
     notify,
     closedLoop,
     ...(analysis ? { analysis } : {}),
+    leaderElection,
   };
 }
 

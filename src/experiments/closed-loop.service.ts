@@ -17,6 +17,7 @@ import type { ExperimentDto } from './dto/experiment.dto';
 import { parseExperiment } from './dto/parse-experiment';
 import { ExperimentEventProcessor } from './experiment-event.processor';
 import { TERMINAL_STATUSES, type ExperimentRecord } from './experiment-record';
+import { LeaderElection } from '../kubernetes/leader-election';
 import { ExperimentRecords } from './experiment-records.service';
 import { isInScope, scopeOf } from './scope';
 import { afterAttempt, backoffMs, isDue, type PauseOutcome, type PendingPause } from './write-back';
@@ -30,8 +31,8 @@ const TICK_MS = 1000;
  * ANALYSIS_INTERVAL_SECONDS (a breach marks it failed, as a crash loop does), and, for workspaces in
  * AUTO_RAMP, asks for the next ramp step once every canary has been available (and passing its
  * analysis) for AUTO_RAMP_INTERVAL_SECONDS. Every call it makes goes out from
- * `runOnce`, the single entry point of its periodic work: with several replicas, only the leader
- * should run it. Never on a webhook's path: a webhook only records what is due.
+ * `runOnce`, the single entry point of its periodic work, which does nothing unless this replica leads
+ * (leader-election.ts). Never on a webhook's path: a webhook only records what is due.
  */
 @Injectable()
 export class ClosedLoopService implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -58,6 +59,7 @@ export class ClosedLoopService implements OnApplicationBootstrap, OnApplicationS
     private readonly metrics: MetricsService,
     private readonly config: MaydayConfig,
     private readonly prometheus: PrometheusClient,
+    private readonly leader: LeaderElection,
   ) {}
 
   get enabled(): boolean {
@@ -81,7 +83,11 @@ export class ClosedLoopService implements OnApplicationBootstrap, OnApplicationS
     });
     this.timer = setInterval(() => void this.runOnce(), TICK_MS);
     this.timer.unref();
-    void this.runOnce();
+    this.leader.onChange((leading) => {
+      // A new leader measures every step's health afresh (only delays a ramp).
+      if (leading) void this.runOnce();
+      else this.stepHealth.clear();
+    });
   }
 
   onApplicationShutdown(): void {
@@ -104,6 +110,7 @@ export class ClosedLoopService implements OnApplicationBootstrap, OnApplicationS
   }
 
   private async round(): Promise<void> {
+    if (!this.leader.isLeader()) return;
     const scope = scopeOf(this.config);
     const records = (await this.records.list()).filter((record) => !TERMINAL_STATUSES.has(record.status) && isInScope(record, scope));
     this.metrics.superpositionWriteBacksPending.set(records.filter((record) => record.superpositionWriteBack?.pending).length);

@@ -16,6 +16,7 @@ import { BearerAuthGuard } from '../common/bearer-auth.guard';
 import { ClosedLoopService } from './closed-loop.service';
 import { PrometheusClient } from '../analysis/prometheus.client';
 import { RecordRetentionService } from './record-retention.service';
+import { RouteClaims } from './route-claims.service';
 import { ScaleDownTimers } from './scale-down-timers';
 import { VariantConfigResolver } from './variant-config.resolver';
 
@@ -30,6 +31,7 @@ import { VariantConfigResolver } from './variant-config.resolver';
     ExperimentReconciler,
     ExperimentStatusService,
     RecordRetentionService,
+    RouteClaims,
     ScaleDownTimers,
     VariantConfigResolver,
     BearerAuthGuard,

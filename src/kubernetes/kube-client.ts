@@ -1,4 +1,5 @@
 import {
+  CoordinationV1Api,
   CoreV1Api,
   createConfiguration,
   EventsV1Api,
@@ -24,6 +25,7 @@ export class KubeClients {
   readonly core: CoreV1Api;
   readonly version: VersionApi;
   readonly events: EventsV1Api;
+  readonly coordination: CoordinationV1Api;
 
   constructor(readonly kubeConfig: KubeConfig) {
     const configuration = createApiConfiguration(kubeConfig);
@@ -31,6 +33,7 @@ export class KubeClients {
     this.core = new CoreV1Api(configuration);
     this.version = new VersionApi(configuration);
     this.events = new EventsV1Api(configuration);
+    this.coordination = new CoordinationV1Api(configuration);
   }
 }
 

@@ -30,6 +30,16 @@ export class KubeConflictError extends KubeApiError {
     return this.reason === 'Conflict';
   }
 }
+/**
+ * A write with a precondition found the object changed (an update with a stale resourceVersion, a
+ * create of an object that exists): someone else wrote it since it was read. Sending the same
+ * request again never helps; the caller reads again and decides again.
+ */
+export class KubeVersionConflictError extends KubeConflictError {
+  override get transient(): boolean {
+    return false;
+  }
+}
 export class KubeInvalidError extends KubeApiError {}
 export class KubeForbiddenError extends KubeApiError {}
 export class KubeUnavailableError extends KubeApiError {

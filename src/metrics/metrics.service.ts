@@ -94,6 +94,12 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  readonly recordConflicts = new Counter({
+    name: 'mayday_record_conflicts_total',
+    help: 'Events judged again because another replica wrote their experiment record (or route claim) first',
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'mayday_' });
   }

@@ -82,6 +82,13 @@ describe('loadMaydayConfig defaults', () => {
       },
       notify: { url: undefined, format: 'json', publicUrl: 'http://localhost:8090' },
       closedLoop: { writeBack: false, autoRamp: {}, autoRampIntervalSeconds: 300 },
+      leaderElection: {
+        enabled: true,
+        identity: expect.stringMatching(/_[0-9a-f]{8}$/),
+        leaseDurationSeconds: 15,
+        renewDeadlineSeconds: 10,
+        retryPeriodSeconds: 2,
+      },
     });
   });
 
@@ -494,6 +501,33 @@ describe('notifications (NOTIFY_URL, NOTIFY_FORMAT, MAYDAY_PUBLIC_URL)', () => {
       'NOTIFY_FORMAT must be one of json, slack (got "teams")',
       'MAYDAY_PUBLIC_URL must be an http or https URL (got "ftp://x")',
     ]);
+  });
+});
+
+describe('leader election settings', () => {
+  it("defaults to client-go's 15 / 10 / 2 s and names this replica after POD_NAME with a random suffix", () => {
+    const config = loadMaydayConfig({ POD_NAME: 'mayday-7d9f-abcde' });
+    expect(config.leaderElection).toMatchObject({ leaseDurationSeconds: 15, renewDeadlineSeconds: 10, retryPeriodSeconds: 2 });
+    expect(config.leaderElection.identity).toMatch(/^mayday-7d9f-abcde_[0-9a-f]{8}$/);
+    expect(loadMaydayConfig({ POD_NAME: 'same' }).leaderElection.identity).not.toBe(config.leaderElection.identity);
+    expect(loadMaydayConfig({ LEADER_ELECTION: 'false' }).leaderElection.enabled).toBe(false);
+  });
+
+  it('refuses a renew deadline not under the lease duration, and a retry period not under the renew deadline', () => {
+    expect(problems({ WEBHOOK_TOKEN: TOKEN, LEASE_DURATION_SECONDS: '10', RENEW_DEADLINE_SECONDS: '10' })).toEqual([
+      'RENEW_DEADLINE_SECONDS (10) must be less than LEASE_DURATION_SECONDS (10)',
+    ]);
+    expect(problems({ WEBHOOK_TOKEN: TOKEN, RENEW_DEADLINE_SECONDS: '3', RETRY_PERIOD_SECONDS: '3' })).toEqual([
+      'RETRY_PERIOD_SECONDS (3) must be less than RENEW_DEADLINE_SECONDS (3)',
+    ]);
+    expect(problems({ WEBHOOK_TOKEN: TOKEN, LEASE_DURATION_SECONDS: '1' })[0]).toMatch(/^LEASE_DURATION_SECONDS must be an integer from 2/);
+    expect(
+      loadMaydayConfig({ LEASE_DURATION_SECONDS: '4', RENEW_DEADLINE_SECONDS: '3', RETRY_PERIOD_SECONDS: '1' }).leaderElection,
+    ).toMatchObject({
+      leaseDurationSeconds: 4,
+      renewDeadlineSeconds: 3,
+      retryPeriodSeconds: 1,
+    });
   });
 });
 
