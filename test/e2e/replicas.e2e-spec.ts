@@ -254,8 +254,8 @@ describe('three Mayday replicas (separate processes) on one cluster', () => {
     // Released: the moment it has exited, the Lease no longer names it (nobody, or a survivor that took it at once).
     const lease = await leaderLease();
     expect(lease?.holder.startsWith(`${leader.name}_`), JSON.stringify(lease)).toBe(false);
-    const messages = leader.logLines().map((line) => line.msg);
-    expect(messages).toContain(`released the Lease ${MAYDAY_NAMESPACE}/mayday-leader`);
+    // (Its last log lines may not be flushed before the process ends: the Lease itself is the evidence. Without a
+    // release, nobody could take it until a lease duration after the last renewal.)
     await eventually(async () => expect(await currentLeader(replicas.filter((replica) => replica !== leader))).toBeDefined(), 10_000);
     await leader.start();
   }, 120_000);
