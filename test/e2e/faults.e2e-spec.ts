@@ -235,7 +235,9 @@ describe('faults of Kubernetes, Superposition and Mayday itself', () => {
       // In flight for sure: its resolve has reached Superposition, which answers only 1.5 s later.
       await eventually(async () => expect(standIn.resolveCount).toBeGreaterThan(resolvesBefore));
       const closing = mayday.close();
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      // Draining shows first in the readiness probe (the Service stops sending); then a new event is refused.
+      const draining = mayday;
+      await eventually(async () => expect((await draining.get('/health/ready')).status).toBe(503));
       const refused = await mayday.post(
         '/webhooks/superposition',
         webhook('ExperimentStarted', 'faulty', experiment({ id: experimentId(), context: { namespace } })),
