@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
+import { cpSync, createWriteStream, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { CoordinationV1Api, KubeConfig } from '@kubernetes/client-node';
 import { controlPlane, maydayToken } from './control-plane';
@@ -11,7 +11,7 @@ const ROOT = resolve(__dirname, '../..');
 /** Where this suite compiles Mayday (its own folder: `npm run build` or another test may be writing dist/ meanwhile). */
 const BUILD = join(ROOT, '.cache', 'replicas-e2e');
 
-/** Compiles src/ as the production build does (tsconfig.build.json), once per run of the file. */
+/** Compiles src/ as the production build does (tsconfig.build.json, and nest-cli.json's assets), once per run of the file. */
 export function buildMayday(): string {
   const result = spawnSync(
     process.execPath,
@@ -23,6 +23,8 @@ export function buildMayday(): string {
     },
   );
   if (result.status !== 0) throw new Error(`tsc failed: ${result.stdout}\n${result.stderr}`);
+  // The assets nest-cli.json copies at `npm run build` (the rollout page's files).
+  cpSync(join(ROOT, 'src', 'ui', 'public'), join(BUILD, 'dist', 'ui', 'public'), { recursive: true });
   return join(BUILD, 'dist', 'main.js');
 }
 
