@@ -75,7 +75,8 @@ export async function startMaydayWith(
 ): Promise<RunningMayday> {
   await ensureMaydayNamespace(env);
   const moduleRef = await override(Test.createTestingModule({ imports: [AppModule.forRoot({ env: withDefaults(env) })] })).compile();
-  const app = moduleRef.createNestApplication<NestExpressApplication>({ bodyParser: false, logger: false });
+  // The options of createApp (src/bootstrap.ts) that matter here, shutdown included.
+  const app = moduleRef.createNestApplication<NestExpressApplication>({ bodyParser: false, logger: false, return503OnClosing: true });
   return listen(configureApp(app));
 }
 
