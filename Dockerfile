@@ -2,17 +2,28 @@
 #
 #   docker build -t mayday:latest .
 #
-# Two stages on the same Debian 12 (bookworm) slim Node 20 base: the build stage compiles
+# Two stages on the same Debian 12 (bookworm) slim Node.js 24 LTS base: the build stage compiles
 # TypeScript with the dev dependencies; the runtime stage holds production dependencies and
-# dist/ only. For reproducible builds pin the base image by digest (node:20-bookworm-slim@sha256:...).
+# dist/ only. For reproducible builds pin the base image by digest
+# (--build-arg NODE_IMAGE=node:24-bookworm-slim@sha256:...). The suite builds this file with a base made
+# locally the same way (scripts/container-image.sh), since no registry is reachable there.
+#
+# Why slim and not distroless (gcr.io/distroless/nodejs24-debian12): the runtime stage runs `npm ci`
+# to install the production dependencies, which needs npm and a shell; distroless has neither, so it
+# would need a third stage and a copied node_modules. Slim also keeps a shell for `kubectl exec` when
+# something goes wrong. Distroless would be smaller (no npm, no apt) and has no shell to abuse; the
+# root file system is read-only in deploy/ either way.
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 # ---- build ---------------------------------------------------------------------------------
-FROM node:20-bookworm-slim AS build
+FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 
-# Dependencies first, so this layer is reused while only the sources change.
+# Dependencies first, so this layer is reused while only the sources change. No install scripts:
+# the only one that matters, the `node` devDependency's, would download Node.js again, and the base
+# image already is the Node.js that package.json pins (same major).
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+RUN npm ci --no-audit --no-fund --ignore-scripts
 
 COPY nest-cli.json tsconfig.json tsconfig.build.json ./
 COPY src ./src
@@ -20,7 +31,7 @@ COPY src ./src
 RUN npm run build
 
 # ---- runtime -------------------------------------------------------------------------------
-FROM node:20-bookworm-slim AS runtime
+FROM ${NODE_IMAGE} AS runtime
 WORKDIR /app
 
 ENV NODE_ENV=production HOST=0.0.0.0 PORT=8090

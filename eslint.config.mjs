@@ -31,4 +31,19 @@ export default tseslint.config(
     files: ['test/**/*.ts', 'bench/**/*.ts'],
     rules: { '@typescript-eslint/no-explicit-any': 'off', '@typescript-eslint/no-non-null-assertion': 'off' },
   },
+  {
+    // The rollout page's script runs in the browser (src/ui/public), as a classic script.
+    files: ['src/ui/public/**/*.js'],
+    languageOptions: {
+      sourceType: 'script',
+      globals: {
+        window: 'readonly',
+        document: 'readonly',
+        location: 'readonly',
+        sessionStorage: 'readonly',
+        URLSearchParams: 'readonly',
+        MutationObserver: 'readonly',
+      },
+    },
+  },
 );

@@ -21,6 +21,7 @@ export default defineConfig({
         test: {
           name: 'e2e',
           include: ['test/e2e/**/*.e2e-spec.ts'],
+          exclude: ['test/e2e/image.e2e-spec.ts'],
           environment: 'node',
           // A cluster per file (API server, controllers, hollow nodes); tests isolate themselves by namespace.
           setupFiles: ['test/support/file-cluster.ts'],
@@ -29,6 +30,21 @@ export default defineConfig({
           pool: 'forks',
           maxWorkers: 2,
           sequence: { groupOrder: 1 },
+        },
+      },
+      {
+        plugins,
+        test: {
+          // The container image, built and run: after the other e2e files, since a first build takes
+          // minutes of both cores. Its own cluster, like every e2e file.
+          name: 'image',
+          include: ['test/e2e/image.e2e-spec.ts'],
+          environment: 'node',
+          setupFiles: ['test/support/file-cluster.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+          pool: 'forks',
+          sequence: { groupOrder: 2 },
         },
       },
     ],

@@ -19,7 +19,8 @@ import {
   ServerConfiguration,
   type KubernetesObject,
 } from '@kubernetes/client-node';
-import { Agent as HttpsAgent, type AgentOptions } from 'node:https';
+import type { AgentOptions } from 'node:https';
+import { Pool } from 'undici';
 import { canaryIngress, canaryService, deployment, mainIngress, mainService, recordConfigMap, type ExperimentIdentity } from './shapes';
 
 export const FIELD_MANAGER = 'bench-floor';
@@ -30,8 +31,8 @@ export class Floor {
 
   /**
    * `keepAlive` false: client-node exactly as documented (`KubernetesObjectApi.makeApiClient(kc)`),
-   * which builds a new https.Agent, so a new TLS connection, for every request. `keepAlive` true: the
-   * same calls over one keep-alive Agent (a reference point only; Mayday itself reuses connections).
+   * which builds a new undici Agent, so a new TLS connection, for every request. `keepAlive` true: the
+   * same calls over one keep-alive Pool (a reference point only; Mayday itself reuses connections).
    */
   constructor(kubeconfigPath: string, keepAlive = false) {
     const kc = new KubeConfig();
@@ -87,11 +88,19 @@ export const FLOOR_WRITES: Record<string, string> = {
   Concluded: '1 apply + 3 deletes (sequential)',
 };
 
-/** client-node's request pipeline with one keep-alive Agent carrying the kubeconfig's TLS settings. */
+/** client-node's request pipeline with one keep-alive undici Pool carrying the kubeconfig's TLS settings. */
 function keepAliveClient(kc: KubeConfig): KubernetesObjectApi {
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new Error('kubeconfig has no current cluster');
-  let agent: HttpsAgent | undefined;
+  let pool: Promise<Pool> | undefined;
+  const makePool = async (): Promise<Pool> => {
+    const tls: AgentOptions = {};
+    await kc.applyToHTTPSOptions(tls);
+    const { ca, cert, key, rejectUnauthorized, servername } = tls;
+    const settings = kc.createDispatcherOptions(cluster, { ca, cert, key, rejectUnauthorized, servername });
+    if (settings.type !== 'agent') throw new Error(`unexpected dispatcher type ${settings.type}`);
+    return new Pool(new URL(cluster.server).origin, { connect: settings.connect, connections: 64 });
+  };
   return new KubernetesObjectApi(
     createConfiguration({
       baseServer: new ServerConfiguration(cluster.server, {}),
@@ -99,11 +108,8 @@ function keepAliveClient(kc: KubeConfig): KubernetesObjectApi {
       promiseMiddleware: [
         {
           pre: async (context) => {
-            const fresh = context.getAgent() as (HttpsAgent & { options?: AgentOptions }) | undefined;
-            if (fresh instanceof HttpsAgent) {
-              agent ??= new HttpsAgent({ ...(fresh.options ?? {}), keepAlive: true, maxSockets: 64 });
-              context.setAgent(agent);
-            }
+            pool ??= makePool();
+            context.setDispatcher(await pool);
             return context;
           },
           post: async (response) => response,

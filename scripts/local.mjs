@@ -88,7 +88,9 @@ async function installHttpRouteCrd(kube) {
 }
 
 async function waitReady(url, child) {
-  for (let attempt = 0; attempt < 150; attempt++) {
+  // Generous: a first start on a busy 2-core machine (Node.js loading Nest, informers listing) can take tens of seconds.
+  const deadline = Date.now() + 90_000;
+  while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`Mayday exited with ${child.exitCode}`);
     try {
       const answer = await fetch(`${url}/health/ready`);
@@ -98,7 +100,7 @@ async function waitReady(url, child) {
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  throw new Error('Mayday did not become ready within 15 s');
+  throw new Error('Mayday did not become ready within 90 s');
 }
 
 /** The demo experiment of the README, in the given status. */

@@ -8,6 +8,7 @@ import { KubernetesModule } from './kubernetes/kubernetes.module';
 import { LoggingModule } from './logging/logging.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { SuperpositionModule } from './superposition/superposition.module';
+import { UiModule } from './ui/ui.module';
 import { WebhooksModule } from './webhooks/webhooks.module';
 
 export interface AppOptions {
@@ -31,6 +32,7 @@ export class AppModule {
         ExperimentsModule,
         WebhooksModule,
         HealthModule,
+        UiModule,
       ],
       providers: [{ provide: APP_FILTER, useClass: HttpErrorFilter }],
     };

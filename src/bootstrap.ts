@@ -14,6 +14,9 @@ export async function createApp(options: AppOptions = {}): Promise<NestExpressAp
     // being logged with a stack trace and aborting the process. LOG_LEVEL applies once it is read.
     logger: false,
     abortOnError: false,
+    // From the first moment of a shutdown, new requests get 503 with `Connection: close` while the events in
+    // flight finish: a kept-alive connection (a rollout page polling every 2 s) can no longer hold the exit.
+    return503OnClosing: true,
   });
   return configureApp(app);
 }

@@ -1,4 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { delimiter } from 'node:path';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -26,6 +28,10 @@ export const METRICS_AUTH_MODES = ['none', 'token'] as const;
 export const MIN_WEBHOOK_TOKEN_LENGTH = 32;
 /** Placeholders that deploy/ or the docs once shipped as the webhook token: anyone who read them knows them. */
 export const KNOWN_PLACEHOLDER_TOKENS: readonly string[] = ['change-me-to-a-long-random-string'];
+
+/** The shape of the POST each notification makes: Slack's incoming-webhook `{text}`, or Mayday's own fields as JSON. */
+export const NOTIFY_FORMATS = ['json', 'slack'] as const;
+export type NotifyFormat = (typeof NOTIFY_FORMATS)[number];
 
 /** Where the service account's namespace is mounted in a pod. */
 export const SERVICE_ACCOUNT_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
@@ -100,6 +106,48 @@ export abstract class MaydayConfig {
     /** The most replicas a variant's config may ask for (422 above). */
     readonly maxReplicas: number;
   };
+  abstract readonly notify: {
+    /** Where each CanaryFailed, Promoted, PromotionPending and RolledBack is POSTed; undefined: no notifications. */
+    readonly url?: string;
+    readonly format: NotifyFormat;
+    /** Mayday's address as people reach it (no trailing slash): notifications link to `{publicUrl}/ui/`. */
+    readonly publicUrl: string;
+  };
+  /** What Mayday writes back to Superposition (README, "Closing the loop"). */
+  abstract readonly closedLoop: {
+    /** Pause an experiment in Superposition when one of its canaries fails (SUPERPOSITION_WRITE_BACK). */
+    readonly writeBack: boolean;
+    /** Ramp steps (traffic_percentage, increasing) per workspace that ramps by itself (AUTO_RAMP); empty: none does. */
+    readonly autoRamp: Readonly<Record<string, readonly number[]>>;
+    /** How long every canary must stay available at one step before the next is asked for. */
+    readonly autoRampIntervalSeconds: number;
+  };
+  /** Canary analysis with Prometheus (README, "Closing the loop"); undefined when ANALYSIS_PROMETHEUS_URL is unset. */
+  abstract readonly analysis?: {
+    readonly prometheusUrl: string;
+    /** PromQL with {namespace}, {service}, {variant}, {deployment}. */
+    readonly query: string;
+    /** A canary whose query gives more than this fails. */
+    readonly max: number;
+    readonly intervalSeconds: number;
+    /** No data (empty or NaN) for this long fails the canary; 0: never. */
+    readonly noDataFailsAfterSeconds: number;
+  };
+  /** The Lease `mayday-leader` in MAYDAY_NAMESPACE: one replica runs the background work (client-go's timings). */
+  abstract readonly leaderElection: LeaderElectionSettings;
+}
+
+export interface LeaderElectionSettings {
+  /** false: this process runs the background work without a Lease (one replica only). */
+  readonly enabled: boolean;
+  /** This process in the Lease's holderIdentity: POD_NAME (else the host name) and a random suffix. */
+  readonly identity: string;
+  /** How long a holder's lease lasts after its last renewal, as seen by the others. */
+  readonly leaseDurationSeconds: number;
+  /** How long the leader keeps trying to renew before it stops its background work. */
+  readonly renewDeadlineSeconds: number;
+  /** How often candidates try to acquire, and the leader to renew. */
+  readonly retryPeriodSeconds: number;
 }
 
 export class ConfigValidationError extends Error {
@@ -233,8 +281,60 @@ export function loadMaydayConfig(env: Env): MaydayConfig {
     maxReplicas: read.integer('MAX_REPLICAS', 100, 1, 10000),
   };
 
+  const notify = {
+    url: read.url('NOTIFY_URL', ['http:', 'https:']),
+    format: read.oneOf('NOTIFY_FORMAT', NOTIFY_FORMATS, 'json'),
+    publicUrl: (read.url('MAYDAY_PUBLIC_URL', ['http:', 'https:']) ?? `http://localhost:${port}`).replace(/\/+$/, ''),
+  };
+  const writeBack = read.boolean('SUPERPOSITION_WRITE_BACK', superpositionUrl !== undefined);
+  if (writeBack && !superpositionUrl) problems.push('SUPERPOSITION_WRITE_BACK=true needs SUPERPOSITION_URL (where to write)');
+  const autoRamp = autoRampSchedule(read.string('AUTO_RAMP'), webhook.allowedWorkspaces, problems);
+  if (Object.keys(autoRamp).length > 0) {
+    if (!writeBack) problems.push('AUTO_RAMP needs SUPERPOSITION_WRITE_BACK (a ramp is a write to Superposition)');
+    if (!safety.readinessGate) problems.push('AUTO_RAMP needs CANARY_READINESS_GATE=true (without it Mayday cannot tell a healthy canary)');
+  }
+  const closedLoop = {
+    writeBack,
+    autoRamp,
+    autoRampIntervalSeconds: read.integer('AUTO_RAMP_INTERVAL_SECONDS', 300, 1, 86400),
+  };
+  const analysis = analysisSettings(read, safety.readinessGate, problems);
+  const leaderElection = {
+    enabled: read.boolean('LEADER_ELECTION', true),
+    identity: `${read.string('POD_NAME') ?? hostname()}_${randomUUID().slice(0, 8)}`,
+    leaseDurationSeconds: read.integer('LEASE_DURATION_SECONDS', 15, 2, 3600),
+    renewDeadlineSeconds: read.integer('RENEW_DEADLINE_SECONDS', 10, 1, 3600),
+    retryPeriodSeconds: read.integer('RETRY_PERIOD_SECONDS', 2, 1, 3600),
+  };
+  // client-go's rules: a leader must give up before others may take over, and try more than once before it does.
+  if (leaderElection.renewDeadlineSeconds >= leaderElection.leaseDurationSeconds) {
+    problems.push(
+      `RENEW_DEADLINE_SECONDS (${leaderElection.renewDeadlineSeconds}) must be less than LEASE_DURATION_SECONDS (${leaderElection.leaseDurationSeconds})`,
+    );
+  }
+  if (leaderElection.retryPeriodSeconds >= leaderElection.renewDeadlineSeconds) {
+    problems.push(
+      `RETRY_PERIOD_SECONDS (${leaderElection.retryPeriodSeconds}) must be less than RENEW_DEADLINE_SECONDS (${leaderElection.renewDeadlineSeconds})`,
+    );
+  }
+
   if (problems.length > 0) throw new ConfigValidationError(problems);
-  return { port, host, logLevel, kubernetes, maydayNamespace, superposition, webhook, metrics: { auth: metricsAuth }, routing, safety };
+  return {
+    port,
+    host,
+    logLevel,
+    kubernetes,
+    maydayNamespace,
+    superposition,
+    webhook,
+    metrics: { auth: metricsAuth },
+    routing,
+    safety,
+    notify,
+    closedLoop,
+    ...(analysis ? { analysis } : {}),
+    leaderElection,
+  };
 }
 
 /** Why a webhook token cannot be used, naming WEBHOOK_TOKEN; undefined when it can. */
@@ -258,6 +358,85 @@ function serviceAccountNamespace(): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * AUTO_RAMP: `workspace=5,10,25,50;other=10,20`. Steps are per-variant traffic percentages (docs/contract.md
+ * §1), strictly increasing, each above 0 and at most 100; a workspace appears once and, with
+ * ALLOWED_WORKSPACES, must be one of them.
+ */
+export function autoRampSchedule(
+  raw: string | undefined,
+  allowedWorkspaces: readonly string[],
+  problems: string[],
+): Record<string, number[]> {
+  const schedule: Record<string, number[]> = {};
+  if (raw === undefined) return schedule;
+  for (const entry of raw
+    .split(';')
+    .map((item) => item.trim())
+    .filter((item) => item.length > 0)) {
+    const match = /^([^=\s]+)\s*=\s*(.+)$/.exec(entry);
+    if (!match) {
+      problems.push(`AUTO_RAMP: "${entry}" is not workspace=step,step,... (e.g. checkout=5,10,25,50)`);
+      continue;
+    }
+    const [, workspace, list] = match;
+    if (Object.hasOwn(schedule, workspace) || ['__proto__', 'constructor', 'prototype'].includes(workspace)) {
+      problems.push(`AUTO_RAMP: workspace "${workspace}" is named twice or is not a workspace id`);
+      continue;
+    }
+    if (allowedWorkspaces.length > 0 && !allowedWorkspaces.includes(workspace)) {
+      problems.push(`AUTO_RAMP: workspace "${workspace}" is not in ALLOWED_WORKSPACES`);
+      continue;
+    }
+    const steps = list.split(',').map((step) => step.trim());
+    const bad = steps.find((step) => !/^\d+$/.test(step) || Number(step) < 1 || Number(step) > 100);
+    if (bad !== undefined) {
+      problems.push(
+        `AUTO_RAMP: step "${bad}" of workspace "${workspace}" must be an integer from 1 to 100 (a per-variant traffic percentage)`,
+      );
+      continue;
+    }
+    const numbers = steps.map(Number);
+    if (numbers.some((step, index) => index > 0 && step <= numbers[index - 1])) {
+      problems.push(`AUTO_RAMP: the steps of workspace "${workspace}" (${list}) must increase`);
+      continue;
+    }
+    schedule[workspace] = numbers;
+  }
+  return schedule;
+}
+
+const QUERY_PLACEHOLDERS = new Set(['namespace', 'service', 'variant', 'deployment']);
+
+/** ANALYSIS_*: all or nothing, around ANALYSIS_PROMETHEUS_URL. */
+function analysisSettings(read: EnvReader, readinessGate: boolean, problems: string[]): MaydayConfig['analysis'] {
+  const prometheusUrl = read.url('ANALYSIS_PROMETHEUS_URL', ['http:', 'https:'])?.replace(/\/+$/, '');
+  const query = read.string('ANALYSIS_QUERY');
+  const rawMax = read.string('ANALYSIS_MAX');
+  const intervalSeconds = read.integer('ANALYSIS_INTERVAL_SECONDS', 30, 1, 86400);
+  const noDataFailsAfterSeconds = read.integer('ANALYSIS_NO_DATA_FAILS_AFTER_SECONDS', 600, 0, 604800);
+  if (!prometheusUrl) {
+    if (query || rawMax) problems.push(`${query ? 'ANALYSIS_QUERY' : 'ANALYSIS_MAX'} is set but ANALYSIS_PROMETHEUS_URL is not`);
+    return undefined;
+  }
+  if (!query)
+    problems.push(
+      'ANALYSIS_QUERY is required when ANALYSIS_PROMETHEUS_URL is set (PromQL with {namespace}, {service}, {variant}, {deployment})',
+    );
+  for (const [, placeholder] of (query ?? '').matchAll(/\{([a-z]+)\}/g)) {
+    if (!QUERY_PLACEHOLDERS.has(placeholder)) {
+      problems.push(`ANALYSIS_QUERY: unknown placeholder {${placeholder}} (use {namespace}, {service}, {variant}, {deployment})`);
+    }
+  }
+  const max = Number(rawMax);
+  if (rawMax === undefined || !Number.isFinite(max)) {
+    problems.push(`ANALYSIS_MAX must be a number (the value above which a canary fails; got "${rawMax ?? ''}")`);
+  }
+  if (!readinessGate)
+    problems.push('ANALYSIS_PROMETHEUS_URL needs CANARY_READINESS_GATE=true (a failed analysis takes the canary out the same way)');
+  return { prometheusUrl, query: query ?? '', max, intervalSeconds, noDataFailsAfterSeconds };
 }
 
 const WORKSPACE_ENTRY = /^([^/\s]+)\/([^/\s]+)$/;

@@ -6,17 +6,25 @@ import { httpErrorFor } from '../common/http-error.filter';
 import { KeyedSerializer } from '../common/keyed-serializer';
 import { MaydayConfig } from '../config/mayday-config';
 import { KubeEventRecorder, type TransitionEvent } from '../kubernetes/kube-events.service';
+import { KubeVersionConflictError } from '../kubernetes/kube-errors';
+import { withFreshReads } from '../kubernetes/kube-resources.service';
 import { withRetryBudget } from '../kubernetes/retry';
 import { MetricsService } from '../metrics/metrics.service';
+import { notificationsFor } from '../notifications/notification';
+import { Notifier } from '../notifications/notifier.service';
 import type { EventOutcome, EventSource, ExperimentEvent } from './experiment-event';
 import { CONFIGMAP_DATA_LIMIT_BYTES, judgeAgainstRecord, recordDataBytes, type ExperimentRecord } from './experiment-record';
-import { ExperimentRecords } from './experiment-records.service';
+import { ExperimentRecords, type VersionedRecord } from './experiment-records.service';
 import { appliedSettingsOf, configVersionFor, reusableSettings, type AppliedSettings } from './applied-settings';
 import { ExperimentGroups } from './experiment-groups.service';
 import { withGroup, type ExperimentPlan } from './experiment-plan';
-import { ExperimentService, type ExecutionResult } from './experiment.service';
+import { ExperimentService, type CanaryOutcome, type ExecutionResult, type Observed } from './experiment.service';
+import { parseExperiment } from './dto/parse-experiment';
+import { RouteClaims } from './route-claims.service';
 import { ScaleDownTimers } from './scale-down-timers';
 import { namespaceRefusal, scopeOf, workspaceRefusal } from './scope';
+import { appendTransitions, LARGEST_HISTORY } from './transition-history';
+import { writeBackAfter, type ObservedFailure, type WriteBackState } from './write-back';
 
 /**
  * The way in for every experiment event (webhook, Deployment watch, resync): checks the scope,
@@ -31,6 +39,7 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
   private readonly logger = new Logger(ExperimentEventProcessor.name);
   private readonly serializer = new KeyedSerializer();
   private draining = false;
+  private readonly writeBackListeners: (() => void)[] = [];
 
   constructor(
     private readonly experiments: ExperimentService,
@@ -40,6 +49,8 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
     private readonly config: MaydayConfig,
     private readonly scaleDowns: ScaleDownTimers,
     private readonly groups: ExperimentGroups,
+    private readonly notifier: Notifier,
+    private readonly claims: RouteClaims,
   ) {}
 
   async process(event: ExperimentEvent, source: EventSource = 'webhook'): Promise<EventOutcome> {
@@ -79,6 +90,36 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
     }
   }
 
+  /** Called after a record was written with a new write-back to Superposition due. */
+  onWriteBackDue(listener: () => void): void {
+    this.writeBackListeners.push(listener);
+  }
+
+  /**
+   * Changes an experiment's write-back state in its record, in turn with its events (so that neither
+   * overwrites the other); says what the record holds afterwards (undefined: no record).
+   */
+  updateWriteBack(
+    experimentId: string,
+    update: (state: WriteBackState | undefined, record: ExperimentRecord) => WriteBackState | undefined,
+  ): Promise<ExperimentRecord | undefined> {
+    return this.serializer.run(`experiment ${experimentId}`, async () => {
+      // Read around the caches and written over that version: a 409 (another replica wrote it) is retried by the caller.
+      const { record, resourceVersion } = await this.records.readVersioned(experimentId, true);
+      if (!record) return undefined;
+      const superpositionWriteBack = update(record.superpositionWriteBack, record);
+      if (canonicalJson(superpositionWriteBack) === canonicalJson(record.superpositionWriteBack)) return record;
+      const updated = { ...record, superpositionWriteBack };
+      await this.records.write(updated, resourceVersion);
+      return updated;
+    });
+  }
+
+  /** False from SIGTERM on: /health/ready fails, so the Service sends the webhooks to the other replicas. */
+  get accepting(): boolean {
+    return !this.draining;
+  }
+
   /** Stop taking events and let the ones in flight finish (Nest calls this on SIGTERM). */
   async beforeApplicationShutdown(): Promise<void> {
     this.draining = true;
@@ -110,18 +151,54 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
     );
   }
 
+  /**
+   * Applies the event, or finds it stale, against the record as the API server has it. The record is
+   * written last, naming the resourceVersion that was read: if another replica moved the experiment
+   * meanwhile, the write fails (KubeVersionConflictError) and the event is judged again against the
+   * new record, reading everything from the API server this time (the caches may lag behind the
+   * other replica's writes). If it is stale now but this replica already wrote over the other's
+   * objects, it converges once more to what the record says, so the last record written always
+   * describes the cluster.
+   */
   private async converge(
     event: ExperimentEvent,
     ownPlan: ExperimentPlan,
     outcome: Pick<EventOutcome, 'event' | 'experimentId' | 'status' | 'namespace'>,
     deadline: Deadline,
   ): Promise<EventOutcome> {
+    const attempt: Attempt = { fresh: false, wrote: false };
+    for (let round = 1; ; round++) {
+      try {
+        const once = () => this.convergeOnce(event, ownPlan, outcome, deadline, attempt);
+        return await (attempt.fresh ? withFreshReads(once) : once());
+      } catch (error) {
+        // A refusal read from the caches is checked once more against the API server: another replica
+        // may have ended what the caches still show (Superposition does not deliver a 4xx again).
+        const refusedFromCache = error instanceof UnprocessableEventError && !attempt.fresh && !attempt.wrote;
+        if (!refusedFromCache && (!(error instanceof KubeVersionConflictError) || round >= MAX_CONFLICT_ROUNDS)) throw error;
+        if (error instanceof KubeVersionConflictError) {
+          this.metrics.recordConflicts.inc();
+          this.logger.debug(`experiment ${event.experiment.id}: another replica moved it (${error.message}); judging the event again`);
+        }
+        deadline.check('after another replica moved the experiment');
+        attempt.fresh = true;
+      }
+    }
+  }
+
+  private async convergeOnce(
+    event: ExperimentEvent,
+    ownPlan: ExperimentPlan,
+    outcome: Pick<EventOutcome, 'event' | 'experimentId' | 'status' | 'namespace'>,
+    deadline: Deadline,
+    attempt: Attempt,
+  ): Promise<EventOutcome> {
     const { experiment } = event;
     // The record, what the plan needs and the experiment's group are read in one round; a failure
     // of the others only counts if the record says the event is to be applied at all.
-    const recordRead = this.records.read(experiment.id);
+    const recordRead = this.records.readVersioned(experiment.id, attempt.fresh);
     recordRead.catch(() => undefined);
-    const reusable = recordRead.then((applied) =>
+    const reusable = recordRead.then(({ record: applied }) =>
       reusableSettings(
         applied?.appliedSettings,
         ownPlan,
@@ -133,32 +210,33 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
     preparing.catch(() => undefined);
     const grouping = ownPlan.kind === 'rollout' ? this.groups.scalingGroupOf(event) : Promise.resolve(undefined);
     grouping.catch(() => undefined);
-    const record = await recordRead;
+    const versioned = await recordRead;
+    const record = versioned.record;
     this.refuseRebinding(event, ownPlan, record);
     const verdict = judgeAgainstRecord(record, experiment);
-    if (!verdict.apply) return { ...outcome, result: 'ignored', reason: verdict.reason, actions: [] };
-    const plan = withGroup(ownPlan, experiment.traffic_percentage, await grouping);
-    const observed = await preparing;
-    // Everything so far was reads: a late event stops here, having changed nothing.
-    deadline.check('before the first write');
-
-    // A rollout's record goes with its route writes: a retry of the same state re-applies, and an
-    // older event is stale either way. A conclusion or discard is recorded only once it is done.
-    const applied =
-      plan.kind === 'rollout'
-        ? appliedSettingsOf(plan, observed.settings, configVersionFor(event.configVersion, record?.appliedSettings))
-        : undefined;
-    const result =
-      plan.kind === 'rollout'
-        ? await this.experiments.execute(plan, event, observed, (events) =>
-            Promise.all([this.recordApplied(event, plan, undefined, record, applied), this.events.record(events)]).then(() => undefined),
-          )
-        : await this.experiments.execute(plan, event, { ...observed, scaleDownAt: switchedAt(record) });
-    if (plan.kind !== 'rollout') {
-      await Promise.all([this.recordApplied(event, plan, result, record), this.events.record(this.newEvents(result, record))]);
-      if (result.scaleDownAt) this.scaleDowns.arm(plan.namespace, experiment.id, result.scaleDownAt);
+    if (!verdict.apply && !attempt.wrote) return { ...outcome, result: 'ignored', reason: verdict.reason, actions: [] };
+    // Another replica wrote the record last: what the caches hold of its objects may be behind.
+    const readFresh =
+      !attempt.fresh && versioned.resourceVersion !== undefined && !this.records.wroteLast(experiment.id, versioned.resourceVersion);
+    if (!verdict.apply) {
+      // Stale now, but an earlier round of this event wrote over the newer state: converge to the record again.
+      const recorded = recordedEvent(record!);
+      if (!recorded) return { ...outcome, result: 'ignored', reason: verdict.reason, actions: [] };
+      const recordedPlan = this.experiments.plan(recorded);
+      const known = reusableSettings(
+        record!.appliedSettings,
+        recordedPlan,
+        recordedPlan.experimental,
+        record!.appliedSettings?.configVersion,
+      );
+      const observe = () => this.experiments.prepare(recordedPlan, recorded, Promise.resolve(known));
+      const converged = await this.apply(recorded, recordedPlan, versioned, observe, readFresh, deadline, attempt);
+      const reason = `${verdict.reason}; another replica applied it while this one was writing, so it was converged to again`;
+      return { ...outcome, result: 'ignored', reason, actions: converged.result.actions };
     }
-    this.updateWeights(event, plan, result);
+    const plan = withGroup(ownPlan, experiment.traffic_percentage, await grouping);
+    const observe = () => (readFresh ? this.experiments.prepare(ownPlan, event, reusable) : preparing);
+    const { result } = await this.apply(event, plan, versioned, observe, readFresh, deadline, attempt);
     if (result.pendingPromotion) {
       return { ...outcome, result: 'pending', reason: result.pendingPromotion, actions: result.actions };
     }
@@ -167,6 +245,54 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
       return { ...outcome, result: 'applied', reason, actions: result.actions, scaleDownAt: result.scaleDownAt };
     }
     return { ...outcome, result: 'applied', reason: plan.reason, actions: result.actions, canaries: result.canaries };
+  }
+
+  /**
+   * Converges the cluster to one experiment state and records it: the route claim (a rollout),
+   * the writes, then the record over the version read (and the transition's Events meanwhile).
+   */
+  private async apply(
+    event: ExperimentEvent,
+    plan: ExperimentPlan,
+    versioned: VersionedRecord,
+    observe: () => Promise<Observed>,
+    readFresh: boolean,
+    deadline: Deadline,
+    attempt: Attempt,
+  ): Promise<{ plan: ExperimentPlan; result: ExecutionResult }> {
+    const record = versioned.record;
+    const fresh = <T>(work: () => Promise<T>) => (readFresh ? withFreshReads(work) : work());
+    if (plan.kind === 'ignore') return { plan, result: { actions: [], canaries: [], events: [] } };
+    const observed = await fresh(observe);
+    // Everything so far was reads: a late event stops here, having changed nothing.
+    deadline.check('before the first write');
+    const claimed =
+      plan.kind === 'rollout'
+        ? await fresh(() => this.claims.claim(plan.namespace, plan.service, event.experiment.id, attempt.fresh || readFresh))
+        : undefined;
+    const applied =
+      plan.kind === 'rollout'
+        ? appliedSettingsOf(plan, observed.settings, configVersionFor(event.configVersion, record?.appliedSettings))
+        : undefined;
+    const result = await fresh(() =>
+      this.experiments.execute(plan, event, plan.kind === 'rollout' ? observed : { ...observed, scaleDownAt: switchedAt(record) }),
+    ).catch(async (error: unknown) => {
+      // Refused before any write (consent, a foreign object, another experiment's canary): the route stays free.
+      if (claimed && error instanceof UnprocessableEventError) await this.claims.withdraw(claimed);
+      throw error;
+    });
+    const wrote = result.actions.some((action) => action.action !== 'unchanged');
+    attempt.wrote ||= wrote;
+    const events = plan.kind === 'rollout' ? result.events : this.newEvents(result, record);
+    await Promise.all([
+      this.recordApplied(event, plan, result, versioned, applied, wrote, events, failuresOf(result.canaries)),
+      this.events.record(events),
+    ]);
+    // Told once the record stands (a conflict above judges the event again); a waiting promotion only when it starts waiting.
+    this.notify(event, plan, record?.phase === 'promotion-pending' ? events.filter((item) => item.reason !== 'PromotionPending') : events);
+    if (result.scaleDownAt) this.scaleDowns.arm(plan.namespace, event.experiment.id, result.scaleDownAt);
+    this.updateWeights(event, plan, result);
+    return { plan, result };
   }
 
   /**
@@ -184,7 +310,8 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
 
   /** The record must fit in a ConfigMap: an experiment too large for it is refused before anything is written. */
   private refuseOversizedRecord(event: ExperimentEvent, plan: ExperimentPlan): void {
-    const bytes = recordDataBytes(this.records.toConfigMap(this.recordOf(event, plan, 'promotion-pending', 'x'.repeat(512))));
+    const largest = { ...this.recordOf(event, plan, 'promotion-pending', 'x'.repeat(512)), history: LARGEST_HISTORY };
+    const bytes = recordDataBytes(this.records.toConfigMap(largest));
     if (bytes > CONFIGMAP_DATA_LIMIT_BYTES) {
       throw new PayloadTooLargeException(
         `experiment ${event.experiment.id} would need a record of ${bytes} bytes, over the ${CONFIGMAP_DATA_LIMIT_BYTES} bytes a ConfigMap holds`,
@@ -215,20 +342,46 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
     };
   }
 
-  /** Writes the record unless it already says exactly this (a duplicate changes nothing). */
+  /** The notifications (NOTIFY_URL) among a transition's Events, queued: never waited for. */
+  private notify(event: ExperimentEvent, plan: ExperimentPlan, told: TransitionEvent[]): void {
+    const subject = {
+      experimentId: event.experiment.id,
+      workspace: event.workspace,
+      namespace: plan.namespace,
+      metricsUrl: plan.metricsUrl,
+    };
+    this.notifier.notify(notificationsFor(subject, told, this.config.notify.publicUrl, new Date().toISOString()));
+  }
+
+  /**
+   * Writes the record (with the transition's `events` in its history) over the version read, unless it
+   * already says exactly this and nothing was written (a duplicate changes nothing). Anything written is
+   * followed by a record write, even the same state again: that write fails if another replica moved the
+   * experiment meanwhile.
+   */
   private async recordApplied(
     event: ExperimentEvent,
     plan: ExperimentPlan,
     result: ExecutionResult | undefined,
-    record?: ExperimentRecord,
-    appliedSettings?: AppliedSettings,
+    { record, resourceVersion }: VersionedRecord,
+    appliedSettings: AppliedSettings | undefined,
+    wrote: boolean,
+    events: TransitionEvent[],
+    failures: readonly ObservedFailure[] = [],
   ): Promise<void> {
     const { experiment } = event;
+    const superpositionWriteBack = writeBackAfter(
+      record?.superpositionWriteBack,
+      { enabled: this.config.closedLoop.writeBack, status: experiment.status, failures },
+      new Date(),
+    );
     const phase = result?.pendingPromotion ? 'promotion-pending' : result?.scaleDownAt ? 'scale-down-pending' : 'applied';
     const pendingReason = result?.pendingPromotion;
     const scaleDownAt = result?.scaleDownAt;
     const effectiveTrafficPercentage = plan.kind === 'rollout' ? plan.canaryWeight : undefined;
     if (
+      !wrote &&
+      events.length === 0 &&
       record?.status === experiment.status &&
       record.lastModified === experiment.last_modified &&
       record.event === event.event &&
@@ -237,11 +390,29 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
       record.scaleDownAt === scaleDownAt &&
       record.effectiveTrafficPercentage === effectiveTrafficPercentage &&
       record.experimentGroup?.trafficPercentage === plan.group?.trafficPercentage &&
-      canonicalJson(record.appliedSettings) === canonicalJson(appliedSettings)
+      canonicalJson(record.appliedSettings) === canonicalJson(appliedSettings) &&
+      canonicalJson(record.superpositionWriteBack) === canonicalJson(superpositionWriteBack)
     ) {
       return;
     }
-    await this.records.write({ ...this.recordOf(event, plan, phase, pendingReason), scaleDownAt, effectiveTrafficPercentage, appliedSettings });
+    const history = appendTransitions(record?.history, events, new Date().toISOString());
+    await this.records.write(
+      {
+        ...this.recordOf(event, plan, phase, pendingReason),
+        scaleDownAt,
+        effectiveTrafficPercentage,
+        appliedSettings,
+        history,
+        superpositionWriteBack,
+      },
+      resourceVersion,
+    );
+    if (
+      superpositionWriteBack?.pending &&
+      canonicalJson(superpositionWriteBack.pending) !== canonicalJson(record?.superpositionWriteBack?.pending)
+    ) {
+      for (const listener of this.writeBackListeners) listener();
+    }
   }
 
   /** A pending promotion is announced once per reason, not at every retry, watch event or resync. */
@@ -295,6 +466,33 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
     else if (source === 'webhook' || changes > 0 || result === 'pending') this.logger.log(line);
     else this.logger.debug(line);
   }
+}
+
+/** The canaries this convergence found failing (with the readiness gate on). */
+function failuresOf(canaries: readonly CanaryOutcome[]): ObservedFailure[] {
+  return canaries.flatMap((canary) =>
+    canary.state.phase === 'failed' ? [{ variantId: canary.variantId, reason: canary.state.reason }] : [],
+  );
+}
+
+/** How often one event is judged again because another replica moved its experiment, before it is answered 503. */
+const MAX_CONFLICT_ROUNDS = 5;
+
+/** Carried across the rounds of one event: whether to read around the caches, and whether an earlier round wrote anything. */
+interface Attempt {
+  fresh: boolean;
+  wrote: boolean;
+}
+
+/** The event a record was written for, to converge to it again (undefined for a record that does not hold the experiment). */
+function recordedEvent(record: ExperimentRecord): ExperimentEvent | undefined {
+  if (!record.experiment) return undefined;
+  return {
+    event: record.event as ExperimentEvent['event'],
+    workspace: record.workspace,
+    organisationId: record.organisationId,
+    experiment: parseExperiment(JSON.parse(record.experiment), 'record.experiment'),
+  };
 }
 
 /** The scale-down deadline of a conclusion that already switched the main Service, from its record. */

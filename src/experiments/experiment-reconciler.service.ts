@@ -1,6 +1,7 @@
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { ForbiddenScopeError } from '../common/errors';
 import { MaydayConfig, type SuperpositionWorkspace } from '../config/mayday-config';
+import { LeaderElection } from '../kubernetes/leader-election';
 import { MetricsService } from '../metrics/metrics.service';
 import { SuperpositionError } from '../superposition/superposition-errors';
 import { EXPERIMENT_LABEL } from '../naming/labels';
@@ -15,6 +16,9 @@ import { TERMINAL_STATUSES, type ExperimentRecord } from './experiment-record';
 import { ExperimentRecords } from './experiment-records.service';
 import { ScaleDownTimers } from './scale-down-timers';
 import { isInScope, scopeOf } from './scope';
+
+/** How often a Deployment change whose experiment has no record yet looks for it again. */
+const RECORD_LOOK_AGAIN_MS = 500;
 
 /** How soon a scale-down that could not complete (the API server failed) is tried again. */
 const SCALE_DOWN_RETRY_MS = 5000;
@@ -63,6 +67,9 @@ const LISTED_STATUSES: ExperimentStatus[] = ['INPROGRESS', 'PAUSED'];
  * RESYNC_INTERVAL_SECONDS (and once at start-up), which repairs lost webhooks: each workspace's
  * INPROGRESS and PAUSED experiments are listed (so one whose every webhook was lost is found too),
  * then recorded unfinished experiments the lists no longer show are read one by one.
+ * All of it runs on the leader only (LeaderElection): a replica that becomes leader converges every
+ * unfinished recorded experiment once (whatever changed while no one led), re-arms the scale-downs
+ * from the records and resyncs; one that stops leading starts nothing more.
  */
 @Injectable()
 export class ExperimentReconciler implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -81,21 +88,53 @@ export class ExperimentReconciler implements OnApplicationBootstrap, OnApplicati
     private readonly config: MaydayConfig,
     private readonly scaleDowns: ScaleDownTimers,
     private readonly metrics: MetricsService,
+    private readonly leader: LeaderElection,
   ) {}
 
   onApplicationBootstrap(): void {
     this.workloads.onChange((change) => this.onWorkloadChange(change));
     this.scaleDowns.onDue((namespace, experimentId) => void this.scaleDownWhenDue(namespace, experimentId));
-    void this.armScaleDowns();
+    // A scale-down another replica scheduled (it handled the conclusion) is armed here too: whoever leads when it is due runs it.
+    this.records.onChange((record) => {
+      if (record.phase === 'scale-down-pending' && record.scaleDownAt && this.inScope(record)) {
+        this.scaleDowns.arm(record.namespace, record.experimentId, record.scaleDownAt);
+      }
+    });
+    this.leader.onChange((leading) => {
+      if (leading) void this.takeOver();
+    });
     const interval = this.config.safety.resyncIntervalSeconds;
     if (interval === 0) return;
     if (!this.superposition.configured) {
       this.logger.warn('RESYNC_INTERVAL_SECONDS is set but SUPERPOSITION_URL is not: no resync');
       return;
     }
-    void this.resync();
-    this.timer = setInterval(() => void this.resync(), interval * 1000);
+    this.timer = setInterval(() => {
+      if (this.leader.isLeader()) void this.resync();
+    }, interval * 1000);
     this.timer.unref();
+  }
+
+  /** What a new leader does first: the scale-downs from the records, every unfinished experiment again, a resync. */
+  private async takeOver(): Promise<void> {
+    await this.armScaleDowns();
+    await this.reconcileUnfinished();
+    if (this.config.safety.resyncIntervalSeconds > 0 && this.superposition.configured && this.leader.isLeader()) await this.resync();
+  }
+
+  /** Deployment changes this replica ignored while another led (or no one did) are caught up from the records. */
+  private async reconcileUnfinished(): Promise<void> {
+    let records: ExperimentRecord[];
+    try {
+      records = (await this.records.list()).filter((record) => this.unfinished(record) && this.inScope(record));
+    } catch (error) {
+      this.logger.warn(`could not list the records to converge them as the new leader: ${(error as Error).message}`);
+      return;
+    }
+    for (const record of records) {
+      if (!this.leader.isLeader()) return;
+      await this.reconcileFromRecord(record.namespace, record.experimentId);
+    }
   }
 
   onApplicationShutdown(): void {
@@ -132,6 +171,7 @@ export class ExperimentReconciler implements OnApplicationBootstrap, OnApplicati
         continue;
       }
       for (const plain of experiments) {
+        if (!this.leader.isLeader()) return this.finish(report);
         const id = (plain as { id?: unknown } | null)?.id;
         if (typeof id === 'string') listedIds.add(id);
         report.listed += 1;
@@ -149,6 +189,7 @@ export class ExperimentReconciler implements OnApplicationBootstrap, OnApplicati
     // Recorded experiments the lists no longer show were concluded or discarded (or their workspace is
     // not listed); those of a workspace whose list failed wait for the next round.
     for (const record of records) {
+      if (!this.leader.isLeader()) break;
       const orgId = this.config.superposition.orgId ?? record.organisationId;
       if (listedIds.has(record.experimentId) || (orgId && unlisted.has(workspaceKey(orgId, record.workspace)))) continue;
       report.readOneByOne += 1;
@@ -220,6 +261,8 @@ export class ExperimentReconciler implements OnApplicationBootstrap, OnApplicati
    * namespace. Anyone who can label a Deployment can ask for this; nobody can steer it elsewhere.
    */
   private onWorkloadChange({ deployment }: WorkloadChange): void {
+    // A new leader converges every unfinished experiment first, so what followers ignore here is not lost.
+    if (!this.leader.isLeader()) return;
     const namespace = deployment.metadata?.namespace;
     const experimentId = deployment.metadata?.labels?.[EXPERIMENT_LABEL];
     if (!namespace || !experimentId) return;
@@ -233,9 +276,18 @@ export class ExperimentReconciler implements OnApplicationBootstrap, OnApplicati
   }
 
   private async reconcileRepeatedly(key: string, namespace: string, experimentId: string): Promise<void> {
+    // The event that creates the experiment's record may still be in flight (here or at another replica,
+    // which writes the record after its objects): a change seen before the record is looked at again
+    // until that event's deadline has passed, or it would be lost.
+    const lookUntil = Date.now() + this.config.webhook.eventDeadlineMs;
     do {
       this.queued.set(key, false);
-      await this.reconcileFromRecord(namespace, experimentId);
+      if (!this.leader.isLeader()) continue;
+      const recorded = await this.reconcileFromRecord(namespace, experimentId);
+      if (!recorded && Date.now() < lookUntil) {
+        await new Promise((resolve) => setTimeout(resolve, RECORD_LOOK_AGAIN_MS));
+        this.queued.set(key, true);
+      }
     } while (this.queued.get(key));
     this.queued.delete(key);
   }
@@ -243,16 +295,18 @@ export class ExperimentReconciler implements OnApplicationBootstrap, OnApplicati
   /**
    * Converges one experiment to its recorded state again (its Deployments' states may have changed),
    * when a Deployment in `namespace` asked for it: a record bound to another namespace is left alone.
+   * False when the experiment has no record (yet).
    */
-  async reconcileFromRecord(namespace: string, experimentId: string): Promise<void> {
+  async reconcileFromRecord(namespace: string, experimentId: string): Promise<boolean> {
     try {
       const record = await this.records.read(experimentId);
-      if (!record?.experiment || !this.unfinished(record) || !this.inScope(record)) return;
+      if (!record) return false;
+      if (!record.experiment || !this.unfinished(record) || !this.inScope(record)) return true;
       if (record.namespace !== namespace) {
         this.logger.warn(
           `a Deployment in ${namespace} names experiment ${experimentId}, which runs in ${record.namespace}: ignored (labels never move Mayday to another namespace)`,
         );
-        return;
+        return true;
       }
       const experiment = parseExperiment(JSON.parse(record.experiment), 'record.experiment');
       await this.processor.process(
@@ -264,6 +318,7 @@ export class ExperimentReconciler implements OnApplicationBootstrap, OnApplicati
         `experiment ${experimentId} in ${namespace} could not converge after a Deployment change: ${(error as Error).message}`,
       );
     }
+    return true;
   }
 
   /** Promotions that switched before a restart still delete what they retire, at the recorded time. */
@@ -282,6 +337,8 @@ export class ExperimentReconciler implements OnApplicationBootstrap, OnApplicati
 
   /** Runs the conclusion again once its scale-down is due; tries again later if it did not complete. */
   private async scaleDownWhenDue(namespace: string, experimentId: string): Promise<void> {
+    // Every replica arms the timers; the leader runs them (a new leader re-arms them from the records).
+    if (!this.leader.isLeader()) return;
     await this.reconcileFromRecord(namespace, experimentId);
     try {
       if ((await this.records.read(experimentId))?.phase !== 'scale-down-pending') return;

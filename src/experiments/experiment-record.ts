@@ -4,6 +4,8 @@ import { kubeName } from '../naming/names';
 import type { ExperimentStatus } from './dto/experiment.dto';
 import type { AppliedSettings } from './applied-settings';
 import type { ExperimentGroup } from './experiment-group';
+import { historyFromJson, type TransitionEntry } from './transition-history';
+import { parseWriteBack, type WriteBackState } from './write-back';
 
 /**
  * What Mayday last applied for one experiment, kept in the cluster (a ConfigMap in Mayday's own
@@ -41,6 +43,10 @@ export interface ExperimentRecord {
   experimentGroup?: ExperimentGroup;
   /** The experimental variants' settings as applied, with what they were resolved from (running experiments only). */
   appliedSettings?: AppliedSettings;
+  /** The experiment's last transitions (the last HISTORY_LIMIT), oldest first, for the rollout page. */
+  history?: readonly TransitionEntry[];
+  /** A pause still to be written back to Superposition, and the failures already reported (write-back.ts). */
+  superpositionWriteBack?: WriteBackState;
 }
 
 export type RecordPhase = 'applied' | 'promotion-pending' | 'scale-down-pending';
@@ -74,6 +80,8 @@ export function recordToConfigMap(record: ExperimentRecord, recordNamespace: str
   if (record.effectiveTrafficPercentage !== undefined) data.effectiveTrafficPercentage = String(record.effectiveTrafficPercentage);
   if (record.experimentGroup !== undefined) data.experimentGroup = JSON.stringify(record.experimentGroup);
   if (record.appliedSettings !== undefined) data.appliedSettings = JSON.stringify(record.appliedSettings);
+  if (record.history !== undefined && record.history.length > 0) data.history = JSON.stringify(record.history);
+  if (record.superpositionWriteBack !== undefined) data.superpositionWriteBack = JSON.stringify(record.superpositionWriteBack);
   return {
     apiVersion: 'v1',
     kind: 'ConfigMap',
@@ -108,6 +116,8 @@ export function recordFromConfigMap(configMap: V1ConfigMap): ExperimentRecord | 
     experimentGroup: data.experimentGroup === undefined ? undefined : parseJsonOr<ExperimentGroup>(data.experimentGroup),
     // Read back only as a shortcut: a record that does not hold what it should is resolved again.
     appliedSettings: data.appliedSettings === undefined ? undefined : appliedSettingsOrUndefined(parseJsonOr(data.appliedSettings)),
+    history: data.history === undefined ? undefined : historyFromJson(data.history),
+    superpositionWriteBack: parseWriteBack(data.superpositionWriteBack),
   };
 }
 

@@ -1,8 +1,9 @@
 import { Injectable, Logger, type OnApplicationBootstrap, type OnModuleInit } from '@nestjs/common';
 import type { V1ConfigMap } from '@kubernetes/client-node';
 import { MaydayConfig } from '../config/mayday-config';
+import { ClusterCache } from '../kubernetes/cluster-cache.service';
 import { KubeForbiddenError } from '../kubernetes/kube-errors';
-import { KubeResourcesService } from '../kubernetes/kube-resources.service';
+import { KubeResourcesService, withFreshReads } from '../kubernetes/kube-resources.service';
 import { MetricsService } from '../metrics/metrics.service';
 import { isManagedByMayday, MANAGED_BY, MANAGED_BY_LABEL, ownedSelector } from '../naming/labels';
 import {
@@ -17,10 +18,21 @@ import {
 } from './experiment-record';
 import { isInScope, type Scope } from './scope';
 
+/** A record as read, with the resourceVersion a write must name to replace it (none: there is no record yet). */
+export interface VersionedRecord {
+  record?: ExperimentRecord;
+  resourceVersion?: string;
+}
+
+/** How many experiments this replica remembers having written the record of last (beyond, it reads fresh). */
+const REMEMBERED_WRITES = 10_000;
+
 /**
  * Reads and writes the per-experiment records (ConfigMaps labelled `role: record`), in Mayday's own
  * namespace only: a ConfigMap anywhere else is never read as a record, whatever its labels say.
  * Records an earlier Mayday kept in experiment namespaces are moved here once, at start-up.
+ * Several replicas write them: every write names the resourceVersion it read (a create when there
+ * was none), so a record another replica moved meanwhile is never overwritten (KubeVersionConflictError).
  */
 @Injectable()
 export class ExperimentRecords implements OnModuleInit, OnApplicationBootstrap {
@@ -28,10 +40,13 @@ export class ExperimentRecords implements OnModuleInit, OnApplicationBootstrap {
   private readonly namespace: string;
   /** Settles once the records of an earlier version have been looked for (reads wait for it). */
   private migration: Promise<void> = Promise.resolve();
+  /** The resourceVersion of each record this replica wrote last; a record at another version was moved by someone else. */
+  private readonly ownWrites = new Map<string, string>();
 
   constructor(
     private readonly kube: KubeResourcesService,
     private readonly metrics: MetricsService,
+    private readonly cache: ClusterCache,
     config: MaydayConfig,
   ) {
     this.namespace = config.maydayNamespace;
@@ -70,8 +85,39 @@ export class ExperimentRecords implements OnModuleInit, OnApplicationBootstrap {
     return this.trusted(configMap);
   }
 
-  async write(record: ExperimentRecord): Promise<void> {
-    await this.kube.apply(this.toConfigMap(record));
+  /** The record and its resourceVersion; `fresh` reads the API server, not the cache (after a conflict). */
+  async readVersioned(experimentId: string, fresh = false): Promise<VersionedRecord> {
+    await this.migration;
+    const ref = { apiVersion: 'v1', kind: 'ConfigMap', namespace: this.namespace, name: recordName(experimentId) };
+    const configMap = await (fresh ? withFreshReads(() => this.kube.read<V1ConfigMap>(ref)) : this.kube.read<V1ConfigMap>(ref));
+    return { record: this.trusted(configMap), resourceVersion: configMap?.metadata?.resourceVersion };
+  }
+
+  /** Whether this replica wrote this version of the record itself (then its caches hold everything it wrote for it). */
+  wroteLast(experimentId: string, resourceVersion: string | undefined): boolean {
+    return resourceVersion !== undefined && this.ownWrites.get(experimentId) === resourceVersion;
+  }
+
+  /**
+   * Writes the record over the version that was read (creates it when there was none). Throws
+   * KubeVersionConflictError when another replica wrote it meanwhile.
+   */
+  async write(record: ExperimentRecord, resourceVersion: string | undefined): Promise<void> {
+    const configMap = this.toConfigMap(record);
+    if (resourceVersion !== undefined) configMap.metadata!.resourceVersion = resourceVersion;
+    const written = await this.kube.createOrReplace(configMap);
+    this.ownWrites.delete(record.experimentId);
+    this.ownWrites.set(record.experimentId, written.metadata?.resourceVersion ?? '');
+    if (this.ownWrites.size > REMEMBERED_WRITES) this.ownWrites.delete(this.ownWrites.keys().next().value!);
+  }
+
+  /** Called with every record the cache sees written (by any replica). */
+  onChange(listener: (record: ExperimentRecord) => void): void {
+    this.cache.on('v1', 'ConfigMap', (verb, object) => {
+      if (verb === 'delete') return;
+      const record = this.trusted(object as V1ConfigMap);
+      if (record) listener(record);
+    });
   }
 
   /** The ConfigMap a record is written as (to check its size before anything is written). */
@@ -146,7 +192,7 @@ export class ExperimentRecords implements OnModuleInit, OnApplicationBootstrap {
         continue;
       }
       const existing = await this.kube.read<V1ConfigMap>({ ...markerRef, name: recordName(verdict.move.experimentId) });
-      if (!existing) await this.write(verdict.move);
+      if (!existing) await this.kube.apply(this.toConfigMap(verdict.move));
       const ref = { apiVersion: 'v1', kind: 'ConfigMap', namespace: configMap.metadata!.namespace!, name: configMap.metadata!.name! };
       await this.kube.delete(ref, { uid: configMap.metadata?.uid });
       moved.push(where);

@@ -10,6 +10,10 @@ import { parseExperiment } from './dto/parse-experiment';
 import { recordName, type ExperimentRecord } from './experiment-record';
 import { ExperimentRecords } from './experiment-records.service';
 import { isInScope, scopeOf } from './scope';
+import type { TransitionEntry } from './transition-history';
+import type { AnalysisVerdict } from '../analysis/canary-analysis';
+import { ClosedLoopService } from './closed-loop.service';
+import type { WriteBackState } from './write-back';
 
 export interface VariantStatus {
   variantId: string;
@@ -21,6 +25,8 @@ export interface VariantStatus {
   reason?: string;
   deployment?: { name: string; readyReplicas: number; availableReplicas: number; desiredReplicas: number; role?: string };
   service?: string;
+  /** The last Prometheus analysis of this canary (with ANALYSIS_PROMETHEUS_URL; kept in memory, evaluated again after a restart). */
+  analysis?: AnalysisVerdict;
 }
 
 export interface ExperimentStatusView {
@@ -46,8 +52,12 @@ export interface ExperimentStatusView {
   /** Superposition's link to the experiment's metrics dashboard, when it has one. */
   metricsUrl?: string;
   chosenVariant?: string | null;
-  main: { service: string; exists: boolean; managedByMayday: boolean; selects?: string; route: string };
+  main: { service: string; exists: boolean; managedByMayday: boolean; selects?: string; selector?: Record<string, string>; route: string };
   variants: VariantStatus[];
+  /** The experiment's last transitions, oldest first (the record keeps the last HISTORY_LIMIT). */
+  history: readonly TransitionEntry[];
+  /** A pause still to be written back to Superposition (attempts, last error, next attempt) and the failures already reported. */
+  superpositionWriteBack?: WriteBackState;
   record: string;
 }
 
@@ -60,6 +70,7 @@ export class ExperimentStatusService {
     private readonly workloads: WorkloadWatcher,
     @Inject(TRAFFIC_ROUTER) private readonly router: TrafficRouter,
     private readonly config: MaydayConfig,
+    private readonly closedLoop: ClosedLoopService,
   ) {}
 
   /** Only experiments this Mayday may act on are shown (ALLOWED_NAMESPACES, ALLOWED_WORKSPACES, protected namespaces). */
@@ -124,6 +135,8 @@ export class ExperimentStatusService {
           const state = this.workloads.stateOf(deployment);
           view.state = state.phase;
           if (state.phase !== 'available') view.reason = state.reason;
+          const analysis = this.closedLoop.analysisOf(record.namespace, name);
+          if (analysis) view.analysis = analysis;
         }
       }
       if (services.some((item) => item.metadata?.name === serviceName)) view.service = serviceName;
@@ -160,9 +173,12 @@ export class ExperimentStatusService {
         exists: mainService !== undefined,
         managedByMayday: isManagedByMayday(mainService),
         ...(selects ? { selects } : {}),
+        ...(mainService?.spec?.selector ? { selector: mainService.spec.selector } : {}),
         route: mainRouteName(record.workspace),
       },
       variants,
+      history: record.history ?? [],
+      ...(record.superpositionWriteBack ? { superpositionWriteBack: record.superpositionWriteBack } : {}),
       record: `${this.config.maydayNamespace}/${recordName(record.experimentId)}`,
     };
   }

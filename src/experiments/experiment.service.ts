@@ -123,7 +123,7 @@ export class ExperimentService {
     plan: ExperimentPlan,
     event: ExperimentEvent,
     observed: Observed,
-    alongsideRoutes: (events: TransitionEvent[]) => Promise<void> = async () => undefined,
+    alongsideRoutes: (events: TransitionEvent[], canaries: CanaryOutcome[]) => Promise<void> = async () => undefined,
   ): Promise<ExecutionResult> {
     const superposition = this.superpositionScope(event);
     switch (plan.kind) {
@@ -180,7 +180,7 @@ export class ExperimentService {
   private async rollout(
     plan: ExperimentPlan,
     observed: Observed,
-    alongsideRoutes: (events: TransitionEvent[]) => Promise<void>,
+    alongsideRoutes: (events: TransitionEvent[], canaries: CanaryOutcome[]) => Promise<void>,
   ): Promise<ExecutionResult> {
     this.refuseConcurrentExperiment(plan, observed);
     this.requireConsent(plan, observed.mainService);
@@ -236,19 +236,16 @@ export class ExperimentService {
       });
     }
     const events = rolloutEvents(plan, transitions);
+    const outcomes = canaries.map(({ variantId, weight, state }) => ({ variantId, weight, state }));
     // The routes, and with them the record and the Events (they need no more than the workloads).
-    const [routeActions] = await Promise.all([this.applyRouteChange(routes), alongsideRoutes(events)]);
+    const [routeActions] = await Promise.all([this.applyRouteChange(routes), alongsideRoutes(events, outcomes)]);
     actions.push(...routeActions);
     const desiredNames = new Set(desired.map((object) => object.metadata?.name));
     const stale = [...observed.services, ...observed.deployments].filter(
       (object) => this.isCanaryOf(object, plan) && !desiredNames.has(object.metadata?.name),
     );
     actions.push(...(await this.removeAll(stale)));
-    return {
-      actions,
-      canaries: canaries.map(({ variantId, weight, state }) => ({ variantId, weight, state })),
-      events,
-    };
+    return { actions, canaries: outcomes, events };
   }
 
   /**
@@ -297,6 +294,7 @@ export class ExperimentService {
           actions[0] ?? actionFor(winnerLive!, 'unchanged'),
           pendingPromotion,
           unserved ? 'Warning' : 'Normal',
+          plan.winner?.id,
         );
         return { actions, canaries: [], pendingPromotion, events };
       }

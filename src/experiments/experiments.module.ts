@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { KubernetesModule } from '../kubernetes/kubernetes.module';
+import { NotificationsModule } from '../notifications/notifications.module';
 import { SuperpositionModule } from '../superposition/superposition.module';
 import { TrafficModule } from '../traffic/traffic.module';
 import { WorkloadsModule } from '../workloads/workloads.module';
@@ -12,12 +13,15 @@ import { ExperimentStatusService } from './experiment-status.service';
 import { ExperimentsController } from './experiments.controller';
 import { ResyncController } from './resync.controller';
 import { BearerAuthGuard } from '../common/bearer-auth.guard';
+import { ClosedLoopService } from './closed-loop.service';
+import { PrometheusClient } from '../analysis/prometheus.client';
 import { RecordRetentionService } from './record-retention.service';
+import { RouteClaims } from './route-claims.service';
 import { ScaleDownTimers } from './scale-down-timers';
 import { VariantConfigResolver } from './variant-config.resolver';
 
 @Module({
-  imports: [KubernetesModule, SuperpositionModule, TrafficModule, WorkloadsModule],
+  imports: [KubernetesModule, NotificationsModule, SuperpositionModule, TrafficModule, WorkloadsModule],
   controllers: [ExperimentsController, ResyncController],
   providers: [
     ExperimentService,
@@ -27,9 +31,12 @@ import { VariantConfigResolver } from './variant-config.resolver';
     ExperimentReconciler,
     ExperimentStatusService,
     RecordRetentionService,
+    RouteClaims,
     ScaleDownTimers,
     VariantConfigResolver,
     BearerAuthGuard,
+    ClosedLoopService,
+    PrometheusClient,
   ],
   exports: [ExperimentEventProcessor, ExperimentRecords, ExperimentReconciler],
 })

@@ -1,12 +1,13 @@
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { MaydayConfig } from '../config/mayday-config';
+import { LeaderElection } from '../kubernetes/leader-election';
 import { HOUR_MS, retentionOf } from './experiment-record';
 import { ExperimentRecords } from './experiment-records.service';
 import { scopeOf } from './scope';
 
 /**
  * Deletes the records of experiments that finished more than RECORD_RETENTION_HOURS ago (in the
- * namespaces and workspaces this Mayday may act on), at start-up and every hour, so that they do not pile up in the cluster (and in Mayday's cache).
+ * namespaces and workspaces this Mayday may act on), when this replica becomes leader and every hour while it leads, so that they do not pile up in the cluster (and in Mayday's cache).
  */
 @Injectable()
 export class RecordRetentionService implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -16,12 +17,17 @@ export class RecordRetentionService implements OnApplicationBootstrap, OnApplica
   constructor(
     private readonly records: ExperimentRecords,
     private readonly config: MaydayConfig,
+    private readonly leader: LeaderElection,
   ) {}
 
   onApplicationBootstrap(): void {
     if (this.config.safety.recordRetentionHours === 0) return;
-    void this.prune();
-    this.timer = setInterval(() => void this.prune(), HOUR_MS);
+    this.leader.onChange((leading) => {
+      if (leading) void this.prune();
+    });
+    this.timer = setInterval(() => {
+      if (this.leader.isLeader()) void this.prune();
+    }, HOUR_MS);
     this.timer.unref();
   }
 

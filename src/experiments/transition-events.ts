@@ -27,10 +27,17 @@ export function rolloutEvents(plan: ExperimentPlan, canaries: CanaryTransition[]
         reason: 'CanaryCreated',
         type: 'Normal',
         note: `canary of experiment ${plan.experimentId} for variant ${canary.variantId}`,
+        variantId: canary.variantId,
       });
     }
     if (canary.newlyFailed && canary.state.phase === 'failed') {
-      events.push({ regarding, reason: 'CanaryFailed', type: 'Warning', note: `taken out of traffic: ${canary.state.reason}` });
+      events.push({
+        regarding,
+        reason: 'CanaryFailed',
+        type: 'Warning',
+        note: `taken out of traffic: ${canary.state.reason}`,
+        variantId: canary.variantId,
+      });
     }
     if (canary.previousWeight !== canary.weight) {
       const why = canary.state.phase === 'available' ? '' : ` (${canary.state.phase}: ${canary.state.reason})`;
@@ -39,6 +46,8 @@ export function rolloutEvents(plan: ExperimentPlan, canaries: CanaryTransition[]
         reason: plan.canaryWeight === 0 && canary.previousWeight > 0 ? 'Paused' : 'WeightChanged',
         type: 'Normal',
         note: `weight ${canary.previousWeight} -> ${canary.weight}${why}`,
+        variantId: canary.variantId,
+        weight: canary.weight,
       });
     }
   }
@@ -60,14 +69,16 @@ export function promotionEvents(
   scaleDown?: ScheduledScaleDown,
 ): TransitionEvent[] {
   const later = scaleDown ? `; ${scaleDown.objects.join(', ')} keep running until ${scaleDown.at}, then are deleted` : '';
-  const note = `experiment ${plan.experimentId} concluded: variant ${plan.winner!.id} is the stable release`;
+  const variantId = plan.winner!.id;
+  const note = `experiment ${plan.experimentId} concluded: variant ${variantId} is the stable release`;
   return [
-    { regarding: regardingOf(winner, 'apps/v1'), reason: 'Promoted', type: 'Normal', note: `${note}${later}${metricsOf(plan)}` },
+    { regarding: regardingOf(winner, 'apps/v1'), reason: 'Promoted', type: 'Normal', note: `${note}${later}${metricsOf(plan)}`, variantId },
     {
       regarding: regardingOf(main, 'v1'),
       reason: 'Promoted',
       type: 'Normal',
       note: `${note}; the Service selects ${winner.name}${later}${metricsOf(plan)}`,
+      variantId,
     },
   ];
 }
@@ -81,9 +92,14 @@ export function scaledDownEvents(winner: ObjectAction, deleted: ObjectAction[]):
   ];
 }
 
-/** PromotionPending, on the winner's Deployment. */
-export function pendingPromotionEvents(winner: ObjectAction, why: string, type: 'Normal' | 'Warning' = 'Normal'): TransitionEvent[] {
-  return [{ regarding: regardingOf(winner, 'apps/v1'), reason: 'PromotionPending', type, note: why }];
+/** PromotionPending, on the winner's Deployment (of variant `variantId`). */
+export function pendingPromotionEvents(
+  winner: ObjectAction,
+  why: string,
+  type: 'Normal' | 'Warning' = 'Normal',
+  variantId?: string,
+): TransitionEvent[] {
+  return [{ regarding: regardingOf(winner, 'apps/v1'), reason: 'PromotionPending', type, note: why, ...(variantId ? { variantId } : {}) }];
 }
 
 /** RolledBack, on the main Service, when the rollback removed something. */
@@ -96,6 +112,7 @@ export function rollbackEvents(plan: ExperimentPlan, main: ObjectAction | undefi
       reason: 'RolledBack',
       type: 'Normal',
       note: `experiment ${plan.experimentId} rolled back (${why}): its canaries were removed${metricsOf(plan)}`,
+      ...(plan.winner ? { variantId: plan.winner.id } : {}),
     },
   ];
 }

@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
+import { ExperimentEventProcessor } from '../experiments/experiment-event.processor';
 import { KubeResourcesService } from '../kubernetes/kube-resources.service';
 import { SuperpositionClient } from '../superposition/superposition.client';
 import { TRAFFIC_ROUTER, type TrafficRouter } from '../traffic/traffic-router';
@@ -12,7 +13,14 @@ export class DependenciesHealth {
     private readonly kube: KubeResourcesService,
     private readonly superposition: SuperpositionClient,
     @Inject(TRAFFIC_ROUTER) private readonly router: TrafficRouter,
+    private readonly processor: ExperimentEventProcessor,
   ) {}
+
+  /** Down from SIGTERM on, while the events in flight finish: the Service stops sending new ones here. */
+  accepting(): HealthIndicatorResult<'events'> {
+    const indicator = this.indicators.check('events');
+    return this.processor.accepting ? indicator.up() : indicator.down({ message: 'shutting down: finishing the events in flight' });
+  }
 
   async kubernetes(): Promise<HealthIndicatorResult<'kubernetes'>> {
     const indicator = this.indicators.check('kubernetes');

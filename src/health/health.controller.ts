@@ -16,11 +16,14 @@ export class HealthController {
     return this.health.check([]);
   }
 
-  /** Readiness: the Kubernetes API answers, and Superposition when it is configured; 503 names the failing check. */
+  /**
+   * Readiness: not shutting down, the Kubernetes API answers, and Superposition when it is configured;
+   * 503 names the failing check. A follower (not the leader) is ready: every replica answers webhooks.
+   */
   @Get('ready')
   @HealthCheck()
   ready() {
-    const checks: HealthIndicatorFunction[] = [() => this.dependencies.kubernetes()];
+    const checks: HealthIndicatorFunction[] = [() => this.dependencies.accepting(), () => this.dependencies.kubernetes()];
     if (this.dependencies.superpositionConfigured) checks.push(() => this.dependencies.superpositionReachable());
     return this.health.check(checks);
   }

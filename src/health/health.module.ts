@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
+import { ExperimentsModule } from '../experiments/experiments.module';
 import { KubernetesModule } from '../kubernetes/kubernetes.module';
 import { SuperpositionModule } from '../superposition/superposition.module';
 import { TrafficModule } from '../traffic/traffic.module';
@@ -7,7 +8,7 @@ import { DependenciesHealth } from './dependencies.health';
 import { HealthController } from './health.controller';
 
 @Module({
-  imports: [TerminusModule.forRoot({ logger: false }), KubernetesModule, SuperpositionModule, TrafficModule],
+  imports: [TerminusModule.forRoot({ logger: false }), KubernetesModule, SuperpositionModule, TrafficModule, ExperimentsModule],
   controllers: [HealthController],
   providers: [DependenciesHealth],
 })

@@ -1,4 +1,5 @@
 import {
+  CoordinationV1Api,
   CoreV1Api,
   createConfiguration,
   EventsV1Api,
@@ -9,9 +10,9 @@ import {
   type Configuration,
 } from '@kubernetes/client-node';
 import { createHash } from 'node:crypto';
-import { Agent as HttpAgent } from 'node:http';
-import { Agent as HttpsAgent, type AgentOptions } from 'node:https';
+import type { AgentOptions } from 'node:https';
 import { delimiter } from 'node:path';
+import { Pool } from 'undici';
 import { timeoutWithinDeadline } from '../common/deadline';
 import type { KubernetesConnection } from '../config/mayday-config';
 
@@ -24,6 +25,7 @@ export class KubeClients {
   readonly core: CoreV1Api;
   readonly version: VersionApi;
   readonly events: EventsV1Api;
+  readonly coordination: CoordinationV1Api;
 
   constructor(readonly kubeConfig: KubeConfig) {
     const configuration = createApiConfiguration(kubeConfig);
@@ -31,6 +33,7 @@ export class KubeClients {
     this.core = new CoreV1Api(configuration);
     this.version = new VersionApi(configuration);
     this.events = new EventsV1Api(configuration);
+    this.coordination = new CoordinationV1Api(configuration);
   }
 }
 
@@ -63,22 +66,26 @@ export function loadKubeConfig(connection: KubernetesConnection): KubeConfig {
 
 /**
  * Like KubeConfig.makeApiClient, plus a middleware that bounds every request in time and reuses
- * connections: client-node builds a new Agent for every request (so a TLS handshake each time);
- * the middleware swaps it for a keep-alive Agent with the same TLS settings.
+ * connections: client-node builds a new undici Agent for every request (so a new connection and
+ * TLS handshake each time); the middleware swaps it for one kept-alive pool per API server.
  */
 function createApiConfiguration(kubeConfig: KubeConfig): Configuration {
   const cluster = kubeConfig.getCurrentCluster();
   if (!cluster) throw new Error('Kubernetes configuration has no current cluster');
-  const keepAliveAgents = new Map<string, Agent>();
+  const pools = new ApiServerPools(kubeConfig);
   return createConfiguration({
     baseServer: new ServerConfiguration(cluster.server, {}),
     authMethods: { default: kubeConfig },
     promiseMiddleware: [
       {
         pre: async (context) => {
+          if (context.getDispatcher()) {
+            const pool = await pools.forUrl(context.getUrl());
+            if (pool) context.setDispatcher(pool);
+          }
+          // Measured after the pool lookup (it reads credentials): the signal aborts undici's fetch,
+          // from the connection to the last byte of the body, by the event's deadline at the latest.
           context.setSignal(AbortSignal.timeout(timeoutWithinDeadline(KUBE_REQUEST_TIMEOUT_MS)));
-          const fresh = context.getAgent();
-          if (fresh) context.setAgent(keepAlive(fresh, keepAliveAgents));
           return context;
         },
         post: async (response) => response,
@@ -87,20 +94,41 @@ function createApiConfiguration(kubeConfig: KubeConfig): Configuration {
   });
 }
 
-type Agent = HttpAgent | HttpsAgent;
+/**
+ * One undici Pool per API server origin and set of TLS settings (the settings only change if the
+ * credentials do, e.g. a rotated client certificate), built from the same connect options
+ * client-node would use. Idle connections are unreferenced by undici, so they never hold the
+ * process open.
+ */
+class ApiServerPools {
+  private readonly pools = new Map<string, Pool>();
 
-/** One keep-alive Agent per distinct set of TLS settings (they only change if the credentials do). */
-function keepAlive(fresh: Agent, agents: Map<string, Agent>): Agent {
-  const options = (fresh as Agent & { options: AgentOptions }).options ?? {};
-  const secure = fresh instanceof HttpsAgent;
-  const key = createHash('sha256')
-    .update(JSON.stringify([secure, options.ca, options.cert, options.key, options.pfx, options.rejectUnauthorized, options.servername]))
-    .digest('hex');
-  let agent = agents.get(key);
-  if (!agent) {
-    const settings = { ...options, keepAlive: true, maxSockets: 64, maxFreeSockets: 16 };
-    agent = secure ? new HttpsAgent(settings) : new HttpAgent(settings);
-    agents.set(key, agent);
+  constructor(private readonly kubeConfig: KubeConfig) {}
+
+  /** The pool for a request URL, or undefined where client-node's own dispatcher must stay (a proxy). */
+  async forUrl(url: string): Promise<Pool | undefined> {
+    const tls: AgentOptions = {};
+    await this.kubeConfig.applyToHTTPSOptions(tls);
+    const settings = this.kubeConfig.createDispatcherOptions(this.kubeConfig.getCurrentCluster(), {
+      ca: tls.ca,
+      cert: tls.cert,
+      key: tls.key,
+      pfx: tls.pfx,
+      passphrase: tls.passphrase,
+      rejectUnauthorized: tls.rejectUnauthorized,
+      servername: tls.servername,
+    });
+    if (settings.type !== 'agent') return undefined;
+    const origin = new URL(url).origin;
+    const key = createHash('sha256')
+      .update(JSON.stringify([origin, settings.connect]))
+      .digest('hex');
+    let pool = this.pools.get(key);
+    if (!pool) {
+      // 30 s idle: below the usual 60 s of cloud load balancers and the API server's 90 s.
+      pool = new Pool(origin, { connect: settings.connect, connections: 64, keepAliveTimeout: 30_000 });
+      this.pools.set(key, pool);
+    }
+    return pool;
   }
-  return agent;
 }

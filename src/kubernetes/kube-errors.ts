@@ -30,6 +30,16 @@ export class KubeConflictError extends KubeApiError {
     return this.reason === 'Conflict';
   }
 }
+/**
+ * A write with a precondition found the object changed (an update with a stale resourceVersion, a
+ * create of an object that exists): someone else wrote it since it was read. Sending the same
+ * request again never helps; the caller reads again and decides again.
+ */
+export class KubeVersionConflictError extends KubeConflictError {
+  override get transient(): boolean {
+    return false;
+  }
+}
 export class KubeInvalidError extends KubeApiError {}
 export class KubeForbiddenError extends KubeApiError {}
 export class KubeUnavailableError extends KubeApiError {
@@ -63,7 +73,13 @@ export function toKubeError(error: unknown): KubeApiError {
     if (code === 429 || code >= 500) return new KubeUnavailableError(...args);
     return new KubeApiError(...args);
   }
-  const cause = error as { name?: string; code?: string; message?: string; type?: string };
+  const thrown = error as { name?: string; code?: string; message?: string; cause?: unknown };
+  // undici's fetch (client-node 2) throws TypeError('fetch failed') with the system error as its cause.
+  const cause = (thrown?.name === 'TypeError' && thrown.message === 'fetch failed' && thrown.cause ? thrown.cause : thrown) as {
+    name?: string;
+    code?: string;
+    message?: string;
+  };
   // client-node's discovery found no such kind on the server (e.g. a CRD that is not installed).
   if (typeof cause?.message === 'string' && cause.message.startsWith('Unrecognized API version and kind')) {
     return new KubeNotFoundError(`${cause.message}: the API server does not serve it (is its CRD installed?)`, 404, 'NotFound');
@@ -71,7 +87,7 @@ export function toKubeError(error: unknown): KubeApiError {
   if (cause?.name === 'AbortError' || cause?.name === 'TimeoutError') {
     return new KubeUnavailableError('Kubernetes API request timed out', 0, 'Timeout');
   }
-  // node-fetch FetchError (ECONNREFUSED, ECONNRESET, ...), DNS and TLS failures: no answer from the server.
+  // ECONNREFUSED, ECONNRESET, ..., DNS and TLS failures: no answer from the server.
   const detail = cause?.code ? `${cause.code}: ${cause.message}` : String(cause?.message ?? error);
   return new KubeUnavailableError(`Kubernetes API unreachable (${detail})`, 0, 'Unreachable');
 }

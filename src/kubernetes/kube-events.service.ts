@@ -13,6 +13,10 @@ export interface TransitionEvent {
   reason: string;
   note: string;
   type: 'Normal' | 'Warning';
+  /** The variant it concerns, when one (not written to Kubernetes: for the record's history and notifications). */
+  variantId?: string;
+  /** The variant's share after it (WeightChanged, Paused). */
+  weight?: number;
 }
 
 const REPORTING_CONTROLLER = 'mayday.superposition.io/mayday';

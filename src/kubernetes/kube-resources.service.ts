@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { PatchStrategy, type KubernetesObject, type V1Service } from '@kubernetes/client-node';
 import { ClusterCache } from './cluster-cache.service';
 import { KubeClients } from './kube-client';
@@ -8,6 +9,7 @@ import {
   KubeInvalidError,
   KubeNotFoundError,
   KubeUnavailableError,
+  KubeVersionConflictError,
   toKubeError,
   type KubeApiError,
 } from './kube-errors';
@@ -27,6 +29,19 @@ export interface ObjectRef {
 export interface DeleteOptions {
   /** Delete only if the live object still has this uid (it is the one we listed, not a replacement). */
   uid?: string;
+  /** Delete only if the live object was not changed since it was read. */
+  resourceVersion?: string;
+}
+
+const freshReads = new AsyncLocalStorage<true>();
+
+/**
+ * Runs work whose reads go to the API server, not to the informers' caches: another replica may
+ * have written what the caches have not seen yet (their watch lags), and a decision about it must
+ * see the objects as they are.
+ */
+export function withFreshReads<T>(work: () => Promise<T>): Promise<T> {
+  return freshReads.run(true, work);
 }
 
 /**
@@ -43,7 +58,7 @@ export class KubeResourcesService {
 
   /** Server-side apply; `force` takes over fields another manager holds (Mayday's own objects only). */
   async apply<T extends KubernetesObject>(object: T, options: { force?: boolean; dryRun?: boolean } = {}): Promise<T> {
-    const applied = await this.call('apply', () =>
+    const patch = () =>
       this.clients.objects.patch<T>(
         object,
         undefined,
@@ -51,15 +66,41 @@ export class KubeResourcesService {
         FIELD_MANAGER,
         options.force ?? true,
         PatchStrategy.ServerSideApply,
-      ),
+      );
+    const applied = await this.call('apply', () =>
+      patch().catch((error: unknown) => {
+        // An apply creates a missing object; when another writer (a replica) created it at the same
+        // moment, the API server answers AlreadyExists: applying again patches the object that now exists.
+        const failure = toKubeError(error);
+        if (failure instanceof KubeConflictError && failure.reason === 'AlreadyExists') return patch();
+        throw failure;
+      }),
     );
     if (!options.dryRun) this.cache.written(withType(applied, object));
     return applied;
   }
 
+  /**
+   * Creates the object, or (with metadata.resourceVersion) replaces it only if it is still that
+   * version: KubeVersionConflictError when it exists already, or changed since it was read.
+   */
+  async createOrReplace<T extends KubernetesObject>(object: T): Promise<T> {
+    const replacing = object.metadata?.resourceVersion !== undefined;
+    const written = await this.call(replacing ? 'update' : 'create', () =>
+      (replacing
+        ? this.clients.objects.replace<T>(object, undefined, undefined, FIELD_MANAGER)
+        : this.clients.objects.create<T>(object, undefined, undefined, FIELD_MANAGER)
+      ).catch((error: unknown) => {
+        throw versionConflict(error);
+      }),
+    );
+    this.cache.written(withType(written, object));
+    return written;
+  }
+
   /** The live object, or undefined when there is none (from the cache when it can tell). */
   async read<T extends KubernetesObject>(ref: ObjectRef): Promise<T | undefined> {
-    const cached = this.cache.get<T>(ref.apiVersion, ref.kind, ref.namespace, ref.name);
+    const cached = freshReads.getStore() ? undefined : this.cache.get<T>(ref.apiVersion, ref.kind, ref.namespace, ref.name);
     if (cached !== undefined) return cached ?? undefined;
     try {
       return await this.call('get', () =>
@@ -83,7 +124,8 @@ export class KubeResourcesService {
     labelSelector?: string,
     limit?: number,
   ): Promise<T[]> {
-    const cached = limit === undefined ? this.cache.list<T>(apiVersion, kind, namespace, labelSelector) : undefined;
+    const cached =
+      limit === undefined && !freshReads.getStore() ? this.cache.list<T>(apiVersion, kind, namespace, labelSelector) : undefined;
     if (cached) return cached;
     const list = await this.call('list', () =>
       this.clients.objects.list<T>(apiVersion, kind, namespace, undefined, undefined, undefined, undefined, labelSelector, limit),
@@ -95,15 +137,21 @@ export class KubeResourcesService {
   async delete(ref: ObjectRef, options: DeleteOptions = {}): Promise<boolean> {
     try {
       await this.call('delete', () =>
-        this.clients.objects.delete(
-          { apiVersion: ref.apiVersion, kind: ref.kind, metadata: { name: ref.name, namespace: ref.namespace } },
-          undefined,
-          undefined,
-          undefined,
-          undefined,
-          'Background',
-          options.uid ? { preconditions: { uid: options.uid } } : undefined,
-        ),
+        this.clients.objects
+          .delete(
+            { apiVersion: ref.apiVersion, kind: ref.kind, metadata: { name: ref.name, namespace: ref.namespace } },
+            undefined,
+            undefined,
+            undefined,
+            undefined,
+            'Background',
+            options.uid || options.resourceVersion
+              ? { preconditions: { uid: options.uid, resourceVersion: options.resourceVersion } }
+              : undefined,
+          )
+          .catch((error: unknown) => {
+            throw versionConflict(error);
+          }),
       );
       this.cache.deleted(ref.apiVersion, ref.kind, ref.namespace, ref.name);
       return true;
@@ -192,6 +240,14 @@ export class KubeResourcesService {
       }
     });
   }
+}
+
+/** A 409 of a write with a precondition: the object changed since it was read, and sending the same request again never helps. */
+function versionConflict(error: unknown): KubeApiError {
+  const failure = toKubeError(error);
+  return failure instanceof KubeConflictError
+    ? new KubeVersionConflictError(failure.message, failure.statusCode, failure.reason, failure.detailsKind)
+    : failure;
 }
 
 function outcomeOf(error: KubeApiError): string {

@@ -4,6 +4,7 @@ import { ClusterCache } from './cluster-cache.service';
 import { KubeClients, loadKubeConfig } from './kube-client';
 import { KubeEventRecorder } from './kube-events.service';
 import { KubeResourcesService } from './kube-resources.service';
+import { LeaderElection } from './leader-election';
 
 @Module({
   providers: [
@@ -15,7 +16,8 @@ import { KubeResourcesService } from './kube-resources.service';
     ClusterCache,
     KubeResourcesService,
     KubeEventRecorder,
+    LeaderElection,
   ],
-  exports: [KubeResourcesService, KubeClients, KubeEventRecorder, ClusterCache],
+  exports: [KubeResourcesService, KubeClients, KubeEventRecorder, ClusterCache, LeaderElection],
 })
 export class KubernetesModule {}

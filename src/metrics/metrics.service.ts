@@ -67,6 +67,39 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  readonly notifications = new Counter({
+    name: 'mayday_notifications_total',
+    help: 'Notifications to NOTIFY_URL, by type (CanaryFailed, Promoted, PromotionPending, RolledBack) and outcome (sent, failed: given up after the retries, dropped: the queue was full)',
+    labelNames: ['type', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly superpositionWriteBacks = new Counter({
+    name: 'mayday_superposition_write_backs_total',
+    help: 'Changes Mayday asked Superposition for (action pause or ramp), by outcome: requested (accepted), moot (no longer needed), failed (tried again later)',
+    labelNames: ['action', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly superpositionWriteBacksPending = new Gauge({
+    name: 'mayday_superposition_write_backs_pending',
+    help: 'Pauses recorded as due that Superposition has not accepted yet',
+    registers: [this.registry],
+  });
+
+  readonly analysisEvaluations = new Counter({
+    name: 'mayday_analysis_evaluations_total',
+    help: 'Canary analyses (ANALYSIS_QUERY) evaluated, by outcome: passing, no-data, failing, unavailable (Prometheus gave no value)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly recordConflicts = new Counter({
+    name: 'mayday_record_conflicts_total',
+    help: 'Events judged again because another replica wrote their experiment record (or route claim) first',
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'mayday_' });
   }

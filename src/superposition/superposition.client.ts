@@ -24,8 +24,21 @@ export const LIST_PAGE_SIZE = 100;
 const MAX_LIST_PAGES = 1000;
 
 /**
+ * Superposition answers a change with 512 when the change was made but its webhook could not be
+ * queued (experiments handlers, `execute_webhook_call`): the change happened.
+ */
+const CHANGED_WITHOUT_WEBHOOK = 512;
+
+/** What a change (pause, ramp) did: `webhookQueued` false when Superposition made it but will not send its webhook. */
+export interface ExperimentChange {
+  experiment: unknown;
+  webhookQueued: boolean;
+}
+
+/**
  * HTTP client for the Superposition endpoints Mayday reads (docs/contract.md §3): `POST /config/resolve`,
- * `GET /experiments/{id}`, `GET /experiments` (the list) and `GET /experiment-groups/{id}`.
+ * `GET /experiments/{id}`, `GET /experiments` (the list) and `GET /experiment-groups/{id}`; and the two it
+ * writes (README, "Closing the loop"): `PATCH /experiments/{id}/pause` and `/ramp`.
  */
 @Injectable()
 export class SuperpositionClient {
@@ -100,6 +113,40 @@ export class SuperpositionClient {
     }
   }
 
+  /** `PATCH /experiments/{id}/pause` with a `change_reason`; Superposition then sends ExperimentPaused. */
+  pauseExperiment(scope: SuperpositionScope, experimentId: string, changeReason: string): Promise<ExperimentChange> {
+    return this.change('pause', scope, experimentId, { change_reason: changeReason });
+  }
+
+  /** `PATCH /experiments/{id}/ramp` to a per-variant traffic percentage; Superposition then sends ExperimentInprogress. */
+  rampExperiment(
+    scope: SuperpositionScope,
+    experimentId: string,
+    trafficPercentage: number,
+    changeReason: string,
+  ): Promise<ExperimentChange> {
+    return this.change('ramp', scope, experimentId, { traffic_percentage: trafficPercentage, change_reason: changeReason });
+  }
+
+  private async change(
+    action: 'pause' | 'ramp',
+    scope: SuperpositionScope,
+    experimentId: string,
+    body: unknown,
+  ): Promise<ExperimentChange> {
+    try {
+      const experiment = await this.counted(action, () =>
+        this.request('PATCH', `/experiments/${encodeURIComponent(experimentId)}/${action}`, scope, body),
+      );
+      return { experiment, webhookQueued: true };
+    } catch (error) {
+      if (error instanceof SuperpositionServerError && error.statusCode === CHANGED_WITHOUT_WEBHOOK) {
+        return { experiment: undefined, webhookQueued: false };
+      }
+      throw error;
+    }
+  }
+
   /** Reachability for /health/ready: any HTTP answer counts, only silence fails. */
   async ping(): Promise<void> {
     await this.send('GET', `${this.baseUrl()}/health`, { accept: '*/*' });
@@ -117,7 +164,7 @@ export class SuperpositionClient {
     }
   }
 
-  private async request(method: 'GET' | 'POST', path: string, scope: SuperpositionScope, body?: unknown) {
+  private async request(method: 'GET' | 'POST' | 'PATCH', path: string, scope: SuperpositionScope, body?: unknown) {
     const headers: Record<string, string> = {
       accept: 'application/json',
       'x-org-id': scope.orgId,

@@ -37,7 +37,8 @@ describe('delivery as Superposition really does it: duplicated, late, out of ord
 
   beforeAll(async () => {
     await standIn.start();
-    mayday = await startMayday({ SUPERPOSITION_URL: standIn.url });
+    // Dozens of events resolve at once here: the stand-in may be slower than the 3 s default on a busy machine.
+    mayday = await startMayday({ SUPERPOSITION_URL: standIn.url, SUPERPOSITION_TIMEOUT_MS: '15000' });
   });
   afterAll(async () => {
     await mayday?.close();

@@ -120,6 +120,7 @@ describe('deploy/ manifests', () => {
         'ConfigMap/mayday-config',
         'Deployment/mayday',
         `Namespace/${NAMESPACE}`,
+        'PodDisruptionBudget/mayday',
         'Role/mayday-records',
         'RoleBinding/mayday-records',
         'Service/mayday',
@@ -183,19 +184,21 @@ describe('deploy/ manifests', () => {
     expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: account.metadata!.name, namespace: NAMESPACE }]);
   });
 
-  it("grants ConfigMaps (the records) only in Mayday's own namespace, through a Role", () => {
+  it("grants ConfigMaps (the records) and the leader Lease only in Mayday's own namespace, through a Role", () => {
     const role = only<V1Role>('Role');
     const binding = only<V1RoleBinding>('RoleBinding');
     const account = only<V1ServiceAccount>('ServiceAccount');
     expect(role.metadata?.namespace).toBe(NAMESPACE);
     expect(role.rules).toEqual([
       { apiGroups: [''], resources: ['configmaps'], verbs: ['create', 'get', 'list', 'watch', 'update', 'patch', 'delete'] },
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: ['mayday-leader'], verbs: ['get', 'update'] },
     ]);
     expect(binding.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: role.metadata!.name });
     expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: account.metadata!.name, namespace: NAMESPACE }]);
   });
 
-  it('runs one non-root, read-only Mayday with its probes, config and webhook token', () => {
+  it('runs two non-root, read-only Maydays with their probes, config and webhook token', () => {
     const deployment = only<V1Deployment>('Deployment');
     const configMap = only<V1ConfigMap>('ConfigMap');
     const service = only<V1Service>('Service');
@@ -205,8 +208,19 @@ describe('deploy/ manifests', () => {
     expect(pod.containers).toHaveLength(1);
     const container: V1Container = pod.containers[0];
 
-    expect(spec.replicas).toBe(1);
-    expect(spec.strategy?.type, 'never two Mayday pods at once').toBe('Recreate');
+    expect(spec.replicas).toBe(2);
+    expect(spec.strategy?.type).toBe('RollingUpdate');
+    expect(spec.strategy?.rollingUpdate?.maxUnavailable, 'a new replica is ready before an old one goes').toBe(0);
+    const spread = pod.affinity?.podAntiAffinity?.preferredDuringSchedulingIgnoredDuringExecution ?? [];
+    expect(spread.map((term) => term.podAffinityTerm.topologyKey)).toEqual(['kubernetes.io/hostname']);
+    expect(spread[0].podAffinityTerm.labelSelector?.matchLabels).toEqual(spec.selector.matchLabels);
+    const budget = only<KubernetesObject & { spec: { minAvailable: number; selector: { matchLabels: Record<string, string> } } }>(
+      'PodDisruptionBudget',
+    );
+    expect(budget.spec.minAvailable).toBe(1);
+    expect(budget.spec.selector.matchLabels).toEqual(spec.selector.matchLabels);
+    const podName = container.env?.find((variable) => variable.name === 'POD_NAME');
+    expect(podName?.valueFrom?.fieldRef, 'the Lease names the pod holding it').toEqual({ fieldPath: 'metadata.name' });
     expect(pod.serviceAccountName).toBe(account.metadata!.name);
     expect(pod.automountServiceAccountToken).toBe(true);
     expect(pod.terminationGracePeriodSeconds).toBe(30);
@@ -270,11 +284,12 @@ describe('deploy/ manifests on a real API server (server-side apply, dry run)', 
     try {
       await cluster.objects.create(namespace);
     } catch (error) {
-      if ((error as { code?: number }).code !== 409) throw new Error(`Namespace ${NAMESPACE}: ${apiMessage(error)}`);
+      if ((error as { code?: number }).code !== 409) throw new Error(`Namespace ${NAMESPACE}: ${apiMessage(error)}`, { cause: error });
     }
     for (const manifest of manifests) {
       if (manifest.object.kind === 'Namespace') continue;
-      const sent = manifest.object;
+      // Kubernetes 1.20 serves PodDisruptionBudget as policy/v1beta1 only (policy/v1 came in 1.21, with the same fields).
+      const sent = manifest.object.kind === 'PodDisruptionBudget' ? { ...manifest.object, apiVersion: 'policy/v1beta1' } : manifest.object;
       try {
         // Applied, not created: the e2e set-up installed the RBAC objects for real (Mayday runs with them).
         const returned = await cluster.objects.patch(sent, undefined, 'All', 'mayday-tests', true, PatchStrategy.ServerSideApply);
@@ -324,6 +339,8 @@ describe('Dockerfile', () => {
       });
     const result: { keyword: string; args: string }[][] = [];
     for (const instruction of instructions) {
+      // Build arguments declared before the first stage (the base image) belong to no stage.
+      if (instruction.keyword === 'ARG' && result.length === 0) continue;
       if (instruction.keyword === 'FROM') result.push([]);
       expect(result.length, `${instruction.keyword} before the first FROM`).toBeGreaterThan(0);
       result[result.length - 1].push(instruction);
@@ -334,7 +351,9 @@ describe('Dockerfile', () => {
   it('builds in one stage and runs production dependencies as a non-root user in another', () => {
     const all = stages();
     expect(all).toHaveLength(2);
-    for (const stage of all) expect(stage[0].args).toMatch(/^node:20-bookworm-slim(\s|$)/);
+    // Both stages on the base given by the NODE_IMAGE build argument, Node.js 24 LTS by default.
+    expect(readFileSync(join(ROOT, 'Dockerfile'), 'utf8')).toMatch(/^ARG NODE_IMAGE=node:24-bookworm-slim$/m);
+    for (const stage of all) expect(stage[0].args).toMatch(/^\$\{NODE_IMAGE\}(\s|$)/);
     const [build, runtime] = all;
     const runs = (stage: typeof build) => stage.filter((i) => i.keyword === 'RUN').map((i) => i.args);
 

@@ -102,9 +102,9 @@ describe(`a deadline per event (EVENT_DEADLINE_MS=${DEADLINE_MS})`, () => {
     // CONTROL and test1 for the first event; the held ramp never resolved anything.
     expect(resolver.calls).toBe(2);
     expect(await cluster.names(namespace)).toEqual({ deployments: [], services: [], ingresses: [] });
-    expect((await cluster.core.listNamespacedConfigMap({ namespace: MAYDAY_NAMESPACE })).items.map((item) => item.metadata?.name)).not.toContain(
-      `mayday-experiment-${spec.id}`,
-    );
+    expect(
+      (await cluster.core.listNamespacedConfigMap({ namespace: MAYDAY_NAMESPACE })).items.map((item) => item.metadata?.name),
+    ).not.toContain(`mayday-experiment-${spec.id}`);
 
     // Superposition delivers both again: the cluster reaches the ramp.
     expect((await send('ExperimentStarted', started)).status).toBe(200);

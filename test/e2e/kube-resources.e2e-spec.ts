@@ -14,6 +14,7 @@ import { KubeResourcesService } from '../../src/kubernetes/kube-resources.servic
 import { KubernetesModule } from '../../src/kubernetes/kubernetes.module';
 import { MetricsModule } from '../../src/metrics/metrics.module';
 import { Cluster } from '../support/cluster';
+import { closedPort } from '../support/ports';
 
 async function kubeResources(env: Record<string, string>): Promise<KubeResourcesService> {
   const moduleRef = await Test.createTestingModule({
@@ -198,8 +199,9 @@ describe('KubeResourcesService against a real kube-apiserver', () => {
   });
 
   it('reports an unreachable API server as unavailable', async () => {
+    // A port nothing listens on (not port 1: fetch refuses that one as a "bad port" before connecting).
     const nowhere = await kubeResources({
-      K8S_API_SERVER: 'https://127.0.0.1:1',
+      K8S_API_SERVER: `https://127.0.0.1:${await closedPort()}`,
       K8S_TOKEN: 'x',
       K8S_INSECURE_SKIP_TLS_VERIFY: 'true',
     });

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -19,6 +19,9 @@ describe('the README commands', () => {
       });
       const output = `${result.stdout}\n${result.stderr}`;
       expect(result.status, output).toBe(0);
+      // On the Node.js the project pins, whatever Node.js runs npm.
+      const pinned = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).devDependencies.node;
+      expect(output).toContain(`Node.js v${pinned} (`);
       expect(output).toContain('webhook URL:');
       expect(output).toContain(`kubeconfig:    ${runDir}/kubeconfig`);
       // The readiness gate is on: the canary waits, then gets its weight once the controllers report its pod ready.

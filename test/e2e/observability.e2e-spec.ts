@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/bootstrap';
 import { Cluster } from '../support/cluster';
 import { eventually } from '../support/eventually';
-import { __resetOutOfContextForTests } from 'nestjs-pino/PinoLogger';
+import { resetProcessLogger } from '../support/logger-reset';
 import { MAYDAY_NAMESPACE, startMayday, type RunningMayday } from '../support/mayday';
 import { experiment, experimentId, webhook, type ExperimentSpec } from '../support/payloads';
 import { SuperpositionStandIn } from '../support/superposition-stand-in';
@@ -31,7 +31,7 @@ describe('metrics, logs, Kubernetes Events and the status API', () => {
   beforeAll(async () => {
     await standIn.start();
     namespace = await cluster.createNamespace('observe');
-    __resetOutOfContextForTests();
+    await resetProcessLogger();
     const logs = new PassThrough();
     let buffered = '';
     logs.on('data', (chunk: Buffer) => {
@@ -216,7 +216,7 @@ describe('LOG_LEVEL', () => {
     const logs = new PassThrough();
     logs.on('data', (chunk: Buffer) => lines.push(...chunk.toString().split('\n').filter(Boolean)));
     // nestjs-pino keeps the first logger of a process for lines written outside a request.
-    __resetOutOfContextForTests();
+    await resetProcessLogger();
     const app = await createApp({
       env: {
         KUBECONFIG: controlPlane().kubeconfig,

@@ -1,10 +1,10 @@
 import { AppsV1Api, CoreV1Api, KubeConfig, type KubernetesObject, type V1ConfigMap, type V1Deployment } from '@kubernetes/client-node';
-import { __resetOutOfContextForTests } from 'nestjs-pino/PinoLogger';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONSENT_ANNOTATION } from '../../src/common/errors';
 import { MIGRATION_MARKER, recordToConfigMap, type ExperimentRecord } from '../../src/experiments/experiment-record';
+import { resetProcessLogger } from '../support/logger-reset';
 import { Cluster } from '../support/cluster';
 import { controlPlane, maydayToken } from '../support/control-plane';
 import { eventually } from '../support/eventually';
@@ -47,9 +47,8 @@ async function statusOf(call: Promise<unknown>): Promise<number> {
   }
 }
 
-/** Mayday's log lines (JSON), collected from its pino destination. */
+/** Mayday's log lines (JSON), collected from its pino destination (reset the process logger before starting it). */
 function logCollector(): { stream: PassThrough; lines: Record<string, unknown>[] } {
-  __resetOutOfContextForTests();
   const lines: Record<string, unknown>[] = [];
   const stream = new PassThrough();
   let buffered = '';
@@ -168,6 +167,7 @@ describe('a tenant with edit rights in one namespace cannot steer Mayday anywher
           ),
         );
         tenant = clientsFor(await serviceAccountToken(cluster.kubeconfigPath, tenantA, 'tenant'));
+        await resetProcessLogger();
         mayday = await startMayday(
           { SUPERPOSITION_URL: standIn.url, CANARY_READINESS_GATE: gate, RESYNC_INTERVAL_SECONDS: '1', LOG_LEVEL: 'info' },
           { logDestination: logs.stream },
@@ -591,9 +591,9 @@ describe('the namespaced install (deploy/namespaced: Roles in the listed namespa
       await eventually(async () => {
         const main = await cluster.core.readNamespacedService({ namespace: first, name: workspace });
         expect(main.spec?.selector).toEqual({ app: `${workspace}-dep-${spec.id}-test1` });
-        expect(
-          (await cluster.deployments(first, `mayday.superposition.io/workspace=${workspace}`)).map((d) => d.metadata?.name),
-        ).toEqual([`${workspace}-dep-${spec.id}-test1`]);
+        expect((await cluster.deployments(first, `mayday.superposition.io/workspace=${workspace}`)).map((d) => d.metadata?.name)).toEqual([
+          `${workspace}-dep-${spec.id}-test1`,
+        ]);
       }, 60_000);
 
       // A discard in the second listed namespace; the record lives in Mayday's own namespace.
@@ -637,6 +637,7 @@ describe('records of an earlier Mayday are moved once into its namespace', () =>
 
     // The upgrade: run with the permission deploy/upgrade/ grants (here: the admin's), in a fresh namespace.
     const logs = logCollector();
+    await resetProcessLogger();
     const mayday = await startMayday(
       { KUBECONFIG: cluster.kubeconfigPath, MAYDAY_NAMESPACE: home, LOG_LEVEL: 'info' },
       { logDestination: logs.stream },

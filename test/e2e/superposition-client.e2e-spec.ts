@@ -9,6 +9,7 @@ import {
   SuperpositionServerError,
   SuperpositionUnreachableError,
 } from '../../src/superposition/superposition-errors';
+import { eventually } from '../support/eventually';
 import { closedPort } from '../support/ports';
 import { experiment } from '../support/payloads';
 import { chronoForm, SuperpositionStandIn } from '../support/superposition-stand-in';
@@ -263,5 +264,149 @@ describe('the stand-in follows Superposition matching rules', () => {
     const answer = await fetch(`${standIn.url}/config/resolve`, { method: 'POST', body: '{"context":{}}' });
     expect(answer.status).toBe(400);
     expect(((await answer.json()) as { message: string }).message).toContain('x-org-id');
+  });
+});
+
+describe('changing an experiment: the client and the stand-in follow Superposition (pause, resume, ramp, and the webhook after)', () => {
+  const standIn = new SuperpositionStandIn();
+  const received: { headers: Record<string, string | string[] | undefined>; body: any }[] = [];
+  let answerStatus = 200;
+  const receiver = createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      received.push({ headers: request.headers, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) });
+      response.writeHead(answerStatus).end('{}');
+    });
+  });
+  let superposition: SuperpositionClient;
+  const shop = { orgId: 'localorg', workspace: 'shop' };
+  const webhooksOf = (id: string) => received.filter((delivery) => delivery.body.payload.id === id);
+
+  beforeAll(async () => {
+    await standIn.start();
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    standIn.workspace('shop', {});
+    standIn.sendWebhooksTo({
+      url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/webhooks/superposition`,
+      headers: { authorization: 'Bearer hook-token' },
+    });
+    superposition = client({ SUPERPOSITION_URL: standIn.url, SUPERPOSITION_TOKEN: 'sp-token' });
+  });
+  afterAll(async () => {
+    await standIn.stop();
+    receiver.closeAllConnections();
+    await new Promise((resolve) => receiver.close(resolve));
+  });
+
+  it('pauses an INPROGRESS experiment (traffic kept), then sends ExperimentPaused with the configured headers; a second pause is a 400', async () => {
+    const id = '7350000000000000101';
+    standIn.putExperiment('shop', experiment({ id, traffic: 20, lastModified: '2026-08-20T07:37:40.100000Z' }));
+    const change = await superposition.pauseExperiment(shop, id, 'Mayday paused: canary x failed');
+    expect(change.webhookQueued).toBe(true);
+    expect(change.experiment).toMatchObject({
+      id,
+      status: 'PAUSED',
+      traffic_percentage: 20,
+      change_reason: 'Mayday paused: canary x failed',
+    });
+    const sent = standIn.changeRequests(id, 'pause')[0];
+    expect(sent.body).toEqual({ change_reason: 'Mayday paused: canary x failed' });
+    expect(sent.headers).toMatchObject({ 'x-org-id': 'localorg', 'x-workspace': 'shop', authorization: 'Bearer sp-token' });
+    await standIn.deliveriesSettled();
+    const [webhook] = webhooksOf(id);
+    expect(webhook.headers).toMatchObject({ authorization: 'Bearer hook-token', 'content-type': 'application/json' });
+    expect(webhook.body.event_info).toMatchObject({
+      webhook_event: 'ExperimentPaused',
+      resource: 'experiment',
+      action: 'Update',
+      workspace_id: 'shop',
+      organisation_id: 'localorg',
+      config_version: null,
+    });
+    expect(webhook.body.event_info.time).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{9} UTC$/);
+    expect(webhook.body.payload).toMatchObject({ status: 'PAUSED', traffic_percentage: 20 });
+    expect(Date.parse(webhook.body.payload.last_modified)).toBeGreaterThan(Date.parse('2026-08-20T07:37:40.100Z'));
+
+    const again = await superposition.pauseExperiment(shop, id, 'again').catch((error: unknown) => error);
+    expect(again).toBeInstanceOf(SuperpositionRejectedError);
+    expect(again).toMatchObject({ statusCode: 400, message: expect.stringContaining(`experiment with id ${id} cannot be paused`) });
+    await standIn.deliveriesSettled();
+    expect(webhooksOf(id)).toHaveLength(1);
+  });
+
+  it('refuses to ramp a PAUSED experiment; resumes it (ExperimentInprogress), then ramps it within 100 / variants', async () => {
+    const id = '7350000000000000102';
+    standIn.putExperiment('shop', experiment({ id, status: 'PAUSED', traffic: 10, lastModified: '2026-08-20T07:37:40.100000Z' }));
+    await expect(superposition.rampExperiment(shop, id, 20, 'r')).rejects.toMatchObject({
+      statusCode: 400,
+      message: expect.stringContaining('Experiment is not active'),
+    });
+    const resumed = await fetch(`${standIn.url}/experiments/${id}/resume`, {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/json', 'x-org-id': 'localorg', 'x-workspace': 'shop' },
+      body: '{}',
+    });
+    expect(await resumed.json()).toMatchObject({ status: 'INPROGRESS', change_reason: 'Change Reason not provided' });
+
+    const ramped = await superposition.rampExperiment(shop, id, 25, 'step');
+    expect(ramped.experiment).toMatchObject({ status: 'INPROGRESS', traffic_percentage: 25, change_reason: 'step' });
+    // The same traffic again changes nothing and sends nothing.
+    const same = await superposition.rampExperiment(shop, id, 25, 'step again');
+    expect(same.experiment).toMatchObject({ traffic_percentage: 25, change_reason: 'step' });
+    // Control and one experimental variant: at most 50 each.
+    await expect(superposition.rampExperiment(shop, id, 51, 'too far')).rejects.toMatchObject({
+      statusCode: 400,
+      message: expect.stringContaining('The traffic_percentage cannot exceed 50'),
+    });
+    await standIn.deliveriesSettled();
+    const events = webhooksOf(id).map((delivery) => delivery.body.event_info);
+    expect(events.map((info) => info.webhook_event)).toEqual(['ExperimentInprogress', 'ExperimentInprogress']);
+    expect(events[0].config_version).toBeNull();
+    expect(events[1].config_version).toMatch(/^\d+$/);
+    expect(webhooksOf(id)[1].body.payload.traffic_percentage).toBe(25);
+  });
+
+  it('starts a CREATED experiment with its first ramp (ExperimentStarted)', async () => {
+    const id = '7350000000000000103';
+    standIn.putExperiment('shop', experiment({ id, status: 'CREATED', traffic: 0 }));
+    const started = await superposition.rampExperiment(shop, id, 5, 'go');
+    expect(started.experiment).toMatchObject({ status: 'INPROGRESS', traffic_percentage: 5, experiment_group_id: expect.any(String) });
+    await standIn.deliveriesSettled();
+    expect(webhooksOf(id).map((delivery) => delivery.body.event_info.webhook_event)).toEqual(['ExperimentStarted']);
+  });
+
+  it('checks change_reason as Superposition does (1..255 bytes) and answers 404 for an unknown experiment', async () => {
+    const id = '7350000000000000104';
+    standIn.putExperiment('shop', experiment({ id, traffic: 10 }));
+    await expect(superposition.pauseExperiment(shop, id, 'x'.repeat(256))).rejects.toMatchObject({
+      statusCode: 400,
+      message: expect.stringContaining('Reason longer than 255 characters'),
+    });
+    await expect(superposition.pauseExperiment(shop, id, '')).rejects.toMatchObject({ statusCode: 400 });
+    await expect(superposition.pauseExperiment(shop, '7350000000000000999', 'r')).rejects.toMatchObject({ statusCode: 404 });
+    expect(standIn.storedExperiment('shop', id)).toMatchObject({ status: 'INPROGRESS' });
+  });
+
+  it('retries a webhook the receiver does not take, as Superposition does', async () => {
+    const id = '7350000000000000105';
+    standIn.putExperiment('shop', experiment({ id, traffic: 10 }));
+    answerStatus = 503;
+    try {
+      await superposition.pauseExperiment(shop, id, 'r');
+      await eventually(async () => expect(webhooksOf(id)).toHaveLength(2), 5000);
+    } finally {
+      answerStatus = 200;
+    }
+    await standIn.deliveriesSettled();
+    expect(standIn.webhookDeliveries.filter((delivery) => delivery.experimentId === id).map((delivery) => delivery.status)).toEqual([
+      503, 503, 200,
+    ]);
+  });
+
+  it('counts a 512 (changed, but the webhook could not be queued) as done', async () => {
+    standIn.failNext(1, 512, 'webhook could not be queued');
+    const change = await superposition.pauseExperiment(shop, '7350000000000000101', 'r');
+    expect(change).toEqual({ experiment: undefined, webhookQueued: false });
   });
 });

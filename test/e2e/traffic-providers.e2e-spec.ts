@@ -110,8 +110,8 @@ describe.each([nginx, gatewayApi])('the lifecycle on $name', (provider) => {
       provider.expectShares(namespace, service, main, test1 === undefined ? {} : { [canary]: test1 });
 
     expect((await deliver('ExperimentStarted', service, { ...spec, traffic: 10 })).status).toBe(200);
-    // The readiness gate: the canary gets its share once the controllers report its pod ready.
-    await expectWeights(100, 0);
+    // The readiness gate: the canary gets its share once the controllers report its pod ready (the waiting
+    // state itself is checked in rollout-safety, with the nodes cordoned: here the pod may be ready at once).
     await eventually(() => expectWeights(90, 10), 30_000);
     expect((await deliver('ExperimentInprogress', service, { ...spec, traffic: 40 })).status).toBe(200);
     await expectWeights(60, 40);
@@ -254,5 +254,6 @@ describe('Gateway API specifics', () => {
       await elsewhere.close();
       await stopControlPlane(bare);
     }
-  }, 60_000);
+    // A second API server starts inside the test: tens of seconds on a busy machine.
+  }, 240_000);
 });

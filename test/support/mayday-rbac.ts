@@ -50,7 +50,9 @@ export async function serviceAccountToken(kubeconfigPath: string, namespace: str
     name,
     body: { spec: { audiences: [], expirationSeconds: 6 * 3600 } },
   });
-  return answer.status!.token;
+  const token = answer.status?.token;
+  if (!token) throw new Error(`the TokenRequest API gave no token for ${namespace}/${name}`);
+  return token;
 }
 
 /**

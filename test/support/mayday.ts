@@ -51,6 +51,10 @@ function withDefaults(env: Environment): Environment {
     RESYNC_INTERVAL_SECONDS: '0',
     // The shared 2-core test machine can be slow enough to pass the 8 s default; the deadline's own tests set theirs.
     EVENT_DEADLINE_MS: '30000',
+    // Each in-process Mayday of a file is a whole installation with settings of its own (some files run
+    // several at once, with different scopes): none waits for a Lease. test/e2e/replicas.e2e-spec.ts runs
+    // real replicas (separate processes) that elect a leader.
+    LEADER_ELECTION: 'false',
     ...env,
   };
 }
@@ -71,7 +75,8 @@ export async function startMaydayWith(
 ): Promise<RunningMayday> {
   await ensureMaydayNamespace(env);
   const moduleRef = await override(Test.createTestingModule({ imports: [AppModule.forRoot({ env: withDefaults(env) })] })).compile();
-  const app = moduleRef.createNestApplication<NestExpressApplication>({ bodyParser: false, logger: false });
+  // The options of createApp (src/bootstrap.ts) that matter here, shutdown included.
+  const app = moduleRef.createNestApplication<NestExpressApplication>({ bodyParser: false, logger: false, return503OnClosing: true });
   return listen(configureApp(app));
 }
 

@@ -24,6 +24,15 @@ import type { AddressInfo } from 'node:net';
  * - Errors are `{"message": "..."}` with 4xx/5xx.
  * - `configChangedWebhooks` gives the ConfigChanged bodies Superposition sends next to an experiment
  *   event that writes contexts (bulk operations: an ARRAY payload and an ARRAY action).
+ * - PATCH /experiments/{id}/pause, /resume and /ramp (docs/contract.md, "Changing an experiment"), with
+ *   Superposition's rules (v0.117 experiments handlers): pause only from INPROGRESS, resume only from
+ *   PAUSED, ramp only while CREATED or INPROGRESS (a PAUSED experiment is "not active": 400) and at most
+ *   100 / number of variants; a ramp to the same non-zero traffic answers the experiment unchanged and
+ *   sends nothing. Each change sets `change_reason` (1..255 bytes; "Change Reason not provided" when
+ *   absent), `last_modified`, `last_modified_by`, and answers the updated experiment; then, after the
+ *   answer, the webhook it causes (ExperimentPaused; ExperimentInprogress for a resume or a later ramp;
+ *   ExperimentStarted for the first ramp) goes to the URL `sendWebhooksTo` configured, with its
+ *   headers, retried like Superposition (1 s doubling to 30 s, `maxRetries` attempts in all).
  */
 export interface StandInContext {
   /** Dimension values the request context must hold. */
@@ -39,6 +48,8 @@ export interface RecordedRequest {
   query: URLSearchParams;
   headers: IncomingMessage['headers'];
   body: unknown;
+  /** When it arrived (ms). */
+  at: number;
 }
 
 export interface StandInGroup {
@@ -47,6 +58,23 @@ export interface StandInGroup {
   group_type?: 'USER_CREATED' | 'SYSTEM_GENERATED';
   member_experiment_ids?: string[];
   context?: Record<string, unknown>;
+}
+
+/** Where the stand-in sends the webhooks its changes cause, as a Superposition webhook is configured. */
+export interface StandInWebhook {
+  url: string;
+  /** `custom_headers`, with secrets already substituted. */
+  headers?: Record<string, string>;
+  /** Attempts in all (Superposition's default: 3). */
+  maxRetries?: number;
+}
+
+/** One webhook delivery attempt and its answer (0: no answer). */
+export interface WebhookDelivery {
+  event: string;
+  experimentId: string;
+  status: number;
+  at: number;
 }
 
 interface Workspace {
@@ -73,6 +101,12 @@ export class SuperpositionStandIn {
   delayMs = 0;
   /** Workspaces that answer every request with 403 (a token without rights there). */
   readonly forbiddenWorkspaces = new Set<string>();
+  /** Every webhook delivery attempt the stand-in made, in order. */
+  readonly webhookDeliveries: WebhookDelivery[] = [];
+  private webhookTarget?: StandInWebhook;
+  private readonly deliveriesInFlight = new Set<Promise<void>>();
+  /** When set, every request is refused at the socket (Superposition down). */
+  private down = false;
 
   constructor(readonly orgId = 'localorg') {}
 
@@ -85,6 +119,37 @@ export class SuperpositionStandIn {
   get url(): string {
     const address = this.server!.address() as AddressInfo;
     return `http://127.0.0.1:${address.port}`;
+  }
+
+  /** Configures the webhook every workspace sends its experiment events to (subscribed to all of them). */
+  sendWebhooksTo(target: StandInWebhook | undefined): this {
+    this.webhookTarget = target;
+    return this;
+  }
+
+  /** Superposition down (every connection is closed at once without an answer), or up again. */
+  setDown(down: boolean): void {
+    this.down = down;
+  }
+
+  /** The PATCH requests for one experiment's pause, resume or ramp, in order. */
+  changeRequests(experimentId: string, action?: 'pause' | 'resume' | 'ramp'): RecordedRequest[] {
+    return this.requests.filter(
+      (request) =>
+        request.method === 'PATCH' &&
+        new RegExp(`^/experiments/${experimentId}/(pause|resume|ramp)$`).test(request.path) &&
+        (action === undefined || request.path.endsWith(`/${action}`)),
+    );
+  }
+
+  /** The experiment as the stand-in holds it now. */
+  storedExperiment(workspace: string, id: string): Record<string, unknown> | undefined {
+    return this.get(workspace).experiments.get(id);
+  }
+
+  /** Resolves once the webhook deliveries under way (with their retries) are over. */
+  async deliveriesSettled(): Promise<void> {
+    while (this.deliveriesInFlight.size > 0) await Promise.all([...this.deliveriesInFlight]);
   }
 
   async stop(): Promise<void> {
@@ -287,6 +352,104 @@ export class SuperpositionStandIn {
     }
   }
 
+  /** One pause, resume or ramp, with Superposition's checks; the answer and the webhook it causes. */
+  private change(workspaceName: string, orgId: string, space: Workspace, id: string, action: ChangeAction, body: unknown): ChangeAnswer {
+    if (!/^\d+$/.test(id)) return { status: 404, body: 'Not Found' };
+    const experiment = space.experiments.get(id);
+    if (!experiment) return { status: 404, body: { message: 'No records found. Please refine or correct your search parameters' } };
+    const reason = changeReasonOf(body);
+    if ('message' in reason) return { status: 400, body: reason };
+    const status = String(experiment.status);
+    let event: string;
+    let configVersion: string | null = null;
+    const updated: Record<string, unknown> = { ...structuredClone(experiment), change_reason: reason.reason };
+    if (action === 'pause') {
+      if (status !== 'INPROGRESS') return { status: 400, body: { message: `experiment with id ${id} cannot be paused` } };
+      updated.status = 'PAUSED';
+      event = 'ExperimentPaused';
+    } else if (action === 'resume') {
+      if (status !== 'PAUSED') return { status: 400, body: { message: `experiment with id ${id} cannot be resumed` } };
+      updated.status = 'INPROGRESS';
+      event = 'ExperimentInprogress';
+    } else {
+      if (status !== 'CREATED' && status !== 'INPROGRESS') {
+        return { status: 400, body: { message: 'Experiment is not active, cannot ramp a concluded experiment' } };
+      }
+      const traffic = (body as { traffic_percentage?: unknown } | undefined)?.traffic_percentage;
+      if (typeof traffic !== 'number' || !Number.isInteger(traffic) || traffic < 0 || traffic > 100) {
+        return {
+          status: 400,
+          body: { message: 'Json deserialize error: Traffic percentage must be a number between 0 and 100 (both inclusive)' },
+        };
+      }
+      const variants = (experiment.variants as unknown[]).length;
+      const max = variants < 2 ? 100 : Math.floor(100 / variants);
+      if (traffic > max) {
+        return {
+          status: 400,
+          body: { message: `The traffic_percentage cannot exceed ${max}. Provide a traffic percentage less than ${max}` },
+        };
+      }
+      if (traffic !== 0 && traffic === experiment.traffic_percentage) return { status: 200, body: chronoTimestamps(experiment) };
+      if (status === 'CREATED') {
+        updated.started_at = nextTimestamp(undefined);
+        updated.started_by = 'mayday-stand-in@superposition';
+      }
+      updated.status = 'INPROGRESS';
+      updated.traffic_percentage = traffic;
+      event = status === 'CREATED' ? 'ExperimentStarted' : 'ExperimentInprogress';
+      configVersion = `73501026500${String(Date.now()).slice(-8)}`;
+    }
+    updated.last_modified = nextTimestamp(experiment.last_modified);
+    updated.last_modified_by = 'mayday@superposition';
+    this.putExperiment(workspaceName, updated);
+    const stored = chronoTimestamps(space.experiments.get(id)!);
+    const webhook = {
+      event_info: {
+        webhook_event: event,
+        resource: 'experiment',
+        action: 'Update',
+        time: chronoDisplay(new Date()),
+        workspace_id: workspaceName,
+        organisation_id: orgId,
+        config_version: configVersion,
+      },
+      payload: stored,
+    };
+    return { status: 200, body: stored, webhook };
+  }
+
+  /** Delivers one webhook in the background, as Superposition's job runner does: 2xx is delivered, else retried. */
+  private sendWebhook(body: Record<string, unknown>): void {
+    const target = this.webhookTarget;
+    if (!target) return;
+    const info = body.event_info as { webhook_event: string };
+    const experimentId = String((body.payload as { id: unknown }).id);
+    const attempts = target.maxRetries ?? 3;
+    const delivery = (async () => {
+      for (let attempt = 0; attempt < attempts; attempt++) {
+        if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(30_000, 1000 * 2 ** (attempt - 1))));
+        let status: number;
+        try {
+          const response = await fetch(target.url, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', accept: '*/*', ...target.headers },
+            body: JSON.stringify(body),
+            signal: AbortSignal.timeout(10_000),
+          });
+          status = response.status;
+          await response.text().catch(() => '');
+        } catch {
+          status = 0;
+        }
+        this.webhookDeliveries.push({ event: info.webhook_event, experimentId, status, at: Date.now() });
+        if (status >= 200 && status < 300) return;
+      }
+    })();
+    this.deliveriesInFlight.add(delivery);
+    void delivery.finally(() => this.deliveriesInFlight.delete(delivery));
+  }
+
   private nameOf(space: Workspace): string {
     for (const [name, candidate] of this.workspaces) if (candidate === space) return name;
     throw new Error('unknown workspace');
@@ -299,6 +462,10 @@ export class SuperpositionStandIn {
   }
 
   private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    if (this.down) {
+      request.socket.destroy();
+      return;
+    }
     const url = new URL(request.url ?? '/', 'http://stand-in');
     const raw = await readBody(request);
     let body: unknown;
@@ -307,7 +474,14 @@ export class SuperpositionStandIn {
     } catch {
       body = raw;
     }
-    this.requests.push({ method: request.method ?? 'GET', path: url.pathname, query: url.searchParams, headers: request.headers, body });
+    this.requests.push({
+      method: request.method ?? 'GET',
+      path: url.pathname,
+      query: url.searchParams,
+      headers: request.headers,
+      body,
+      at: Date.now(),
+    });
     if (this.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.delayMs));
 
     const send = (status: number, payload: unknown) => {
@@ -359,6 +533,17 @@ export class SuperpositionStandIn {
         ? send(200, chronoTimestamps(experiment))
         : send(404, { message: 'No records found. Please refine or correct your search parameters' });
     }
+    const changePath = /^\/experiments\/([^/]+)\/(pause|resume|ramp)$/.exec(url.pathname);
+    if (changePath && request.method === 'PATCH') {
+      // actix's Json extractor: no JSON content type, no body.
+      if (!/^application\/json/.test(header(request, 'content-type') ?? '')) {
+        return send(400, { message: 'Content type error' });
+      }
+      const answer = this.change(workspaceName, orgId, space, decodeURIComponent(changePath[1]), changePath[2] as ChangeAction, body);
+      send(answer.status, answer.body);
+      if (answer.webhook) this.sendWebhook(answer.webhook);
+      return;
+    }
     const groupPath = /^\/experiment-groups\/([^/]+)$/.exec(url.pathname);
     if (groupPath && request.method === 'GET') {
       const group = space.groups.get(decodeURIComponent(groupPath[1]));
@@ -368,6 +553,46 @@ export class SuperpositionStandIn {
     }
     return send(404, { message: `no route for ${request.method} ${url.pathname}` });
   }
+}
+
+type ChangeAction = 'pause' | 'resume' | 'ramp';
+const DEFAULT_CHANGE_REASON = 'Change Reason not provided';
+
+export interface ChangeAnswer {
+  status: number;
+  body: unknown;
+  webhook?: Record<string, unknown>;
+}
+
+/** `change_reason` as Superposition reads it: a default when absent, 1..255 bytes otherwise. */
+function changeReasonOf(body: unknown): { reason: string } | { message: string } {
+  const raw = (body as { change_reason?: unknown } | undefined)?.change_reason;
+  if (raw === undefined) return { reason: DEFAULT_CHANGE_REASON };
+  if (typeof raw !== 'string') return { message: 'Json deserialize error: invalid type: change_reason, expected a string' };
+  if (raw.length === 0) return { message: 'Json deserialize error: Empty reason not allowed' };
+  const bytes = Buffer.byteLength(raw);
+  if (bytes > 255) return { message: `Json deserialize error: Reason longer than 255 characters not allowed, current length: ${bytes}` };
+  return { reason: raw };
+}
+
+/** Superposition's webhook time: chrono's display form. */
+function chronoDisplay(date: Date): string {
+  return `${date
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.(\d{3})Z$/, '.$1000000')} UTC`;
+}
+
+/** Now, in microseconds, but strictly after `previous` (ISO 8601) whatever the clock says: last_modified orders events. */
+function nextTimestamp(previous: unknown): string {
+  const micros = (iso: string) => {
+    const fraction = (/\.(\d+)Z$/.exec(iso)?.[1] ?? '').padEnd(6, '0').slice(0, 6);
+    return BigInt(Math.floor(Date.parse(iso) / 1000)) * 1_000_000n + BigInt(fraction);
+  };
+  let next = micros(new Date().toISOString());
+  if (typeof previous === 'string' && !Number.isNaN(Date.parse(previous)) && micros(previous) >= next) next = micros(previous) + 1n;
+  const seconds = new Date(Number(next / 1_000_000n) * 1000).toISOString().slice(0, 19);
+  return `${seconds}.${String(next % 1_000_000n).padStart(6, '0')}Z`;
 }
 
 /** Superposition's experiment list: status and id filters, newest first, paginated (or `all=true`). */

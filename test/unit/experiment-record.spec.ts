@@ -105,7 +105,10 @@ describe('recordFromConfigMap', () => {
       phase: 'scale-down-pending',
       scaleDownAt: '2026-08-20T07:38:10.000Z',
     });
-    expect(recordToConfigMap(original, MAYDAY_NS).data).toMatchObject({ phase: 'scale-down-pending', scaleDownAt: '2026-08-20T07:38:10.000Z' });
+    expect(recordToConfigMap(original, MAYDAY_NS).data).toMatchObject({
+      phase: 'scale-down-pending',
+      scaleDownAt: '2026-08-20T07:38:10.000Z',
+    });
     expect(recordFromConfigMap(recordToConfigMap(original, MAYDAY_NS))).toEqual(original);
   });
 

@@ -141,6 +141,14 @@ describe('toKubeError: no answer', () => {
     expect(error.transient).toBe(true);
   });
 
+  it("a refused connection through undici's fetch (TypeError 'fetch failed' with the system error as cause) names the cause", () => {
+    const cause = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6443'), { code: 'ECONNREFUSED' });
+    const error = toKubeError(new TypeError('fetch failed', { cause }));
+    expect(error).toBeInstanceOf(KubeUnavailableError);
+    expect(error.statusCode).toBe(0);
+    expect(error.message).toBe('Kubernetes API unreachable (ECONNREFUSED: connect ECONNREFUSED 127.0.0.1:6443)');
+  });
+
   it('an error without a code keeps its message', () => {
     const error = toKubeError(new Error('getaddrinfo failed'));
     expect(error).toBeInstanceOf(KubeUnavailableError);

@@ -80,6 +80,15 @@ describe('loadMaydayConfig defaults', () => {
         scaleDownDelaySeconds: 30,
         maxReplicas: 100,
       },
+      notify: { url: undefined, format: 'json', publicUrl: 'http://localhost:8090' },
+      closedLoop: { writeBack: false, autoRamp: {}, autoRampIntervalSeconds: 300 },
+      leaderElection: {
+        enabled: true,
+        identity: expect.stringMatching(/_[0-9a-f]{8}$/),
+        leaseDurationSeconds: 15,
+        renewDeadlineSeconds: 10,
+        retryPeriodSeconds: 2,
+      },
     });
   });
 
@@ -366,6 +375,96 @@ describe('closed by default (WEBHOOK_AUTH, WEBHOOK_TOKEN, METRICS_AUTH)', () => 
   });
 });
 
+describe('closing the loop (SUPERPOSITION_WRITE_BACK, AUTO_RAMP, AUTO_RAMP_INTERVAL_SECONDS)', () => {
+  const url = { SUPERPOSITION_URL: 'http://superposition.example' };
+
+  it('writes back by default when SUPERPOSITION_URL is set, and not without it', () => {
+    expect(loadMaydayConfig(url).closedLoop.writeBack).toBe(true);
+    expect(loadMaydayConfig({}).closedLoop.writeBack).toBe(false);
+    expect(loadMaydayConfig({ ...url, SUPERPOSITION_WRITE_BACK: 'false' }).closedLoop.writeBack).toBe(false);
+    expect(problems({ SUPERPOSITION_WRITE_BACK: 'true' })).toEqual([
+      'SUPERPOSITION_WRITE_BACK=true needs SUPERPOSITION_URL (where to write)',
+    ]);
+    expect(problems({ ...url, SUPERPOSITION_WRITE_BACK: 'maybe' })).toEqual([
+      'SUPERPOSITION_WRITE_BACK must be true or false (got "maybe")',
+    ]);
+  });
+
+  it('reads the ramp steps per workspace and the interval', () => {
+    const config = loadMaydayConfig({ ...url, AUTO_RAMP: ' checkout = 5, 10,25,50 ; other=1,100;', AUTO_RAMP_INTERVAL_SECONDS: '30' });
+    expect(config.closedLoop).toEqual({
+      writeBack: true,
+      autoRamp: { checkout: [5, 10, 25, 50], other: [1, 100] },
+      autoRampIntervalSeconds: 30,
+    });
+  });
+
+  it.each([
+    ['checkout', 'AUTO_RAMP: "checkout" is not workspace=step,step,... (e.g. checkout=5,10,25,50)'],
+    ['checkout=5,10,10', 'AUTO_RAMP: the steps of workspace "checkout" (5,10,10) must increase'],
+    ['checkout=10,5', 'AUTO_RAMP: the steps of workspace "checkout" (10,5) must increase'],
+    ['checkout=0,5', 'AUTO_RAMP: step "0" of workspace "checkout" must be an integer from 1 to 100 (a per-variant traffic percentage)'],
+    ['checkout=5,101', 'AUTO_RAMP: step "101" of workspace "checkout" must be an integer from 1 to 100 (a per-variant traffic percentage)'],
+    ['checkout=5,7.5', 'AUTO_RAMP: step "7.5" of workspace "checkout" must be an integer from 1 to 100 (a per-variant traffic percentage)'],
+    ['checkout=5,,10', 'AUTO_RAMP: step "" of workspace "checkout" must be an integer from 1 to 100 (a per-variant traffic percentage)'],
+    ['checkout=5;checkout=10', 'AUTO_RAMP: workspace "checkout" is named twice or is not a workspace id'],
+    ['__proto__=5', 'AUTO_RAMP: workspace "__proto__" is named twice or is not a workspace id'],
+  ])('refuses AUTO_RAMP=%s', (value, problem) => {
+    expect(problems({ ...url, AUTO_RAMP: value })).toEqual([problem]);
+  });
+
+  it('refuses an AUTO_RAMP workspace outside ALLOWED_WORKSPACES, or without write-back or the readiness gate', () => {
+    expect(problems({ ...url, ALLOWED_WORKSPACES: 'a', AUTO_RAMP: 'b=5' })).toEqual([
+      'AUTO_RAMP: workspace "b" is not in ALLOWED_WORKSPACES',
+    ]);
+    expect(problems({ AUTO_RAMP: 'a=5' })).toEqual(['AUTO_RAMP needs SUPERPOSITION_WRITE_BACK (a ramp is a write to Superposition)']);
+    expect(problems({ ...url, AUTO_RAMP: 'a=5', CANARY_READINESS_GATE: 'false' })).toEqual([
+      'AUTO_RAMP needs CANARY_READINESS_GATE=true (without it Mayday cannot tell a healthy canary)',
+    ]);
+    expect(problems({ ...url, AUTO_RAMP_INTERVAL_SECONDS: '0' })).toEqual([
+      'AUTO_RAMP_INTERVAL_SECONDS must be an integer from 1 to 86400 (got "0")',
+    ]);
+  });
+});
+
+describe('canary analysis (ANALYSIS_*)', () => {
+  const analysis = {
+    ANALYSIS_PROMETHEUS_URL: 'http://prometheus.monitoring:9090/',
+    ANALYSIS_QUERY: 'max(errors{namespace="{namespace}",variant="{variant}",svc="{service}",d="{deployment}"})',
+    ANALYSIS_MAX: '0.05',
+  };
+
+  it('is off without ANALYSIS_PROMETHEUS_URL, and reads every setting with it', () => {
+    expect(loadMaydayConfig({}).analysis).toBeUndefined();
+    expect(loadMaydayConfig({ ...analysis, ANALYSIS_INTERVAL_SECONDS: '10', ANALYSIS_NO_DATA_FAILS_AFTER_SECONDS: '0' }).analysis).toEqual({
+      prometheusUrl: 'http://prometheus.monitoring:9090',
+      query: analysis.ANALYSIS_QUERY,
+      max: 0.05,
+      intervalSeconds: 10,
+      noDataFailsAfterSeconds: 0,
+    });
+    expect(loadMaydayConfig(analysis).analysis).toMatchObject({ intervalSeconds: 30, noDataFailsAfterSeconds: 600 });
+  });
+
+  it('names what is missing or wrong', () => {
+    expect(problems({ ANALYSIS_QUERY: 'x' })).toEqual(['ANALYSIS_QUERY is set but ANALYSIS_PROMETHEUS_URL is not']);
+    expect(problems({ ...analysis, ANALYSIS_QUERY: '', ANALYSIS_MAX: 'high' })).toEqual([
+      'ANALYSIS_QUERY is required when ANALYSIS_PROMETHEUS_URL is set (PromQL with {namespace}, {service}, {variant}, {deployment})',
+      'ANALYSIS_MAX must be a number (the value above which a canary fails; got "high")',
+    ]);
+    expect(problems({ ...analysis, ANALYSIS_QUERY: 'x{a="{pod}"}' })).toEqual([
+      'ANALYSIS_QUERY: unknown placeholder {pod} (use {namespace}, {service}, {variant}, {deployment})',
+    ]);
+    expect(problems({ ...analysis, CANARY_READINESS_GATE: 'false' })).toEqual([
+      'ANALYSIS_PROMETHEUS_URL needs CANARY_READINESS_GATE=true (a failed analysis takes the canary out the same way)',
+    ]);
+    expect(problems({ ...analysis, ANALYSIS_PROMETHEUS_URL: 'ftp://x' })).toEqual([
+      'ANALYSIS_PROMETHEUS_URL must be an http or https URL (got "ftp://x")',
+      'ANALYSIS_QUERY is set but ANALYSIS_PROMETHEUS_URL is not',
+    ]);
+  });
+});
+
 describe("Mayday's namespace (MAYDAY_NAMESPACE, POD_NAMESPACE)", () => {
   it('is MAYDAY_NAMESPACE, else the downward API POD_NAMESPACE, else mayday-system', () => {
     expect(loadMaydayConfig({ MAYDAY_NAMESPACE: 'ops', POD_NAMESPACE: 'pod-ns' }).maydayNamespace).toBe('ops');
@@ -382,6 +481,53 @@ describe("Mayday's namespace (MAYDAY_NAMESPACE, POD_NAMESPACE)", () => {
   it('reads MAX_REPLICAS (default 100)', () => {
     expect(loadMaydayConfig({ MAX_REPLICAS: '7' }).safety.maxReplicas).toBe(7);
     expect(problems({ WEBHOOK_TOKEN: TOKEN, MAX_REPLICAS: '0' })[0]).toMatch(/^MAX_REPLICAS must be an integer from 1 to 10000/);
+  });
+});
+
+describe('notifications (NOTIFY_URL, NOTIFY_FORMAT, MAYDAY_PUBLIC_URL)', () => {
+  it('are off by default, JSON when on, and link to the page on localhost unless told otherwise', () => {
+    expect(loadMaydayConfig({}).notify).toEqual({ url: undefined, format: 'json', publicUrl: 'http://localhost:8090' });
+    const config = loadMaydayConfig({
+      NOTIFY_URL: 'https://hooks.example/T1/B2',
+      NOTIFY_FORMAT: 'slack',
+      MAYDAY_PUBLIC_URL: 'https://mayday.example/',
+    });
+    expect(config.notify).toEqual({ url: 'https://hooks.example/T1/B2', format: 'slack', publicUrl: 'https://mayday.example' });
+  });
+
+  it('names each bad variable, all at once', () => {
+    expect(problems({ WEBHOOK_TOKEN: TOKEN, NOTIFY_URL: 'hooks.example', NOTIFY_FORMAT: 'teams', MAYDAY_PUBLIC_URL: 'ftp://x' })).toEqual([
+      'NOTIFY_URL must be an http or https URL (got "hooks.example")',
+      'NOTIFY_FORMAT must be one of json, slack (got "teams")',
+      'MAYDAY_PUBLIC_URL must be an http or https URL (got "ftp://x")',
+    ]);
+  });
+});
+
+describe('leader election settings', () => {
+  it("defaults to client-go's 15 / 10 / 2 s and names this replica after POD_NAME with a random suffix", () => {
+    const config = loadMaydayConfig({ POD_NAME: 'mayday-7d9f-abcde' });
+    expect(config.leaderElection).toMatchObject({ leaseDurationSeconds: 15, renewDeadlineSeconds: 10, retryPeriodSeconds: 2 });
+    expect(config.leaderElection.identity).toMatch(/^mayday-7d9f-abcde_[0-9a-f]{8}$/);
+    expect(loadMaydayConfig({ POD_NAME: 'same' }).leaderElection.identity).not.toBe(config.leaderElection.identity);
+    expect(loadMaydayConfig({ LEADER_ELECTION: 'false' }).leaderElection.enabled).toBe(false);
+  });
+
+  it('refuses a renew deadline not under the lease duration, and a retry period not under the renew deadline', () => {
+    expect(problems({ WEBHOOK_TOKEN: TOKEN, LEASE_DURATION_SECONDS: '10', RENEW_DEADLINE_SECONDS: '10' })).toEqual([
+      'RENEW_DEADLINE_SECONDS (10) must be less than LEASE_DURATION_SECONDS (10)',
+    ]);
+    expect(problems({ WEBHOOK_TOKEN: TOKEN, RENEW_DEADLINE_SECONDS: '3', RETRY_PERIOD_SECONDS: '3' })).toEqual([
+      'RETRY_PERIOD_SECONDS (3) must be less than RENEW_DEADLINE_SECONDS (3)',
+    ]);
+    expect(problems({ WEBHOOK_TOKEN: TOKEN, LEASE_DURATION_SECONDS: '1' })[0]).toMatch(/^LEASE_DURATION_SECONDS must be an integer from 2/);
+    expect(
+      loadMaydayConfig({ LEASE_DURATION_SECONDS: '4', RENEW_DEADLINE_SECONDS: '3', RETRY_PERIOD_SECONDS: '1' }).leaderElection,
+    ).toMatchObject({
+      leaseDurationSeconds: 4,
+      renewDeadlineSeconds: 3,
+      retryPeriodSeconds: 1,
+    });
   });
 });
 

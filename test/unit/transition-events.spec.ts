@@ -36,8 +36,8 @@ describe('rolloutEvents', () => {
 
   it('announces a new canary and its first weight', () => {
     expect(rolloutEvents(plan(), [canary({ deployment: deployment('created'), previousWeight: 0 })])).toEqual([
-      { regarding, reason: 'CanaryCreated', type: 'Normal', note: 'canary of experiment 42 for variant 42-test1' },
-      { regarding, reason: 'WeightChanged', type: 'Normal', note: 'weight 0 -> 10' },
+      { regarding, reason: 'CanaryCreated', type: 'Normal', note: 'canary of experiment 42 for variant 42-test1', variantId: '42-test1' },
+      { regarding, reason: 'WeightChanged', type: 'Normal', note: 'weight 0 -> 10', variantId: '42-test1', weight: 10 },
     ]);
   });
 
@@ -45,22 +45,35 @@ describe('rolloutEvents', () => {
     expect(rolloutEvents(plan({ canaryWeight: 0 }), [canary({ previousWeight: 30, weight: 0 })])[0]).toMatchObject({
       reason: 'Paused',
       note: 'weight 30 -> 0',
+      variantId: '42-test1',
+      weight: 0,
     });
     const waiting = rolloutEvents(plan({ canaryWeight: 30 }), [
       canary({ previousWeight: 30, weight: 0, state: { phase: 'waiting', reason: '0 of 1 replicas available' } }),
     ]);
     expect(waiting).toEqual([
-      { regarding, reason: 'WeightChanged', type: 'Normal', note: 'weight 30 -> 0 (waiting: 0 of 1 replicas available)' },
+      {
+        regarding,
+        reason: 'WeightChanged',
+        type: 'Normal',
+        note: 'weight 30 -> 0 (waiting: 0 of 1 replicas available)',
+        variantId: '42-test1',
+        weight: 0,
+      },
     ]);
   });
 
   it('warns once when a canary is taken out of traffic', () => {
     const failed = { phase: 'failed' as const, reason: 'CrashLoop: restarted 4 times' };
     expect(
-      rolloutEvents(plan(), [canary({ weight: 0, state: failed, newlyFailed: true })]).map((event) => [event.reason, event.type]),
+      rolloutEvents(plan(), [canary({ weight: 0, state: failed, newlyFailed: true })]).map((event) => [
+        event.reason,
+        event.type,
+        event.variantId,
+      ]),
     ).toEqual([
-      ['CanaryFailed', 'Warning'],
-      ['WeightChanged', 'Normal'],
+      ['CanaryFailed', 'Warning', '42-test1'],
+      ['WeightChanged', 'Normal', '42-test1'],
     ]);
     expect(rolloutEvents(plan(), [canary({ previousWeight: 0, weight: 0, state: failed, newlyFailed: false })])).toEqual([]);
   });
@@ -75,9 +88,9 @@ describe('promotion and rollback events', () => {
       deployment('updated'),
       main,
     );
-    expect(events.map((event) => [event.regarding.kind, event.regarding.uid, event.reason])).toEqual([
-      ['Deployment', 'uid-1', 'Promoted'],
-      ['Service', 'uid-main', 'Promoted'],
+    expect(events.map((event) => [event.regarding.kind, event.regarding.uid, event.reason, event.variantId])).toEqual([
+      ['Deployment', 'uid-1', 'Promoted', '42-test1'],
+      ['Service', 'uid-main', 'Promoted', '42-test1'],
     ]);
     expect(events[1].note).toBe('experiment 42 concluded: variant 42-test1 is the stable release; the Service selects svc-dep-42-test1');
   });
@@ -100,6 +113,10 @@ describe('promotion and rollback events', () => {
     expect(pendingPromotionEvents(deployment('unchanged'), 'not available')).toEqual([
       { regarding, reason: 'PromotionPending', type: 'Normal', note: 'not available' },
     ]);
+    expect(pendingPromotionEvents(deployment('unchanged'), 'port 8080 unserved', 'Warning', '42-test1')[0]).toMatchObject({
+      type: 'Warning',
+      variantId: '42-test1',
+    });
   });
 
   it('records a rollback on the main Service only when something was removed', () => {
@@ -114,8 +131,8 @@ describe('promotion and rollback events', () => {
     ]);
     expect(rollbackEvents(plan({ kind: 'rollback' }), main, [])).toEqual([]);
     expect(rollbackEvents(plan({ kind: 'rollback' }), undefined, deleted)).toEqual([]);
-    expect(
-      rollbackEvents(plan({ kind: 'rollback', winner: { id: '42-control', variant_type: 'CONTROL' } }), main, deleted)[0].note,
-    ).toContain('CONTROL 42-control won');
+    const controlWon = rollbackEvents(plan({ kind: 'rollback', winner: { id: '42-control', variant_type: 'CONTROL' } }), main, deleted)[0];
+    expect(controlWon.note).toContain('CONTROL 42-control won');
+    expect(controlWon.variantId).toBe('42-control');
   });
 });
