@@ -193,6 +193,8 @@ async function main(): Promise<number> {
       SUPERPOSITION_URL: superpositionUrl,
       LOG_LEVEL: 'warn',
       CANARY_READINESS_GATE: 'false',
+      // The floor deletes what a conclusion retires at once; so does Mayday here (the production delay is 30 s).
+      SCALE_DOWN_DELAY_SECONDS: '0',
       RESYNC_INTERVAL_SECONDS: '0',
       TRAFFIC_PROVIDER: 'nginx',
     },
