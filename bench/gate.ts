@@ -63,7 +63,8 @@ class Timeline {
 async function main(): Promise<void> {
   if (!existsSync(join(root, 'dist', 'main.js'))) throw new Error('dist/main.js is missing: run `npm run build` first');
   const dir = mkdtempSync(join(tmpdir(), 'mayday-bench-gate-'));
-  const stops: (() => unknown)[] = [() => rmSync(dir, { recursive: true, force: true }), () => controlPlane('stop', dir)];
+  // Run in this order at the end: the control plane is stopped through the pid files in `dir`, then `dir` goes.
+  const stops: (() => unknown)[] = [() => controlPlane('stop', dir), () => rmSync(dir, { recursive: true, force: true })];
   try {
     controlPlane('start', dir);
     const kubeconfig = readEnvFile(join(dir, 'env')).KUBECONFIG;
