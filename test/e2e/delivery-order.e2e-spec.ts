@@ -2,19 +2,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cluster } from '../support/cluster';
 import { eventually, settled } from '../support/eventually';
 import { MAYDAY_NAMESPACE, startMayday, type RunningMayday } from '../support/mayday';
-import { experiment, experimentId, webhook, type ExperimentSpec, type Status } from '../support/payloads';
+import { experiment, experimentId, webhook, type ExperimentSpec } from '../support/payloads';
 import { SuperpositionStandIn } from '../support/superposition-stand-in';
+import { lifecycleSteps, timestamp, type Ending, type Step } from '../support/lifecycle-steps';
 
 const MANAGED = 'app.kubernetes.io/managed-by=mayday';
-
-/** One step of an experiment as Superposition sends it: the event, the state, and its last_modified. */
-interface Step {
-  event: string;
-  status: Status;
-  traffic: number;
-  chosen?: string;
-  lastModified: string;
-}
 
 /** Waits until the namespace's canary Ingress carries this weight (the readiness gate gives it once the pods are ready). */
 async function untilCanaryWeight(cluster: Cluster, namespace: string, weight: string, timeoutMs: number): Promise<void> {
@@ -22,12 +14,6 @@ async function untilCanaryWeight(cluster: Cluster, namespace: string, weight: st
     const canary = (await cluster.ingresses(namespace)).find((ingress) => ingress.metadata?.name?.includes('-ingress-'));
     expect(canary?.metadata?.annotations?.['nginx.ingress.kubernetes.io/canary-weight']).toBe(weight);
   }, timeoutMs);
-}
-
-function timestamp(base: number, step: number): string {
-  // Microsecond precision, as Superposition writes it; steps 1.000123 s apart.
-  const millis = base + step * 1000;
-  return new Date(millis).toISOString().replace('Z', `${String(123 + step).padStart(3, '0')}Z`);
 }
 
 describe('delivery as Superposition really does it: duplicated, late, out of order, concurrent', () => {
@@ -154,27 +140,13 @@ describe('delivery as Superposition really does it: duplicated, late, out of ord
 
   it('converges to the in-order result when every event is duplicated and shuffled, for several experiments at once', async () => {
     const namespaces = await Promise.all([cluster.createNamespace('chaos'), cluster.createNamespace('chaos')]);
-    type Ending = 'winner' | 'control' | 'discard' | 'running' | 'paused';
     const endings: Ending[] = ['winner', 'control', 'discard', 'running', 'paused', 'winner', 'running', 'discard'];
     const base = Date.now();
     const experiments = endings.map((ending, index) => {
       const service = `chaos${index}`;
       standIn.workspace(service, { 'env.MODE': `mode-${index}` });
       const spec: ExperimentSpec = { id: experimentId(), context: { namespace: namespaces[index % 2] } };
-      const steps: Step[] = [
-        { event: 'ExperimentCreated', status: 'CREATED', traffic: 0, lastModified: timestamp(base, 0) },
-        { event: 'ExperimentStarted', status: 'INPROGRESS', traffic: 10, lastModified: timestamp(base, 1) },
-        { event: 'ExperimentInprogress', status: 'INPROGRESS', traffic: 20, lastModified: timestamp(base, 2) },
-        { event: 'ExperimentPaused', status: 'PAUSED', traffic: 20, lastModified: timestamp(base, 3) },
-        { event: 'ExperimentInprogress', status: 'INPROGRESS', traffic: 35, lastModified: timestamp(base, 4) },
-      ];
-      if (ending === 'winner')
-        steps.push({ event: 'ExperimentConcluded', status: 'CONCLUDED', traffic: 35, chosen: 'test1', lastModified: timestamp(base, 5) });
-      if (ending === 'control')
-        steps.push({ event: 'ExperimentConcluded', status: 'CONCLUDED', traffic: 35, chosen: 'control', lastModified: timestamp(base, 5) });
-      if (ending === 'discard')
-        steps.push({ event: 'ExperimentDiscarded', status: 'DISCARDED', traffic: 35, lastModified: timestamp(base, 5) });
-      if (ending === 'paused') steps.push({ event: 'ExperimentPaused', status: 'PAUSED', traffic: 35, lastModified: timestamp(base, 5) });
+      const steps = lifecycleSteps(ending, base, true);
       return { service, spec, steps, ending, namespace: namespaces[index % 2] };
     });
 

@@ -3,9 +3,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cluster } from '../support/cluster';
 import { eventually } from '../support/eventually';
 import { deliverLikeSuperposition, MAYDAY_NAMESPACE, type Reply } from '../support/mayday';
-import { experiment, experimentId, webhook, type ExperimentSpec, type Status } from '../support/payloads';
+import { experiment, experimentId, webhook, type ExperimentSpec } from '../support/payloads';
 import { buildMayday, currentLeader, leaderLease, MaydayProcess } from '../support/replicas';
 import { SuperpositionStandIn } from '../support/superposition-stand-in';
+import { lifecycleSteps, timestamp, type Ending, type Step } from '../support/lifecycle-steps';
 import { controlPlane } from '../support/control-plane';
 import { TcpProxy } from '../support/tcp-proxy';
 import { holdNewPods, releaseHeldPods } from '../support/workloads';
@@ -15,19 +16,6 @@ const WEIGHT = 'nginx.ingress.kubernetes.io/canary-weight';
 /** Short leader election timings (client-go's defaults are 15 / 10 / 2 s), so that a takeover fits in a test. */
 const LEASE_SECONDS = 4;
 const RETRY_SECONDS = 1;
-
-interface Step {
-  event: string;
-  status: Status;
-  traffic: number;
-  chosen?: string;
-  lastModified: string;
-}
-
-function timestamp(base: number, step: number): string {
-  const millis = base + step * 1000;
-  return new Date(millis).toISOString().replace('Z', `${String(123 + step).padStart(3, '0')}Z`);
-}
 
 describe('three Mayday replicas (separate processes) on one cluster', () => {
   const cluster = new Cluster();
@@ -83,26 +71,13 @@ describe('three Mayday replicas (separate processes) on one cluster', () => {
 
   it('converges to the in-order result when duplicated, shuffled events go round-robin to three replicas at once, never recording one backwards', async () => {
     const namespaces = await Promise.all([cluster.createNamespace('rr'), cluster.createNamespace('rr')]);
-    type Ending = 'winner' | 'control' | 'discard' | 'running' | 'paused';
     const endings: Ending[] = ['winner', 'control', 'discard', 'running', 'paused', 'winner'];
     const base = Date.now();
     const experiments = endings.map((ending, index) => {
       const service = `rr${index}`;
       standIn.workspace(service, { 'env.MODE': `mode-${index}` });
       const spec: ExperimentSpec = { id: experimentId(), context: { namespace: namespaces[index % 2] } };
-      const steps: Step[] = [
-        { event: 'ExperimentStarted', status: 'INPROGRESS', traffic: 10, lastModified: timestamp(base, 1) },
-        { event: 'ExperimentInprogress', status: 'INPROGRESS', traffic: 20, lastModified: timestamp(base, 2) },
-        { event: 'ExperimentPaused', status: 'PAUSED', traffic: 20, lastModified: timestamp(base, 3) },
-        { event: 'ExperimentInprogress', status: 'INPROGRESS', traffic: 35, lastModified: timestamp(base, 4) },
-      ];
-      if (ending === 'winner')
-        steps.push({ event: 'ExperimentConcluded', status: 'CONCLUDED', traffic: 35, chosen: 'test1', lastModified: timestamp(base, 5) });
-      if (ending === 'control')
-        steps.push({ event: 'ExperimentConcluded', status: 'CONCLUDED', traffic: 35, chosen: 'control', lastModified: timestamp(base, 5) });
-      if (ending === 'discard')
-        steps.push({ event: 'ExperimentDiscarded', status: 'DISCARDED', traffic: 35, lastModified: timestamp(base, 5) });
-      if (ending === 'paused') steps.push({ event: 'ExperimentPaused', status: 'PAUSED', traffic: 35, lastModified: timestamp(base, 5) });
+      const steps = lifecycleSteps(ending, base);
       return { service, spec, steps, ending, namespace: namespaces[index % 2] };
     });
 
