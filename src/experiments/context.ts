@@ -3,6 +3,7 @@
  * value (current servers) or JSON-logic (servers older than v0.97), e.g.
  * `{"and":[{"==":[{"var":"namespace"},"mumbai"]}]}`. Both are reduced to the flat map here.
  */
+import { InvalidContentError } from '../common/errors';
 import { PayloadValidationError } from '../common/validation';
 
 export type Dimensions = Record<string, unknown>;
@@ -10,7 +11,7 @@ export type Dimensions = Record<string, unknown>;
 /** Dimension names that would reach an object's prototype instead of naming a dimension. */
 const FORBIDDEN_DIMENSIONS = new Set(['__proto__', 'constructor', 'prototype']);
 
-export class ContextError extends Error {}
+export class ContextError extends InvalidContentError {}
 
 export function contextDimensions(context: Record<string, unknown>): Dimensions {
   if (!isJsonLogic(context)) return { ...context };

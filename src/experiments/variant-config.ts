@@ -1,3 +1,4 @@
+import { InvalidContentError } from '../common/errors';
 import { canonicalJson } from '../common/canonical-json';
 
 /** Config keys that shape a Deployment (docs/contract.md §5). */
@@ -20,14 +21,13 @@ export interface DeploymentSettings {
 }
 
 /** A variant's config cannot become a Deployment; names the variant and the key. */
-export class VariantConfigError extends Error {
+export class VariantConfigError extends InvalidContentError {
   constructor(
     readonly variantId: string,
     readonly key: string,
     problem: string,
   ) {
     super(`variant "${variantId}": config key "${key}" ${problem}`);
-    this.name = 'VariantConfigError';
   }
 }
 
