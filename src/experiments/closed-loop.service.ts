@@ -13,8 +13,8 @@ import { SuperpositionClient, type SuperpositionScope } from '../superposition/s
 import { failureMark, type WorkloadState } from '../workloads/workload-state';
 import { WorkloadWatcher } from '../workloads/workload-watcher.service';
 import { decideRamp, observeStep, stepKey, type StepHealth } from './auto-ramp';
-import type { ExperimentDto } from './dto/experiment.dto';
-import { parseExperiment } from './dto/parse-experiment';
+import type { ExperimentDto } from '../contract/experiment.dto';
+import { parseExperiment } from '../contract/parse-experiment';
 import { ExperimentEventProcessor } from './experiment-event.processor';
 import { TERMINAL_STATUSES, type ExperimentRecord } from './experiment-record';
 import { LeaderElection } from '../kubernetes/leader-election';

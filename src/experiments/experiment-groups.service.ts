@@ -1,7 +1,8 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { MaydayConfig } from '../config/mayday-config';
 import { SuperpositionClient } from '../superposition/superposition.client';
-import { superpositionScopeOf, type ExperimentEvent } from './experiment-event';
+import type { ExperimentEvent } from '../contract/experiment-event';
+import { superpositionScopeOf } from './superposition-scope';
 import { parseExperimentGroup, type ExperimentGroup } from './experiment-group';
 
 /** More system-generated group ids than this and the memory of them starts again (they are only a shortcut). */

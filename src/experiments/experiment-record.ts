@@ -1,7 +1,7 @@
 import type { V1ConfigMap } from '@kubernetes/client-node';
 import { maydayLabels } from '../naming/labels';
 import { kubeName } from '../naming/names';
-import type { ExperimentStatus } from './dto/experiment.dto';
+import type { ExperimentStatus } from '../contract/experiment.dto';
 import type { AppliedSettings } from './applied-settings';
 import type { ExperimentGroup } from './experiment-group';
 import { historyFromJson, type TransitionEntry } from './transition-history';

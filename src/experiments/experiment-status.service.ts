@@ -6,7 +6,7 @@ import { APP_LABEL, isManagedByMayday, ownedSelector } from '../naming/labels';
 import { canaryServiceName, deploymentName, mainRouteName, mainServiceName } from '../naming/names';
 import { TRAFFIC_ROUTER, type TrafficRouter } from '../traffic/traffic-router';
 import { WorkloadWatcher } from '../workloads/workload-watcher.service';
-import { parseExperiment } from './dto/parse-experiment';
+import { parseExperiment } from '../contract/parse-experiment';
 import { recordName, type ExperimentRecord } from './experiment-record';
 import { ExperimentRecords } from './experiment-records.service';
 import { isInScope, scopeOf } from './scope';

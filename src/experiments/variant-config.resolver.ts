@@ -1,8 +1,8 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { MaydayConfig } from '../config/mayday-config';
 import { SuperpositionClient, type SuperpositionScope } from '../superposition/superposition.client';
-import type { Dimensions } from './context';
-import type { VariantDto } from './dto/experiment.dto';
+import type { Dimensions } from '../contract/context';
+import type { VariantDto } from '../contract/experiment.dto';
 import { applyOverrides, deploymentSettings, RESOLVE_PREFIXES, type DeploymentSettings } from './variant-config';
 
 /**

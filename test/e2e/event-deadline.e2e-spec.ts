@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { VariantDto } from '../../src/experiments/dto/experiment.dto';
-import type { Dimensions } from '../../src/experiments/context';
+import type { VariantDto } from '../../src/contract/experiment.dto';
+import type { Dimensions } from '../../src/contract/context';
 import type { DeploymentSettings } from '../../src/experiments/variant-config';
 import { VariantConfigResolver } from '../../src/experiments/variant-config.resolver';
 import type { SuperpositionScope } from '../../src/superposition/superposition.client';

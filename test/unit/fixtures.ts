@@ -4,7 +4,7 @@ import type { RouteScope } from '../../src/traffic/traffic-router';
  * and the routing settings the planner reads. Plain objects; cast to the DTO types where a test needs them.
  */
 import type { MaydayConfig } from '../../src/config/mayday-config';
-import type { ExperimentDto, ExperimentStatus, VariantType } from '../../src/experiments/dto/experiment.dto';
+import type { ExperimentDto, ExperimentStatus, VariantType } from '../../src/contract/experiment.dto';
 
 export const EXPERIMENT_ID = '7350102648234549248';
 export const WORKSPACE = 'nginxservice';

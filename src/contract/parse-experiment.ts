@@ -1,4 +1,4 @@
-import { PayloadValidationError, validatePlain } from '../../common/validation';
+import { PayloadValidationError, validatePlain } from '../common/validation';
 import { ExperimentDto, variantProblems } from './experiment.dto';
 
 /** An experiment object (webhook payload, Superposition's GET /experiments/{id}, a record), validated. */
