@@ -4,21 +4,21 @@ import { NotificationsModule } from '../notifications/notifications.module';
 import { SuperpositionModule } from '../superposition/superposition.module';
 import { TrafficModule } from '../traffic/traffic.module';
 import { WorkloadsModule } from '../workloads/workloads.module';
-import { ExperimentEventProcessor } from './experiment-event.processor';
-import { ExperimentGroups } from './experiment-groups.service';
-import { ExperimentReconciler } from './experiment-reconciler.service';
-import { ExperimentRecords } from './experiment-records.service';
-import { ExperimentService } from './experiment.service';
-import { ExperimentStatusService } from './experiment-status.service';
-import { ExperimentsController } from './experiments.controller';
-import { ResyncController } from './resync.controller';
+import { ExperimentEventProcessor } from './pipeline/experiment-event.processor';
+import { ExperimentGroups } from './pipeline/experiment-groups.service';
+import { ExperimentReconciler } from './pipeline/experiment-reconciler.service';
+import { ExperimentRecords } from './records/experiment-records.service';
+import { ExperimentService } from './transitions/experiment.service';
+import { ExperimentStatusService } from './status/experiment-status.service';
+import { ExperimentsController } from './status/experiments.controller';
+import { ResyncController } from './pipeline/resync.controller';
 import { BearerAuthGuard } from '../common/bearer-auth.guard';
-import { ClosedLoopService } from './closed-loop.service';
+import { ClosedLoopService } from './closed-loop/closed-loop.service';
 import { PrometheusClient } from '../analysis/prometheus.client';
-import { RecordRetentionService } from './record-retention.service';
-import { RouteClaims } from './route-claims.service';
-import { ScaleDownTimers } from './scale-down-timers';
-import { VariantConfigResolver } from './variant-config.resolver';
+import { RecordRetentionService } from './records/record-retention.service';
+import { RouteClaims } from './pipeline/route-claims.service';
+import { ScaleDownTimers } from './pipeline/scale-down-timers';
+import { VariantConfigResolver } from './transitions/variant-config.resolver';
 
 @Module({
   imports: [KubernetesModule, NotificationsModule, SuperpositionModule, TrafficModule, WorkloadsModule],

@@ -13,8 +13,8 @@ import {
   retentionOf,
   TERMINAL_STATUSES,
   type ExperimentRecord,
-} from '../../src/experiments/experiment-record';
-import { isInScope, namespaceRefusal, workspaceRefusal } from '../../src/experiments/scope';
+} from '../../src/experiments/records/experiment-record';
+import { isInScope, namespaceRefusal, workspaceRefusal } from '../../src/config/scope';
 import { EXPERIMENT_ID, experimentPayload, WORKSPACE } from './fixtures';
 
 const MAYDAY_NS = 'mayday-system';

@@ -1,11 +1,11 @@
 import type { V1ConfigMap } from '@kubernetes/client-node';
-import { maydayLabels } from '../naming/labels';
-import { kubeName } from '../naming/names';
-import type { ExperimentStatus } from '../contract/experiment.dto';
-import type { AppliedSettings } from './applied-settings';
-import type { ExperimentGroup } from './experiment-group';
+import { maydayLabels } from '../../naming/labels';
+import { kubeName } from '../../naming/names';
+import type { ExperimentStatus } from '../../contract/experiment.dto';
+import type { AppliedSettings } from '../plan/applied-settings';
+import type { ExperimentGroup } from '../plan/experiment-group';
 import { historyFromJson, type TransitionEntry } from './transition-history';
-import { parseWriteBack, type WriteBackState } from './write-back';
+import { parseWriteBack, type WriteBackState } from '../closed-loop/write-back';
 
 /**
  * What Mayday last applied for one experiment, kept in the cluster (a ConfigMap in Mayday's own

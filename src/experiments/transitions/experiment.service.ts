@@ -1,23 +1,23 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { KubernetesObject, V1Deployment, V1Service } from '@kubernetes/client-node';
-import { ConsentRequiredError, ForeignObjectError, hasConsent, UnprocessableEventError } from '../common/errors';
-import { MaydayConfig } from '../config/mayday-config';
-import type { TransitionEvent } from '../kubernetes/kube-events.service';
-import { KubeResourcesService, type ObjectRef } from '../kubernetes/kube-resources.service';
-import { actionFor, isAsApplied, withAppliedHash, type ObjectAction } from '../kubernetes/object-diff';
-import { MetricsService } from '../metrics/metrics.service';
-import { APP_LABEL, EXPERIMENT_LABEL, isManagedByMayday, ownedSelector, ROLE_LABEL, VARIANT_LABEL } from '../naming/labels';
-import { canaryServiceName, deploymentName, labelValue, mainServiceName, SERVICE_PORT } from '../naming/names';
-import type { SuperpositionScope } from '../superposition/superposition.client';
-import { TRAFFIC_ROUTER, type RouteChange, type RouteScope, type RouteState, type TrafficRouter } from '../traffic/traffic-router';
-import { failureMark, markedFailure, type WorkloadState } from '../workloads/workload-state';
-import { WorkloadWatcher } from '../workloads/workload-watcher.service';
-import type { VariantDto } from '../contract/experiment.dto';
-import type { ExperimentEvent } from '../contract/experiment-event';
-import { superpositionScopeOf } from './superposition-scope';
-import { planExperiment, type ExperimentPlan } from './experiment-plan';
-import { canaryService, mainService, variantDeployment, type VariantIdentity } from './manifests';
-import { unservedPort } from './service-ports';
+import { ConsentRequiredError, ForeignObjectError, hasConsent, UnprocessableEventError } from '../../common/errors';
+import { MaydayConfig } from '../../config/mayday-config';
+import type { TransitionEvent } from '../../kubernetes/kube-events.service';
+import { KubeResourcesService, type ObjectRef } from '../../kubernetes/kube-resources.service';
+import { actionFor, isAsApplied, withAppliedHash, type ObjectAction } from '../../kubernetes/object-diff';
+import { MetricsService } from '../../metrics/metrics.service';
+import { APP_LABEL, EXPERIMENT_LABEL, isManagedByMayday, ownedSelector, ROLE_LABEL, VARIANT_LABEL } from '../../naming/labels';
+import { canaryServiceName, deploymentName, labelValue, mainServiceName, SERVICE_PORT } from '../../naming/names';
+import type { SuperpositionScope } from '../../superposition/superposition.client';
+import { TRAFFIC_ROUTER, type RouteChange, type RouteScope, type RouteState, type TrafficRouter } from '../../traffic/traffic-router';
+import { failureMark, markedFailure, type WorkloadState } from '../../workloads/workload-state';
+import { WorkloadWatcher } from '../../workloads/workload-watcher.service';
+import type { VariantDto } from '../../contract/experiment.dto';
+import type { ExperimentEvent } from '../../contract/experiment-event';
+import { superpositionScopeOf } from '../plan/superposition-scope';
+import { planExperiment, type ExperimentPlan } from '../plan/experiment-plan';
+import { canaryService, mainService, variantDeployment, type VariantIdentity } from '../plan/manifests';
+import { unservedPort } from '../plan/service-ports';
 import {
   pendingPromotionEvents,
   promotionEvents,
@@ -25,8 +25,8 @@ import {
   rolloutEvents,
   scaledDownEvents,
   type CanaryTransition,
-} from './transition-events';
-import type { DeploymentSettings } from './variant-config';
+} from '../plan/transition-events';
+import type { DeploymentSettings } from '../plan/variant-config';
 import { VariantConfigResolver } from './variant-config.resolver';
 
 /** One experimental variant's route as this event left it. */

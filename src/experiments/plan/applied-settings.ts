@@ -1,5 +1,5 @@
-import { canonicalJson } from '../common/canonical-json';
-import type { VariantDto } from '../contract/experiment.dto';
+import { canonicalJson } from '../../common/canonical-json';
+import type { VariantDto } from '../../contract/experiment.dto';
 import type { ExperimentPlan } from './experiment-plan';
 import { CONFIG_KEYS, deploymentSettings, type DeploymentSettings } from './variant-config';
 

@@ -1,7 +1,7 @@
-import { UnprocessableEventError } from '../common/errors';
-import type { MaydayConfig } from '../config/mayday-config';
-import type { ExperimentEvent } from '../contract/experiment-event';
-import type { SuperpositionScope } from '../superposition/superposition.client';
+import { UnprocessableEventError } from '../../common/errors';
+import type { MaydayConfig } from '../../config/mayday-config';
+import type { ExperimentEvent } from '../../contract/experiment-event';
+import type { SuperpositionScope } from '../../superposition/superposition.client';
 
 /** The Superposition tenant an event's reads go to; throws (422) only when a read needs it and no organisation is known. */
 export function superpositionScopeOf(config: MaydayConfig, event: ExperimentEvent): () => SuperpositionScope {

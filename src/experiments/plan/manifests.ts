@@ -1,6 +1,6 @@
 import type { V1Deployment, V1Service } from '@kubernetes/client-node';
-import { APP_LABEL, maydayLabels, ROLE_LABEL, type Role } from '../naming/labels';
-import { canaryServiceName, deploymentName, mainServiceName, SERVICE_PORT } from '../naming/names';
+import { APP_LABEL, maydayLabels, ROLE_LABEL, type Role } from '../../naming/labels';
+import { canaryServiceName, deploymentName, mainServiceName, SERVICE_PORT } from '../../naming/names';
 import type { DeploymentSettings } from './variant-config';
 
 /** Who an object is for: the service (workspace), the experiment and the variant. */

@@ -1,4 +1,4 @@
-import type { MaydayConfig } from '../config/mayday-config';
+import type { MaydayConfig } from './mayday-config';
 
 /** Namespaces Mayday never acts in unless ALLOWED_NAMESPACES names them (Mayday's own is added to these). */
 export const PROTECTED_NAMESPACES: readonly string[] = ['kube-system', 'kube-public', 'kube-node-lease'];

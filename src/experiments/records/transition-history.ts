@@ -1,4 +1,4 @@
-import type { TransitionEvent } from '../kubernetes/kube-events.service';
+import type { TransitionEvent } from '../../kubernetes/kube-events.service';
 
 /** One step of an experiment's rollout, as the rollout page's timeline and weight chart show it. */
 export interface TransitionEntry {

@@ -1,5 +1,5 @@
 import { BadRequestException, Controller, Get, NotFoundException, Param, Query, UseGuards } from '@nestjs/common';
-import { BearerAuthGuard } from '../common/bearer-auth.guard';
+import { BearerAuthGuard } from '../../common/bearer-auth.guard';
 import { ExperimentStatusService, type ExperimentStatusView } from './experiment-status.service';
 
 /** What Mayday manages, read from the cluster, within its scope. Needs the webhook's bearer token. */

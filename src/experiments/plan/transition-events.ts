@@ -1,6 +1,6 @@
-import type { TransitionEvent } from '../kubernetes/kube-events.service';
-import type { ObjectAction } from '../kubernetes/object-diff';
-import type { WorkloadState } from '../workloads/workload-state';
+import type { TransitionEvent } from '../../kubernetes/kube-events.service';
+import type { ObjectAction } from '../../kubernetes/object-diff';
+import type { WorkloadState } from '../../workloads/workload-state';
 import type { ExperimentPlan } from './experiment-plan';
 
 /** The Kubernetes Events that tell a transition's story, as pure functions of what it did. */

@@ -1,5 +1,5 @@
-import { InvalidContentError } from '../common/errors';
-import { canonicalJson } from '../common/canonical-json';
+import { InvalidContentError } from '../../common/errors';
+import { canonicalJson } from '../../common/canonical-json';
 
 /** Config keys that shape a Deployment (docs/contract.md §5). */
 export const CONFIG_KEYS = {

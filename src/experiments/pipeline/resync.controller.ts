@@ -1,6 +1,6 @@
 import { Controller, Get, UseGuards } from '@nestjs/common';
-import { BearerAuthGuard } from '../common/bearer-auth.guard';
-import { MaydayConfig } from '../config/mayday-config';
+import { BearerAuthGuard } from '../../common/bearer-auth.guard';
+import { MaydayConfig } from '../../config/mayday-config';
 import { ExperimentReconciler, type ResyncReport } from './experiment-reconciler.service';
 
 /** The resync against Superposition: its interval, the workspaces it lists, and what its last round did. */

@@ -1,19 +1,19 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { MaydayConfig } from '../config/mayday-config';
+import { MaydayConfig } from '../../config/mayday-config';
 import type { V1Deployment, V1Service } from '@kubernetes/client-node';
-import { KubeResourcesService } from '../kubernetes/kube-resources.service';
-import { APP_LABEL, isManagedByMayday, ownedSelector } from '../naming/labels';
-import { canaryServiceName, deploymentName, mainRouteName, mainServiceName } from '../naming/names';
-import { TRAFFIC_ROUTER, type TrafficRouter } from '../traffic/traffic-router';
-import { WorkloadWatcher } from '../workloads/workload-watcher.service';
-import { parseExperiment } from '../contract/parse-experiment';
-import { recordName, type ExperimentRecord } from './experiment-record';
-import { ExperimentRecords } from './experiment-records.service';
-import { isInScope, scopeOf } from './scope';
-import type { TransitionEntry } from './transition-history';
-import type { AnalysisVerdict } from '../analysis/canary-analysis';
-import { ClosedLoopService } from './closed-loop.service';
-import type { WriteBackState } from './write-back';
+import { KubeResourcesService } from '../../kubernetes/kube-resources.service';
+import { APP_LABEL, isManagedByMayday, ownedSelector } from '../../naming/labels';
+import { canaryServiceName, deploymentName, mainRouteName, mainServiceName } from '../../naming/names';
+import { TRAFFIC_ROUTER, type TrafficRouter } from '../../traffic/traffic-router';
+import { WorkloadWatcher } from '../../workloads/workload-watcher.service';
+import { parseExperiment } from '../../contract/parse-experiment';
+import { recordName, type ExperimentRecord } from '../records/experiment-record';
+import { ExperimentRecords } from '../records/experiment-records.service';
+import { isInScope, scopeOf } from '../../config/scope';
+import type { TransitionEntry } from '../records/transition-history';
+import type { AnalysisVerdict } from '../../analysis/canary-analysis';
+import { ClosedLoopService } from '../closed-loop/closed-loop.service';
+import type { WriteBackState } from '../closed-loop/write-back';
 
 export interface VariantStatus {
   variantId: string;

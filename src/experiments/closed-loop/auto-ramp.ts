@@ -1,5 +1,5 @@
-import type { WorkloadState } from '../workloads/workload-state';
-import type { ExperimentStatus } from '../contract/experiment.dto';
+import type { WorkloadState } from '../../workloads/workload-state';
+import type { ExperimentStatus } from '../../contract/experiment.dto';
 
 /**
  * Automatic ramps (AUTO_RAMP, AUTO_RAMP_INTERVAL_SECONDS): pure decisions; ClosedLoopService

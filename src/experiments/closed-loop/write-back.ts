@@ -1,4 +1,4 @@
-import type { ExperimentStatus } from '../contract/experiment.dto';
+import type { ExperimentStatus } from '../../contract/experiment.dto';
 
 /**
  * Pausing an experiment in Superposition when one of its canaries fails (README, "Closing the loop").

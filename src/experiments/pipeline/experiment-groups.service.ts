@@ -1,9 +1,9 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { MaydayConfig } from '../config/mayday-config';
-import { SuperpositionClient } from '../superposition/superposition.client';
-import type { ExperimentEvent } from '../contract/experiment-event';
-import { superpositionScopeOf } from './superposition-scope';
-import { parseExperimentGroup, type ExperimentGroup } from './experiment-group';
+import { MaydayConfig } from '../../config/mayday-config';
+import { SuperpositionClient } from '../../superposition/superposition.client';
+import type { ExperimentEvent } from '../../contract/experiment-event';
+import { superpositionScopeOf } from '../plan/superposition-scope';
+import { parseExperimentGroup, type ExperimentGroup } from '../plan/experiment-group';
 
 /** More system-generated group ids than this and the memory of them starts again (they are only a shortcut). */
 const MAX_REMEMBERED = 10_000;

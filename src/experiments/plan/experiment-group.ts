@@ -1,4 +1,4 @@
-import { SuperpositionBadResponseError } from '../superposition/superposition-errors';
+import { SuperpositionBadResponseError } from '../../superposition/superposition-errors';
 
 export const GROUP_TYPES = ['USER_CREATED', 'SYSTEM_GENERATED'] as const;
 export type GroupType = (typeof GROUP_TYPES)[number];

@@ -1,8 +1,8 @@
-import { UnprocessableEventError } from '../common/errors';
-import type { MaydayConfig } from '../config/mayday-config';
-import type { WebhookEventName } from '../contract/webhook-envelope';
-import { contextDimensions, namespaceOf, type Dimensions } from '../contract/context';
-import type { ExperimentDto, VariantDto } from '../contract/experiment.dto';
+import { UnprocessableEventError } from '../../common/errors';
+import type { MaydayConfig } from '../../config/mayday-config';
+import type { WebhookEventName } from '../../contract/webhook-envelope';
+import { contextDimensions, namespaceOf, type Dimensions } from '../../contract/context';
+import type { ExperimentDto, VariantDto } from '../../contract/experiment.dto';
 import { effectiveTrafficPercentage, type ExperimentGroup } from './experiment-group';
 
 /**

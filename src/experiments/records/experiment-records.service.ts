@@ -1,11 +1,11 @@
 import { Injectable, Logger, type OnApplicationBootstrap, type OnModuleInit } from '@nestjs/common';
 import type { V1ConfigMap } from '@kubernetes/client-node';
-import { MaydayConfig } from '../config/mayday-config';
-import { ClusterCache } from '../kubernetes/cluster-cache.service';
-import { KubeForbiddenError } from '../kubernetes/kube-errors';
-import { KubeResourcesService, withFreshReads } from '../kubernetes/kube-resources.service';
-import { MetricsService } from '../metrics/metrics.service';
-import { isManagedByMayday, MANAGED_BY, MANAGED_BY_LABEL, ownedSelector } from '../naming/labels';
+import { MaydayConfig } from '../../config/mayday-config';
+import { ClusterCache } from '../../kubernetes/cluster-cache.service';
+import { KubeForbiddenError } from '../../kubernetes/kube-errors';
+import { KubeResourcesService, withFreshReads } from '../../kubernetes/kube-resources.service';
+import { MetricsService } from '../../metrics/metrics.service';
+import { isManagedByMayday, MANAGED_BY, MANAGED_BY_LABEL, ownedSelector } from '../../naming/labels';
 import {
   isExpired,
   legacyRecordVerdict,
@@ -16,7 +16,7 @@ import {
   type ExperimentRecord,
   type RecordRetention,
 } from './experiment-record';
-import { isInScope, type Scope } from './scope';
+import { isInScope, type Scope } from '../../config/scope';
 
 /** A record as read, with the resourceVersion a write must name to replace it (none: there is no record yet). */
 export interface VersionedRecord {

@@ -1,21 +1,21 @@
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import { ForbiddenScopeError } from '../common/errors';
-import { MaydayConfig, type SuperpositionWorkspace } from '../config/mayday-config';
-import { LeaderElection } from '../kubernetes/leader-election';
-import { MetricsService } from '../metrics/metrics.service';
-import { SuperpositionError } from '../superposition/superposition-errors';
-import { EXPERIMENT_LABEL } from '../naming/labels';
-import { SuperpositionClient } from '../superposition/superposition.client';
-import type { WebhookEventName } from '../contract/webhook-envelope';
-import type { WorkloadChange } from '../workloads/workload-watcher.service';
-import { WorkloadWatcher } from '../workloads/workload-watcher.service';
-import type { ExperimentStatus } from '../contract/experiment.dto';
-import { parseExperiment } from '../contract/parse-experiment';
+import { ForbiddenScopeError } from '../../common/errors';
+import { MaydayConfig, type SuperpositionWorkspace } from '../../config/mayday-config';
+import { LeaderElection } from '../../kubernetes/leader-election';
+import { MetricsService } from '../../metrics/metrics.service';
+import { SuperpositionError } from '../../superposition/superposition-errors';
+import { EXPERIMENT_LABEL } from '../../naming/labels';
+import { SuperpositionClient } from '../../superposition/superposition.client';
+import type { WebhookEventName } from '../../contract/webhook-envelope';
+import type { WorkloadChange } from '../../workloads/workload-watcher.service';
+import { WorkloadWatcher } from '../../workloads/workload-watcher.service';
+import type { ExperimentStatus } from '../../contract/experiment.dto';
+import { parseExperiment } from '../../contract/parse-experiment';
 import { ExperimentEventProcessor } from './experiment-event.processor';
-import { TERMINAL_STATUSES, type ExperimentRecord } from './experiment-record';
-import { ExperimentRecords } from './experiment-records.service';
+import { TERMINAL_STATUSES, type ExperimentRecord } from '../records/experiment-record';
+import { ExperimentRecords } from '../records/experiment-records.service';
 import { ScaleDownTimers } from './scale-down-timers';
-import { isInScope, scopeOf } from './scope';
+import { isInScope, scopeOf } from '../../config/scope';
 
 /** How often a Deployment change whose experiment has no record yet looks for it again. */
 const RECORD_LOOK_AGAIN_MS = 500;

@@ -1,13 +1,13 @@
 import { Injectable } from '@nestjs/common';
 import type { V1ConfigMap } from '@kubernetes/client-node';
-import { UnprocessableEventError } from '../common/errors';
-import { MaydayConfig } from '../config/mayday-config';
-import { KubeVersionConflictError } from '../kubernetes/kube-errors';
-import { KubeResourcesService } from '../kubernetes/kube-resources.service';
-import { isManagedByMayday, MANAGED_BY, MANAGED_BY_LABEL, ROLE_LABEL } from '../naming/labels';
-import { kubeName } from '../naming/names';
-import { TERMINAL_STATUSES, type ExperimentRecord } from './experiment-record';
-import { ExperimentRecords } from './experiment-records.service';
+import { UnprocessableEventError } from '../../common/errors';
+import { MaydayConfig } from '../../config/mayday-config';
+import { KubeVersionConflictError } from '../../kubernetes/kube-errors';
+import { KubeResourcesService } from '../../kubernetes/kube-resources.service';
+import { isManagedByMayday, MANAGED_BY, MANAGED_BY_LABEL, ROLE_LABEL } from '../../naming/labels';
+import { kubeName } from '../../naming/names';
+import { TERMINAL_STATUSES, type ExperimentRecord } from '../records/experiment-record';
+import { ExperimentRecords } from '../records/experiment-records.service';
 
 /** Who runs an experiment on one service (namespace and workspace): one at a time, across every replica. */
 export interface RouteClaim {

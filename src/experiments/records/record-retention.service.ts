@@ -1,9 +1,9 @@
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import { MaydayConfig } from '../config/mayday-config';
-import { LeaderElection } from '../kubernetes/leader-election';
+import { MaydayConfig } from '../../config/mayday-config';
+import { LeaderElection } from '../../kubernetes/leader-election';
 import { HOUR_MS, retentionOf } from './experiment-record';
 import { ExperimentRecords } from './experiment-records.service';
-import { scopeOf } from './scope';
+import { scopeOf } from '../../config/scope';
 
 /**
  * Deletes the records of experiments that finished more than RECORD_RETENTION_HOURS ago (in the

@@ -1,9 +1,9 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { MaydayConfig } from '../config/mayday-config';
-import { SuperpositionClient, type SuperpositionScope } from '../superposition/superposition.client';
-import type { Dimensions } from '../contract/context';
-import type { VariantDto } from '../contract/experiment.dto';
-import { applyOverrides, deploymentSettings, RESOLVE_PREFIXES, type DeploymentSettings } from './variant-config';
+import { MaydayConfig } from '../../config/mayday-config';
+import { SuperpositionClient, type SuperpositionScope } from '../../superposition/superposition.client';
+import type { Dimensions } from '../../contract/context';
+import type { VariantDto } from '../../contract/experiment.dto';
+import { applyOverrides, deploymentSettings, RESOLVE_PREFIXES, type DeploymentSettings } from '../plan/variant-config';
 
 /**
  * A variant's Deployment settings: Superposition's resolved config for the experiment's whole
