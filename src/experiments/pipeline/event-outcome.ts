@@ -1,7 +1,7 @@
 import type { ExperimentDto } from '../../contract/experiment.dto';
 import type { WebhookEventName } from '../../contract/webhook-envelope';
 import type { ObjectAction } from '../../kubernetes/object-diff';
-import type { CanaryOutcome } from '../transitions/experiment.service';
+import type { CanaryOutcome } from '../transitions/change-set';
 
 /** Where an event came from: Superposition's webhook, a Deployment changing state, or the periodic resync. */
 export type EventSource = 'webhook' | 'watch' | 'resync';

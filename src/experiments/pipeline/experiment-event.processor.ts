@@ -19,7 +19,8 @@ import { ExperimentRecords, type VersionedRecord } from '../records/experiment-r
 import { appliedSettingsOf, configVersionFor, reusableSettings, type AppliedSettings } from '../plan/applied-settings';
 import { ExperimentGroups } from './experiment-groups.service';
 import { withGroup, type ExperimentPlan } from '../plan/experiment-plan';
-import { ExperimentService, type CanaryOutcome, type ExecutionResult, type Observed } from '../transitions/experiment.service';
+import type { CanaryOutcome, Observed } from '../transitions/change-set';
+import { ExperimentService, type ExecutionResult } from '../transitions/experiment.service';
 import { parseExperiment } from '../../contract/parse-experiment';
 import { RouteClaims } from './route-claims.service';
 import { ScaleDownTimers } from './scale-down-timers';
@@ -60,33 +61,26 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
     let namespace: string | undefined;
     try {
       if (this.draining) throw new ServiceUnavailableException('Mayday is shutting down; deliver again later');
-      const refusal = workspaceRefusal(event.workspace, scopeOf(this.config));
-      if (refusal) throw new ForbiddenScopeError(refusal);
+      const workspaceRefused = workspaceRefusal(event.workspace, scopeOf(this.config));
+      if (workspaceRefused) throw new ForbiddenScopeError(workspaceRefused);
+      const plan = this.experiments.plan(event);
+      namespace = plan.namespace;
+      const namespaceRefused = namespaceRefusal(plan.namespace, scopeOf(this.config));
+      if (namespaceRefused) throw new ForbiddenScopeError(namespaceRefused);
       const outcome = await withDeadline(deadline, () =>
         this.serializer.run(
           `experiment ${event.experiment.id}`,
-          () =>
-            withRetryBudget(this.config.webhook.retryBudgetMs, () =>
-              this.processInOrder(event, deadline, (plan) => (namespace = plan.namespace)),
-            ),
+          () => withRetryBudget(this.config.webhook.retryBudgetMs, () => this.processInOrder(event, plan, deadline)),
           deadline,
         ),
       );
-      this.report(
-        event,
-        source,
-        started,
-        outcome.result,
-        200,
-        outcome.namespace,
-        outcome.reason,
-        outcome.actions.filter((action) => action.action !== 'unchanged').length,
-      );
+      const changes = outcome.actions.filter((action) => action.action !== 'unchanged').length;
+      this.report({ event, source, started, result: outcome.result, statusCode: 200, namespace, reason: outcome.reason, changes });
       return outcome;
     } catch (error) {
       const answer = httpErrorFor(error);
       const result = answer.statusCode >= 500 ? 'failed' : 'rejected';
-      this.report(event, source, started, result, answer.statusCode, namespace, answer.message, 0);
+      this.report({ event, source, started, result, statusCode: answer.statusCode, namespace, reason: answer.message, changes: 0 });
       throw error;
     }
   }
@@ -128,12 +122,8 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
     await this.serializer.idle();
   }
 
-  private async processInOrder(event: ExperimentEvent, deadline: Deadline, planned: (plan: ExperimentPlan) => void): Promise<EventOutcome> {
+  private async processInOrder(event: ExperimentEvent, ownPlan: ExperimentPlan, deadline: Deadline): Promise<EventOutcome> {
     const { experiment } = event;
-    const ownPlan = this.experiments.plan(event);
-    planned(ownPlan);
-    const refusal = namespaceRefusal(ownPlan.namespace, scopeOf(this.config));
-    if (refusal) throw new ForbiddenScopeError(refusal);
     const outcome = {
       event: event.event,
       experimentId: experiment.id,
@@ -238,12 +228,13 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
     const plan = withGroup(ownPlan, experiment.traffic_percentage, await grouping);
     const observe = () => (readFresh ? this.experiments.prepare(ownPlan, event, reusable) : preparing);
     const { result } = await this.apply(event, plan, versioned, observe, readFresh, deadline, attempt);
-    if (result.pendingPromotion) {
-      return { ...outcome, result: 'pending', reason: result.pendingPromotion, actions: result.actions };
+    if (result.record.phase === 'promotion-pending') {
+      return { ...outcome, result: 'pending', reason: result.record.pendingReason, actions: result.actions };
     }
-    if (result.scaleDownAt) {
-      const reason = `${plan.reason}; what it retires is deleted at ${result.scaleDownAt} (SCALE_DOWN_DELAY_SECONDS)`;
-      return { ...outcome, result: 'applied', reason, actions: result.actions, scaleDownAt: result.scaleDownAt };
+    if (result.record.phase === 'scale-down-pending') {
+      const { scaleDownAt } = result.record;
+      const reason = `${plan.reason}; what it retires is deleted at ${scaleDownAt} (SCALE_DOWN_DELAY_SECONDS)`;
+      return { ...outcome, result: 'applied', reason, actions: result.actions, scaleDownAt };
     }
     return { ...outcome, result: 'applied', reason: plan.reason, actions: result.actions, canaries: result.canaries };
   }
@@ -263,7 +254,7 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
   ): Promise<{ plan: ExperimentPlan; result: ExecutionResult }> {
     const record = versioned.record;
     const fresh = <T>(work: () => Promise<T>) => (readFresh ? withFreshReads(work) : work());
-    if (plan.kind === 'ignore') return { plan, result: { actions: [], canaries: [], events: [] } };
+    if (plan.kind === 'ignore') return { plan, result: { actions: [], canaries: [], events: [], record: { phase: 'applied' } } };
     const observed = await fresh(observe);
     // Everything so far was reads: a late event stops here, having changed nothing.
     deadline.check('before the first write');
@@ -276,7 +267,7 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
         ? appliedSettingsOf(plan, observed.settings, configVersionFor(event.configVersion, record?.appliedSettings))
         : undefined;
     const result = await fresh(() =>
-      this.experiments.execute(plan, event, plan.kind === 'rollout' ? observed : { ...observed, scaleDownAt: switchedAt(record) }),
+      this.experiments.execute(plan, plan.kind === 'rollout' ? observed : { ...observed, scaleDownAt: switchedAt(record) }),
     ).catch(async (error: unknown) => {
       // Refused before any write (consent, a foreign object, another experiment's canary): the route stays free.
       if (claimed && error instanceof UnprocessableEventError) await this.claims.withdraw(claimed);
@@ -291,7 +282,7 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
     ]);
     // Told once the record stands (a conflict above judges the event again); a waiting promotion only when it starts waiting.
     this.notify(event, plan, record?.phase === 'promotion-pending' ? events.filter((item) => item.reason !== 'PromotionPending') : events);
-    if (result.scaleDownAt) this.scaleDowns.arm(plan.namespace, event.experiment.id, result.scaleDownAt);
+    if (result.record.phase === 'scale-down-pending') this.scaleDowns.arm(plan.namespace, event.experiment.id, result.record.scaleDownAt);
     this.updateWeights(event, plan, result);
     return { plan, result };
   }
@@ -363,7 +354,7 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
   private async recordApplied(
     event: ExperimentEvent,
     plan: ExperimentPlan,
-    result: ExecutionResult | undefined,
+    result: ExecutionResult,
     { record, resourceVersion }: VersionedRecord,
     appliedSettings: AppliedSettings | undefined,
     wrote: boolean,
@@ -376,9 +367,9 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
       { enabled: this.config.closedLoop.writeBack, status: experiment.status, failures },
       new Date(),
     );
-    const phase = result?.pendingPromotion ? 'promotion-pending' : result?.scaleDownAt ? 'scale-down-pending' : 'applied';
-    const pendingReason = result?.pendingPromotion;
-    const scaleDownAt = result?.scaleDownAt;
+    const phase = result.record.phase;
+    const pendingReason = result.record.phase === 'promotion-pending' ? result.record.pendingReason : undefined;
+    const scaleDownAt = result.record.phase === 'scale-down-pending' ? result.record.scaleDownAt : undefined;
     const effectiveTrafficPercentage = plan.kind === 'rollout' ? plan.canaryWeight : undefined;
     if (
       !wrote &&
@@ -418,7 +409,10 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
 
   /** A pending promotion is announced once per reason, not at every retry, watch event or resync. */
   private newEvents(result: ExecutionResult, record?: ExperimentRecord): TransitionEvent[] {
-    const alreadyPending = record?.phase === 'promotion-pending' && record.pendingReason === result.pendingPromotion;
+    const alreadyPending =
+      record?.phase === 'promotion-pending' &&
+      result.record.phase === 'promotion-pending' &&
+      record.pendingReason === result.record.pendingReason;
     return result.events.filter((event) => !(alreadyPending && event.reason === 'PromotionPending'));
   }
 
@@ -427,22 +421,13 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
     if (plan.kind === 'rollout') {
       const weights = result.canaries.map((canary) => ({ variant: canary.variantId, weight: canary.weight }));
       this.metrics.setCanaryWeights(namespace, service, event.experiment.id, weights);
-    } else if (!result.pendingPromotion) {
+    } else if (result.record.phase !== 'promotion-pending') {
       this.metrics.clearCanaryWeights(namespace, service, event.experiment.id);
     }
   }
 
   /** One log line and the metrics for every event, whatever became of it. */
-  private report(
-    event: ExperimentEvent,
-    source: EventSource,
-    started: number,
-    result: string,
-    statusCode: number,
-    namespace: string | undefined,
-    reason: string,
-    changes: number,
-  ): void {
+  private report({ event, source, started, result, statusCode, namespace, reason, changes }: EventReport): void {
     const seconds = (performance.now() - started) / 1000;
     this.metrics.events.inc({ source, event: event.event, outcome: result });
     this.metrics.eventDuration.observe({ event: event.event, outcome: result }, seconds);
@@ -474,6 +459,21 @@ function failuresOf(canaries: readonly CanaryOutcome[]): ObservedFailure[] {
   return canaries.flatMap((canary) =>
     canary.state.phase === 'failed' ? [{ variantId: canary.variantId, reason: canary.state.reason }] : [],
   );
+}
+
+/** What became of one event, for its log line and metrics. */
+interface EventReport {
+  event: ExperimentEvent;
+  source: EventSource;
+  /** performance.now() when it arrived. */
+  started: number;
+  /** applied, ignored, pending; rejected (4xx) or failed (5xx). */
+  result: string;
+  statusCode: number;
+  namespace: string | undefined;
+  reason: string;
+  /** How many objects it created, updated or deleted. */
+  changes: number;
 }
 
 /** How often one event is judged again because another replica moved its experiment, before it is answered 503. */
