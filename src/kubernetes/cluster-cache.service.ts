@@ -2,6 +2,7 @@ import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShut
 import { makeInformer, type Informer, type KubernetesObject } from '@kubernetes/client-node';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MaydayConfig } from '../config/mayday-config';
+import { Scope } from '../config/scope';
 import { MANAGED_BY, MANAGED_BY_LABEL } from '../naming/labels';
 import { KubeClients } from './kube-client';
 import { ObjectStore } from './object-store';
@@ -61,7 +62,7 @@ export class ClusterCache implements OnApplicationBootstrap, OnApplicationShutdo
   ) {
     // With ALLOWED_NAMESPACES, only those namespaces are watched (and a namespaced install needs no more);
     // the records are read in Mayday's namespace only.
-    const namespaces = config.webhook.allowedNamespaces.length > 0 ? config.webhook.allowedNamespaces : undefined;
+    const namespaces = Scope.of(config).namespaces;
     this.kinds = [
       { apiVersion: 'apps/v1', kind: 'Deployment', apiPath: '/apis/apps/v1', resource: 'deployments', namespaces },
       { apiVersion: 'v1', kind: 'Service', apiPath: '/api/v1', resource: 'services', namespaces },

@@ -19,7 +19,7 @@ import { ExperimentEventProcessor } from '../pipeline/experiment-event.processor
 import { TERMINAL_STATUSES, type ExperimentRecord } from '../records/experiment-record';
 import { LeaderElection } from '../../kubernetes/leader-election';
 import { ExperimentRecords } from '../records/experiment-records.service';
-import { isInScope, scopeOf } from '../../config/scope';
+import { Scope } from '../../config/scope';
 import { afterAttempt, backoffMs, isDue, type PauseOutcome, type PendingPause } from './write-back';
 
 /** How often the records are looked at for a due write-back or ramp (they are read from the informer cache). */
@@ -58,6 +58,7 @@ export class ClosedLoopService implements OnApplicationBootstrap, OnApplicationS
     private readonly events: KubeEventRecorder,
     private readonly metrics: MetricsService,
     private readonly config: MaydayConfig,
+    private readonly scope: Scope,
     private readonly prometheus: PrometheusClient,
     private readonly leader: LeaderElection,
   ) {}
@@ -111,8 +112,9 @@ export class ClosedLoopService implements OnApplicationBootstrap, OnApplicationS
 
   private async round(): Promise<void> {
     if (!this.leader.isLeader()) return;
-    const scope = scopeOf(this.config);
-    const records = (await this.records.list()).filter((record) => !TERMINAL_STATUSES.has(record.status) && isInScope(record, scope));
+    const records = (await this.records.list()).filter(
+      (record) => !TERMINAL_STATUSES.has(record.status) && this.scope.allows(record.namespace, record.workspace),
+    );
     this.metrics.superpositionWriteBacksPending.set(records.filter((record) => record.superpositionWriteBack?.pending).length);
     const running = new Set(records.map((record) => record.experimentId));
     for (const id of this.stepHealth.keys()) if (!running.has(id)) this.stepHealth.delete(id);

@@ -24,7 +24,7 @@ import { ExperimentService, type ExecutionResult } from '../transitions/experime
 import { parseExperiment } from '../../contract/parse-experiment';
 import { RouteClaims } from './route-claims.service';
 import { ScaleDownTimers } from './scale-down-timers';
-import { namespaceRefusal, scopeOf, workspaceRefusal } from '../../config/scope';
+import { Scope } from '../../config/scope';
 import { appendTransitions, LARGEST_HISTORY } from '../records/transition-history';
 import { writeBackAfter, type ObservedFailure, type WriteBackState } from '../closed-loop/write-back';
 
@@ -49,6 +49,7 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
     private readonly events: KubeEventRecorder,
     private readonly metrics: MetricsService,
     private readonly config: MaydayConfig,
+    private readonly scope: Scope,
     private readonly scaleDowns: ScaleDownTimers,
     private readonly groups: ExperimentGroups,
     private readonly notifier: Notifier,
@@ -61,11 +62,11 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
     let namespace: string | undefined;
     try {
       if (this.draining) throw new ServiceUnavailableException('Mayday is shutting down; deliver again later');
-      const workspaceRefused = workspaceRefusal(event.workspace, scopeOf(this.config));
+      const workspaceRefused = this.scope.workspaceRefusal(event.workspace);
       if (workspaceRefused) throw new ForbiddenScopeError(workspaceRefused);
       const plan = this.experiments.plan(event);
       namespace = plan.namespace;
-      const namespaceRefused = namespaceRefusal(plan.namespace, scopeOf(this.config));
+      const namespaceRefused = this.scope.namespaceRefusal(plan.namespace);
       if (namespaceRefused) throw new ForbiddenScopeError(namespaceRefused);
       const outcome = await withDeadline(deadline, () =>
         this.serializer.run(

@@ -15,7 +15,7 @@ import { ExperimentEventProcessor } from './experiment-event.processor';
 import { TERMINAL_STATUSES, type ExperimentRecord } from '../records/experiment-record';
 import { ExperimentRecords } from '../records/experiment-records.service';
 import { ScaleDownTimers } from './scale-down-timers';
-import { isInScope, scopeOf } from '../../config/scope';
+import { Scope } from '../../config/scope';
 
 /** How often a Deployment change whose experiment has no record yet looks for it again. */
 const RECORD_LOOK_AGAIN_MS = 500;
@@ -86,6 +86,7 @@ export class ExperimentReconciler implements OnApplicationBootstrap, OnApplicati
     private readonly workloads: WorkloadWatcher,
     private readonly superposition: SuperpositionClient,
     private readonly config: MaydayConfig,
+    private readonly scope: Scope,
     private readonly scaleDowns: ScaleDownTimers,
     private readonly metrics: MetricsService,
     private readonly leader: LeaderElection,
@@ -353,7 +354,7 @@ export class ExperimentReconciler implements OnApplicationBootstrap, OnApplicati
   }
 
   private inScope(record: ExperimentRecord): boolean {
-    return isInScope(record, scopeOf(this.config));
+    return this.scope.allows(record.namespace, record.workspace);
   }
 }
 

@@ -16,7 +16,7 @@ import {
   type ExperimentRecord,
   type RecordRetention,
 } from './experiment-record';
-import { isInScope, type Scope } from '../../config/scope';
+import type { Scope } from '../../config/scope';
 
 /** A record as read, with the resourceVersion a write must name to replace it (none: there is no record yet). */
 export interface VersionedRecord {
@@ -137,7 +137,7 @@ export class ExperimentRecords implements OnModuleInit, OnApplicationBootstrap {
     await this.migration;
     const expired = (await this.listConfigMaps()).filter((configMap) => {
       const record = this.trusted(configMap);
-      return record !== undefined && isInScope(record, scope) && isExpired(record, retention);
+      return record !== undefined && scope.allows(record.namespace, record.workspace) && isExpired(record, retention);
     });
     const deleted = await Promise.all(
       expired.map(async ({ metadata }) => {

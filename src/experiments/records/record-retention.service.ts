@@ -3,7 +3,7 @@ import { MaydayConfig } from '../../config/mayday-config';
 import { LeaderElection } from '../../kubernetes/leader-election';
 import { HOUR_MS, retentionOf } from './experiment-record';
 import { ExperimentRecords } from './experiment-records.service';
-import { scopeOf } from '../../config/scope';
+import { Scope } from '../../config/scope';
 
 /**
  * Deletes the records of experiments that finished more than RECORD_RETENTION_HOURS ago (in the
@@ -17,6 +17,7 @@ export class RecordRetentionService implements OnApplicationBootstrap, OnApplica
   constructor(
     private readonly records: ExperimentRecords,
     private readonly config: MaydayConfig,
+    private readonly scope: Scope,
     private readonly leader: LeaderElection,
   ) {}
 
@@ -38,7 +39,7 @@ export class RecordRetentionService implements OnApplicationBootstrap, OnApplica
   /** One pass; never throws (a failed pass is logged and the next one tries again). */
   async prune(now = Date.now()): Promise<string[]> {
     try {
-      const deleted = await this.records.pruneExpired(retentionOf(this.config.safety.recordRetentionHours, now), scopeOf(this.config));
+      const deleted = await this.records.pruneExpired(retentionOf(this.config.safety.recordRetentionHours, now), this.scope);
       if (deleted.length > 0) {
         this.logger.log({
           msg: `deleted ${deleted.length} record(s) of experiments finished over RECORD_RETENTION_HOURS ago`,

@@ -9,7 +9,7 @@ import { WorkloadWatcher } from '../../workloads/workload-watcher.service';
 import { parseExperiment } from '../../contract/parse-experiment';
 import { recordName, type ExperimentRecord } from '../records/experiment-record';
 import { ExperimentRecords } from '../records/experiment-records.service';
-import { isInScope, scopeOf } from '../../config/scope';
+import { Scope } from '../../config/scope';
 import type { TransitionEntry } from '../records/transition-history';
 import type { AnalysisVerdict } from '../../analysis/canary-analysis';
 import { ClosedLoopService } from '../closed-loop/closed-loop.service';
@@ -70,15 +70,15 @@ export class ExperimentStatusService {
     private readonly workloads: WorkloadWatcher,
     @Inject(TRAFFIC_ROUTER) private readonly router: TrafficRouter,
     private readonly config: MaydayConfig,
+    private readonly scope: Scope,
     private readonly closedLoop: ClosedLoopService,
   ) {}
 
   /** Only experiments this Mayday may act on are shown (ALLOWED_NAMESPACES, ALLOWED_WORKSPACES, protected namespaces). */
   async list(filter: { namespace?: string; workspace?: string; status?: string } = {}): Promise<ExperimentStatusView[]> {
-    const scope = scopeOf(this.config);
     const records = (await this.records.list()).filter(
       (record) =>
-        isInScope(record, scope) &&
+        this.scope.allows(record.namespace, record.workspace) &&
         (!filter.namespace || record.namespace === filter.namespace) &&
         (!filter.workspace || record.workspace === filter.workspace) &&
         (!filter.status || record.status === filter.status.toUpperCase()),
@@ -89,7 +89,7 @@ export class ExperimentStatusService {
 
   async get(experimentId: string): Promise<ExperimentStatusView | undefined> {
     const [record] = await this.records.list(experimentId);
-    return record && isInScope(record, scopeOf(this.config)) ? this.view(record) : undefined;
+    return record && this.scope.allows(record.namespace, record.workspace) ? this.view(record) : undefined;
   }
 
   private async view(record: ExperimentRecord): Promise<ExperimentStatusView> {
