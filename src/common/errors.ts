@@ -1,3 +1,5 @@
+import { CONSENT_ANNOTATION } from '../naming/labels';
+
 /** Mayday's HTTP answer to a request that ended with an error. */
 export interface ErrorAnswer {
   statusCode: number;
@@ -45,9 +47,6 @@ export class ForeignObjectError extends UnprocessableEventError {
     super(`${kind} ${namespace}/${name} exists and was not made by Mayday; it is never overwritten`);
   }
 }
-
-/** The annotation by which the owner of a main Service, Ingress or HTTPRoute hands it to Mayday for one workspace. */
-export const CONSENT_ANNOTATION = 'mayday.superposition.io/workspace';
 
 /** Whether an object Mayday did not make carries its owner's consent to be used for this workspace. */
 export function hasConsent(object: { metadata?: { annotations?: Record<string, string> } }, workspace: string): boolean {

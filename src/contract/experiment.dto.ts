@@ -15,6 +15,7 @@ import {
   Min,
   ValidateNested,
 } from 'class-validator';
+import { LABEL_VALUE_ID } from '../naming/names';
 
 export const EXPERIMENT_STATUSES = ['CREATED', 'INPROGRESS', 'PAUSED', 'CONCLUDED', 'DISCARDED'] as const;
 export type ExperimentStatus = (typeof EXPERIMENT_STATUSES)[number];
@@ -44,7 +45,7 @@ export class VariantDto {
 export class ExperimentDto {
   /** A 64-bit integer as a string; never parsed into a JS number. */
   @IsString()
-  @Matches(/^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/, {
+  @Matches(LABEL_VALUE_ID, {
     message: 'id must be an experiment id (digits, as Superposition sends it as a string)',
   })
   id: string;

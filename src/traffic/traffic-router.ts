@@ -30,12 +30,6 @@ export interface VariantRouting {
 export const WEIGHT_ROUTING: VariantRouting = { mode: 'weight', header: 'x-superposition-variant' };
 
 /**
- * Mayday's record, on a route object, of the share of users each variant's header rule serves: in
- * `header` mode the routes carry no weight to read it back from.
- */
-export const HEADER_SHARE_ANNOTATION = 'mayday.superposition.io/header-share';
-
-/**
  * One experimental variant's share of the traffic, in percent of all requests (by weight) or of users
  * (by header). A canary with weight 0 (paused, not yet available, failed) serves no request by header either.
  */

@@ -1,6 +1,6 @@
 import type { KubernetesObject, V1Deployment, V1Service } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { CONSENT_ANNOTATION, ConsentRequiredError, ForeignObjectError, UnprocessableEventError } from '../../src/common/errors';
+import { ConsentRequiredError, ForeignObjectError, UnprocessableEventError } from '../../src/common/errors';
 import type { ExperimentStatus } from '../../src/contract/experiment.dto';
 import type { WebhookEventName } from '../../src/contract/webhook-envelope';
 import { planExperiment, type ExperimentPlan } from '../../src/experiments/plan/experiment-plan';
@@ -12,10 +12,10 @@ import { rollback } from '../../src/experiments/transitions/rollback';
 import { rollout } from '../../src/experiments/transitions/rollout';
 import type { KubeResourcesService } from '../../src/kubernetes/kube-resources.service';
 import { actionFor, withAppliedHash, type ObjectAction } from '../../src/kubernetes/object-diff';
-import { APP_LABEL, ROLE_LABEL } from '../../src/naming/labels';
+import { APP_LABEL, CONSENT_ANNOTATION, FAILED_ANNOTATION, ROLE_LABEL } from '../../src/naming/labels';
 import { NginxRouter } from '../../src/traffic/nginx.router';
 import type { RouteState } from '../../src/traffic/traffic-router';
-import { FAILED_ANNOTATION, type WorkloadState } from '../../src/workloads/workload-state';
+import type { WorkloadState } from '../../src/workloads/workload-state';
 import { CONTROL_ID, EXPERIMENT_ID, TEST1_ID, TEST2_ID, WORKSPACE, experimentDto, routing } from './fixtures';
 
 /**

@@ -1,3 +1,4 @@
+import { isDnsLabel, isDnsSubdomain } from '../../naming/names';
 import { UnprocessableEventError } from '../../common/errors';
 import type { MaydayConfig } from '../../config/mayday-config';
 import type { WebhookEventName } from '../../contract/webhook-envelope';
@@ -46,8 +47,6 @@ export interface PlanSettings {
 export const MAX_VARIANTS = 16;
 
 const IGNORED_EVENTS: ReadonlySet<WebhookEventName> = new Set(['ExperimentCreated', 'ExperimentUpdated']);
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 /** The desired state for one experiment event, as a pure function of the event and the settings. */
 export function planExperiment(
@@ -58,7 +57,7 @@ export function planExperiment(
 ): ExperimentPlan {
   const dimensions = contextDimensions(experiment.context);
   const namespace = namespaceOf(dimensions, settings.routing.namespaceDimension, settings.routing.defaultNamespace);
-  if (namespace.length > 63 || !DNS_LABEL.test(namespace)) {
+  if (!isDnsLabel(namespace)) {
     throw new UnprocessableEventError(
       `namespace "${namespace}" (context dimension "${settings.routing.namespaceDimension}") is not a valid Kubernetes namespace name`,
     );
@@ -136,7 +135,7 @@ export function withGroup(plan: ExperimentPlan, trafficPercentage: number, group
 export function hostFor(template: string, service: string, namespace: string): string {
   const hostPart = (value: string) => value.toLowerCase().replace(/[^a-z0-9.-]/g, '-');
   const host = template.replaceAll('{service}', hostPart(service)).replaceAll('{namespace}', hostPart(namespace));
-  if (host.length > 253 || !DNS_SUBDOMAIN.test(host) || host.split('.').some((label) => label.length > 63)) {
+  if (!isDnsSubdomain(host)) {
     throw new UnprocessableEventError(`host "${host}" made from INGRESS_HOST_TEMPLATE is not a valid DNS name`);
   }
   return host;

@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { MaydayConfig } from '../../config/mayday-config';
 import type { V1Deployment, V1Service } from '@kubernetes/client-node';
 import { KubeResourcesService } from '../../kubernetes/kube-resources.service';
-import { APP_LABEL, isManagedByMayday, ownedSelector } from '../../naming/labels';
+import { APP_LABEL, isManagedByMayday, ownedSelector, ROLE_LABEL } from '../../naming/labels';
 import { canaryServiceName, deploymentName, mainRouteName, mainServiceName } from '../../naming/names';
 import { TRAFFIC_ROUTER, type TrafficRouter } from '../../traffic/traffic-router';
 import { WorkloadWatcher } from '../../workloads/workload-watcher.service';
@@ -129,7 +129,7 @@ export class ExperimentStatusService {
           readyReplicas: deployment.status?.readyReplicas ?? 0,
           availableReplicas: deployment.status?.availableReplicas ?? 0,
           desiredReplicas: deployment.spec?.replicas ?? 1,
-          role: deployment.metadata?.labels?.['mayday.superposition.io/role'],
+          role: deployment.metadata?.labels?.[ROLE_LABEL],
         };
         if (variant.variant_type === 'EXPERIMENTAL' && this.workloads.enabled) {
           const state = this.workloads.stateOf(deployment);
