@@ -1,4 +1,5 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
+import type { KindToCache } from '../kubernetes/cluster-cache.service';
 import { UnprocessableEventError } from '../common/errors';
 import type { RoutingMode, TrafficProviderName } from '../config/mayday-config';
 import { maydayLabels } from '../naming/labels';
@@ -63,6 +64,8 @@ export interface TrafficRouter {
   readonly provider: TrafficProviderName;
   /** How many experimental variants one route can split traffic over. */
   readonly maxCanaries: number;
+  /** The route kinds the cluster cache keeps for this router (its `observe` then reads from memory). */
+  readonly cachedKinds: readonly KindToCache[];
   observe(target: RouteTarget): Promise<RouteState>;
   /** The main path reaches the main Service (unless something else already routes it) and each canary gets its weight. */
   planRoutes(scope: RouteScope, canaries: CanaryRoute[], state: RouteState): RouteChange;

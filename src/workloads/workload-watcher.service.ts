@@ -24,7 +24,10 @@ export class WorkloadWatcher implements OnApplicationBootstrap {
   constructor(
     private readonly cache: ClusterCache,
     private readonly config: MaydayConfig,
-  ) {}
+  ) {
+    // The pods are what says whether a Deployment is available or failing.
+    if (this.enabled) cache.keep({ apiVersion: 'v1', kind: 'Pod', apiPath: '/api/v1', resource: 'pods' });
+  }
 
   get enabled(): boolean {
     return this.config.safety.readinessGate;
