@@ -5,28 +5,28 @@ import { ForbiddenScopeError, UnprocessableEventError } from '../../common/error
 import { httpErrorFor } from '../../common/http-error.filter';
 import { KeyedSerializer } from '../../common/keyed-serializer';
 import { MaydayConfig } from '../../config/mayday-config';
-import { KubeEventRecorder, type TransitionEvent } from '../../kubernetes/kube-events.service';
+import { Scope } from '../../config/scope';
+import type { ExperimentEvent } from '../../contract/experiment-event';
+import { parseExperiment } from '../../contract/parse-experiment';
 import { KubeVersionConflictError } from '../../kubernetes/kube-errors';
+import { KubeEventRecorder, type TransitionEvent } from '../../kubernetes/kube-events.service';
 import { withFreshReads } from '../../kubernetes/kube-resources.service';
 import { withRetryBudget } from '../../kubernetes/retry';
 import { MetricsService } from '../../metrics/metrics.service';
 import { notificationsFor } from '../../notifications/notification';
 import { Notifier } from '../../notifications/notifier.service';
-import type { ExperimentEvent } from '../../contract/experiment-event';
-import type { EventOutcome, EventSource } from './event-outcome';
+import { writeBackAfter, type ObservedFailure, type WriteBackState } from '../closed-loop/write-back';
+import { appliedSettingsOf, configVersionFor, reusableSettings, type AppliedSettings } from '../plan/applied-settings';
+import { withGroup, type ExperimentPlan } from '../plan/experiment-plan';
 import { CONFIGMAP_DATA_LIMIT_BYTES, judgeAgainstRecord, recordDataBytes, type ExperimentRecord } from '../records/experiment-record';
 import { ExperimentRecords, type VersionedRecord } from '../records/experiment-records.service';
-import { appliedSettingsOf, configVersionFor, reusableSettings, type AppliedSettings } from '../plan/applied-settings';
-import { ExperimentGroups } from './experiment-groups.service';
-import { withGroup, type ExperimentPlan } from '../plan/experiment-plan';
+import { appendTransitions, LARGEST_HISTORY } from '../records/transition-history';
 import type { CanaryOutcome, Observed } from '../transitions/change-set';
 import { ExperimentService, type ExecutionResult } from '../transitions/experiment.service';
-import { parseExperiment } from '../../contract/parse-experiment';
+import type { EventOutcome, EventSource } from './event-outcome';
+import { ExperimentGroups } from './experiment-groups.service';
 import { RouteClaims } from './route-claims.service';
 import { ScaleDownTimers } from './scale-down-timers';
-import { Scope } from '../../config/scope';
-import { appendTransitions, LARGEST_HISTORY } from '../records/transition-history';
-import { writeBackAfter, type ObservedFailure, type WriteBackState } from '../closed-loop/write-back';
 
 /**
  * The way in for every experiment event (webhook, Deployment watch, resync): checks the scope,
