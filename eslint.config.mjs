@@ -46,4 +46,9 @@ export default tseslint.config(
       },
     },
   },
+  {
+    // dependency-cruiser's configuration (.dependency-cruiser.cjs) is a CommonJS module.
+    files: ['**/*.cjs'],
+    languageOptions: { sourceType: 'commonjs', globals: { module: 'writable', require: 'readonly' } },
+  },
 );

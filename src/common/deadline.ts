@@ -1,14 +1,14 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { DomainError, type ErrorAnswer } from './errors';
 
 /**
  * The event's deadline (EVENT_DEADLINE_MS) has passed: Mayday stopped before its next step and
  * answers 503, so Superposition delivers again. Every step is idempotent, so the redelivery
  * converges from wherever the work stopped.
  */
-export class DeadlineExceededError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'DeadlineExceededError';
+export class DeadlineExceededError extends DomainError {
+  answer(): ErrorAnswer {
+    return { statusCode: 503, message: this.message };
   }
 }
 

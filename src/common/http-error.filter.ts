@@ -1,16 +1,6 @@
 import { ArgumentsHost, Catch, HttpException, HttpStatus, Logger, type ExceptionFilter } from '@nestjs/common';
 import type { Response } from 'express';
-import { ContextError } from '../experiments/context';
-import { VariantConfigError } from '../experiments/variant-config';
-import { KubeApiError, KubeInvalidError, KubeNotFoundError } from '../kubernetes/kube-errors';
-import {
-  SuperpositionBadResponseError,
-  SuperpositionError,
-  SuperpositionRejectedError,
-  SuperpositionServerError,
-} from '../superposition/superposition-errors';
-import { DeadlineExceededError } from './deadline';
-import { ForbiddenScopeError, UnprocessableEventError } from './errors';
+import { DomainError } from './errors';
 import { PayloadValidationError } from './validation';
 
 export interface HttpErrorBody {
@@ -21,8 +11,9 @@ export interface HttpErrorBody {
 }
 
 /**
- * The one place domain errors become HTTP answers. 4xx: the event itself is at fault and a retry
- * will not help. 502/503: Kubernetes or Superposition failed, so Superposition should retry.
+ * The one place errors become HTTP answers; each DomainError says its own (common/errors.ts). 4xx:
+ * the event itself is at fault and a retry will not help. 502/503: Kubernetes or Superposition
+ * failed, so Superposition should retry.
  */
 export function httpErrorFor(error: unknown): HttpErrorBody {
   if (error instanceof HttpException) {
@@ -35,23 +26,10 @@ export function httpErrorFor(error: unknown): HttpErrorBody {
           : String((response as { message?: unknown }).message ?? error.message);
     return body(error.getStatus(), message);
   }
-  if (error instanceof ForbiddenScopeError) return body(403, error.message);
-  if (error instanceof DeadlineExceededError) return body(503, error.message);
   if (error instanceof PayloadValidationError) return { ...body(400, error.message), problems: error.problems };
-  if (error instanceof UnprocessableEventError || error instanceof VariantConfigError || error instanceof ContextError) {
-    return body(422, error.message);
-  }
-  if (error instanceof SuperpositionRejectedError) return body(422, error.message);
-  if (error instanceof SuperpositionServerError || error instanceof SuperpositionBadResponseError) {
-    return body(502, error.message);
-  }
-  if (error instanceof SuperpositionError) return body(503, error.message);
-  if (error instanceof KubeNotFoundError && error.detailsKind === 'namespaces') {
-    return body(422, `namespace does not exist: ${error.message}`);
-  }
-  if (error instanceof KubeInvalidError) return body(422, `Kubernetes refused an object: ${error.message}`);
-  if (error instanceof KubeApiError) {
-    return body(error.transient || error.statusCode === 0 ? 503 : 502, `Kubernetes API: ${error.message}`);
+  if (error instanceof DomainError) {
+    const { statusCode, message } = error.answer();
+    return body(statusCode, message);
   }
   return body(500, 'internal error');
 }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { delimiter } from 'node:path';
+import { isDnsLabel } from '../naming/names';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -159,7 +160,6 @@ export class ConfigValidationError extends Error {
 
 type Env = Record<string, string | undefined>;
 
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const HOST_PLACEHOLDERS = new Set(['service', 'namespace']);
 // Letters, digits and hyphens: a header name every proxy passes on and ingress-nginx can read ($http_ variable).
 const HEADER_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -199,7 +199,7 @@ export function loadMaydayConfig(env: Env): MaydayConfig {
   const superpositionUrl = read.url('SUPERPOSITION_URL', ['http:', 'https:'])?.replace(/\/+$/, '');
   const maydayNamespace =
     read.string('MAYDAY_NAMESPACE') ?? read.string('POD_NAMESPACE') ?? serviceAccountNamespace() ?? FALLBACK_MAYDAY_NAMESPACE;
-  if (!DNS_LABEL.test(maydayNamespace) || maydayNamespace.length > 63) {
+  if (!isDnsLabel(maydayNamespace)) {
     problems.push(`MAYDAY_NAMESPACE: "${maydayNamespace}" is not a valid Kubernetes namespace name`);
   }
 
@@ -237,7 +237,7 @@ export function loadMaydayConfig(env: Env): MaydayConfig {
   };
 
   const defaultNamespace = read.string('DEFAULT_NAMESPACE') ?? 'default';
-  if (!DNS_LABEL.test(defaultNamespace) || defaultNamespace.length > 63) {
+  if (!isDnsLabel(defaultNamespace)) {
     problems.push(`DEFAULT_NAMESPACE: "${defaultNamespace}" is not a valid Kubernetes namespace name`);
   }
   const hostTemplate = read.string('INGRESS_HOST_TEMPLATE') ?? '{service}.{namespace}';

@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
-import { ExperimentEventProcessor } from '../experiments/experiment-event.processor';
+import { ExperimentEventProcessor } from '../experiments/pipeline/experiment-event.processor';
 import { KubeResourcesService } from '../kubernetes/kube-resources.service';
 import { SuperpositionClient } from '../superposition/superposition.client';
 import { TRAFFIC_ROUTER, type TrafficRouter } from '../traffic/traffic-router';

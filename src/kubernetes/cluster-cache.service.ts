@@ -2,18 +2,22 @@ import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShut
 import { makeInformer, type Informer, type KubernetesObject } from '@kubernetes/client-node';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MaydayConfig } from '../config/mayday-config';
+import { Scope } from '../config/scope';
 import { MANAGED_BY, MANAGED_BY_LABEL } from '../naming/labels';
 import { KubeClients } from './kube-client';
 import { ObjectStore } from './object-store';
 
-/** One kind kept in memory: Mayday's own objects of it, or (`all`) every object of it. */
-interface CachedKind {
+/** A kind a module needs kept in memory: Mayday's own objects of it, or (`all`) every object of it. */
+export interface KindToCache {
   apiVersion: string;
   kind: string;
   /** The API path the collection hangs off, e.g. /apis/apps/v1, and its resource name, e.g. deployments. */
   apiPath: string;
   resource: string;
   all?: boolean;
+}
+
+interface CachedKind extends KindToCache {
   /** The namespaces watched (one informer each), or undefined for one informer over the whole cluster. */
   namespaces?: readonly string[];
 }
@@ -54,6 +58,9 @@ export class ClusterCache implements OnApplicationBootstrap, OnApplicationShutdo
   /** Consecutive failed starts per informer, for the backoff (a missing CRD must not flood the log). */
   private readonly failures = new Map<string, number>();
   private stopped = false;
+  private started = false;
+  /** The namespaces in scope, where every kind but the records is watched. */
+  private readonly namespaces: readonly string[] | undefined;
 
   constructor(
     private readonly clients: KubeClients,
@@ -61,35 +68,31 @@ export class ClusterCache implements OnApplicationBootstrap, OnApplicationShutdo
   ) {
     // With ALLOWED_NAMESPACES, only those namespaces are watched (and a namespaced install needs no more);
     // the records are read in Mayday's namespace only.
-    const namespaces = config.webhook.allowedNamespaces.length > 0 ? config.webhook.allowedNamespaces : undefined;
+    const namespaces = Scope.of(config).namespaces;
+    this.namespaces = namespaces;
     this.kinds = [
       { apiVersion: 'apps/v1', kind: 'Deployment', apiPath: '/apis/apps/v1', resource: 'deployments', namespaces },
       { apiVersion: 'v1', kind: 'Service', apiPath: '/api/v1', resource: 'services', namespaces },
       { apiVersion: 'v1', kind: 'ConfigMap', apiPath: '/api/v1', resource: 'configmaps', namespaces: [config.maydayNamespace] },
     ];
-    if (config.routing.provider === 'nginx') {
-      // Every Ingress: the main route may be a user's, and no other canary may hold the host.
-      this.kinds.push({
-        apiVersion: 'networking.k8s.io/v1',
-        kind: 'Ingress',
-        apiPath: '/apis/networking.k8s.io/v1',
-        resource: 'ingresses',
-        all: true,
-        namespaces,
-      });
-    } else {
-      this.kinds.push({
-        apiVersion: 'gateway.networking.k8s.io/v1',
-        kind: 'HTTPRoute',
-        apiPath: '/apis/gateway.networking.k8s.io/v1',
-        resource: 'httproutes',
-        namespaces,
-      });
+  }
+
+  /**
+   * Keeps a kind in memory too, in the namespaces in scope: the traffic router declares its route
+   * kind, the workload watcher the pods. Declared while the application is built, before the
+   * informers start.
+   */
+  keep(...kinds: KindToCache[]): void {
+    if (this.started) throw new Error(`ClusterCache.keep(${kinds.map((kind) => kind.kind).join(', ')}) after the informers started`);
+    for (const kind of kinds) {
+      if (!this.kinds.some((known) => kindKey(known.apiVersion, known.kind) === kindKey(kind.apiVersion, kind.kind))) {
+        this.kinds.push({ ...kind, namespaces: this.namespaces });
+      }
     }
-    if (config.safety.readinessGate) this.kinds.push({ apiVersion: 'v1', kind: 'Pod', apiPath: '/api/v1', resource: 'pods', namespaces });
   }
 
   onApplicationBootstrap(): void {
+    this.started = true;
     for (const kind of this.kinds) {
       for (const namespace of kind.namespaces ?? [undefined]) {
         const watched = { kind, namespace, key: informerKey(kind, namespace) };

@@ -1,10 +1,11 @@
 import { ApiException } from '@kubernetes/client-node';
+import { DomainError, type ErrorAnswer } from '../common/errors';
 
 /**
  * Kubernetes failures as types the callers can act on. The API server's own message is kept
  * verbatim in `message`; `reason` is the Status reason (NotFound, AlreadyExists, Invalid, ...).
  */
-export class KubeApiError extends Error {
+export class KubeApiError extends DomainError {
   constructor(
     message: string,
     /** HTTP status of the answer, or 0 when no answer came (connection refused, timeout). */
@@ -14,7 +15,15 @@ export class KubeApiError extends Error {
     readonly detailsKind?: string,
   ) {
     super(message);
-    this.name = new.target.name;
+  }
+
+  /** 422 when the event asks for something Kubernetes refuses (a missing namespace, an invalid object); else 502/503, so Superposition retries. */
+  answer(): ErrorAnswer {
+    if (this instanceof KubeNotFoundError && this.detailsKind === 'namespaces') {
+      return { statusCode: 422, message: `namespace does not exist: ${this.message}` };
+    }
+    if (this instanceof KubeInvalidError) return { statusCode: 422, message: `Kubernetes refused an object: ${this.message}` };
+    return { statusCode: this.transient || this.statusCode === 0 ? 503 : 502, message: `Kubernetes API: ${this.message}` };
   }
 
   /** True for faults worth retrying: the same request may succeed later. */

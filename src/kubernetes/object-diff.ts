@@ -1,6 +1,7 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { createHash } from 'node:crypto';
 import { canonicalJson } from '../common/canonical-json';
+import { APPLIED_HASH_ANNOTATION } from '../naming/labels';
 
 export type ObjectActionKind = 'created' | 'updated' | 'unchanged' | 'deleted';
 
@@ -22,14 +23,6 @@ export function actionFor(object: KubernetesObject, action: ObjectActionKind): O
     ...(object.metadata?.uid ? { uid: object.metadata.uid } : {}),
   };
 }
-
-/**
- * Set on every object Mayday applies: a hash of exactly what it applied. Whether an object is
- * "as Mayday wants it" is read from this, never from a comparison with the live object, which
- * carries server defaults, other controllers' fields and whatever mutating admission webhooks
- * added (a sidecar, an env variable, an image pinned to its digest).
- */
-export const APPLIED_HASH_ANNOTATION = 'mayday.superposition.io/applied-hash';
 
 /** The desired object with its hash annotation, as Mayday applies it. */
 export function withAppliedHash<T extends KubernetesObject>(desired: T): T {

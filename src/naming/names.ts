@@ -13,6 +13,19 @@ const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
 
 export type NameRule = 'dns1123' | 'dns1035';
 
+/** An experiment id as a label value (it labels every object of the experiment): 1 to 63 characters. */
+export const LABEL_VALUE_ID = /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+
+/** Whether `value` is a DNS-1123 label, as a namespace name must be. */
+export function isDnsLabel(value: string): boolean {
+  return value.length <= MAX_NAME_LENGTH && DNS_1123_LABEL.test(value);
+}
+
+/** Whether `value` is a DNS-1123 subdomain (a host name): 253 characters at most, dot-separated labels. */
+export function isDnsSubdomain(value: string): boolean {
+  return value.length <= 253 && value.split('.').every(isDnsLabel);
+}
+
 /**
  * A valid Kubernetes name for `raw`. Valid input comes back unchanged (so the seed's names hold);
  * anything else is lower-cased, invalid characters become `-`, and a hash of the raw input is

@@ -36,6 +36,14 @@ export class GatewayApiRouter implements TrafficRouter {
   readonly provider = 'gateway-api' as const;
   /** Weights: one backend per canary beside the main Service. Headers: one rule per canary, plus CONTROL's and the main rule. */
   readonly maxCanaries: number;
+  readonly cachedKinds = [
+    {
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      kind: 'HTTPRoute',
+      apiPath: '/apis/gateway.networking.k8s.io/v1',
+      resource: 'httproutes',
+    },
+  ];
 
   constructor(
     private readonly kube: KubeResourcesService,

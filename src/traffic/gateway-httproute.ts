@@ -1,13 +1,7 @@
+import { HEADER_SHARE_ANNOTATION } from '../naming/labels';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { SERVICE_PORT } from '../naming/names';
-import {
-  HEADER_SHARE_ANNOTATION,
-  mainRouteMetadata,
-  WEIGHT_ROUTING,
-  type CanaryRoute,
-  type RouteScope,
-  type VariantRouting,
-} from './traffic-router';
+import { mainRouteMetadata, WEIGHT_ROUTING, type CanaryRoute, type RouteScope, type VariantRouting } from './traffic-router';
 
 export const HTTPROUTE_API = 'gateway.networking.k8s.io/v1';
 

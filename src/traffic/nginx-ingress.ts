@@ -1,14 +1,8 @@
+import { HEADER_SHARE_ANNOTATION } from '../naming/labels';
 import type { V1Ingress } from '@kubernetes/client-node';
 import { maydayLabels } from '../naming/labels';
 import { canaryIngressName, SERVICE_PORT } from '../naming/names';
-import {
-  HEADER_SHARE_ANNOTATION,
-  mainRouteMetadata,
-  WEIGHT_ROUTING,
-  type CanaryRoute,
-  type RouteScope,
-  type VariantRouting,
-} from './traffic-router';
+import { mainRouteMetadata, WEIGHT_ROUTING, type CanaryRoute, type RouteScope, type VariantRouting } from './traffic-router';
 
 export const CANARY_ANNOTATION = 'nginx.ingress.kubernetes.io/canary';
 export const CANARY_WEIGHT_ANNOTATION = 'nginx.ingress.kubernetes.io/canary-weight';

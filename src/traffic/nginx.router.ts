@@ -38,6 +38,10 @@ const NGINX_HEADER_VALUE = /^[-._~a-zA-Z0-9/:]+$/;
 export class NginxRouter implements TrafficRouter {
   readonly provider = 'nginx' as const;
   readonly maxCanaries = 1;
+  // Every Ingress: the main route may be a user's, and no other canary may hold the host.
+  readonly cachedKinds = [
+    { apiVersion: INGRESS_API, kind: 'Ingress', apiPath: '/apis/networking.k8s.io/v1', resource: 'ingresses', all: true },
+  ];
 
   constructor(
     private readonly kube: KubeResourcesService,

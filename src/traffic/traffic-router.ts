@@ -1,4 +1,5 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
+import type { KindToCache } from '../kubernetes/cluster-cache.service';
 import { UnprocessableEventError } from '../common/errors';
 import type { RoutingMode, TrafficProviderName } from '../config/mayday-config';
 import { maydayLabels } from '../naming/labels';
@@ -28,12 +29,6 @@ export interface VariantRouting {
 }
 
 export const WEIGHT_ROUTING: VariantRouting = { mode: 'weight', header: 'x-superposition-variant' };
-
-/**
- * Mayday's record, on a route object, of the share of users each variant's header rule serves: in
- * `header` mode the routes carry no weight to read it back from.
- */
-export const HEADER_SHARE_ANNOTATION = 'mayday.superposition.io/header-share';
 
 /**
  * One experimental variant's share of the traffic, in percent of all requests (by weight) or of users
@@ -69,6 +64,8 @@ export interface TrafficRouter {
   readonly provider: TrafficProviderName;
   /** How many experimental variants one route can split traffic over. */
   readonly maxCanaries: number;
+  /** The route kinds the cluster cache keeps for this router (its `observe` then reads from memory). */
+  readonly cachedKinds: readonly KindToCache[];
   observe(target: RouteTarget): Promise<RouteState>;
   /** The main path reaches the main Service (unless something else already routes it) and each canary gets its weight. */
   planRoutes(scope: RouteScope, canaries: CanaryRoute[], state: RouteState): RouteChange;

@@ -1,8 +1,9 @@
 import { All, Body, Controller, Get, HttpCode, Req, UseGuards } from '@nestjs/common';
 import type { Request } from 'express';
 import { BearerAuthGuard } from '../common/bearer-auth.guard';
+import { parseWebhook, type ParsedWebhook } from '../contract/parse-webhook';
 import { hasBody } from './require-json.middleware';
-import { parseWebhook, WebhookEventPipe, type ParsedWebhook } from './webhook-event.pipe';
+import { WebhookEventPipe } from './webhook-event.pipe';
 import { WebhooksService, type WebhookAnswer } from './webhooks.service';
 
 const WEBHOOK_PATHS = ['webhooks/superposition', 'hi'];

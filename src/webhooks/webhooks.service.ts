@@ -1,9 +1,9 @@
 import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import { MaydayConfig } from '../config/mayday-config';
-import type { EventOutcome } from '../experiments/experiment-event';
-import { ExperimentEventProcessor } from '../experiments/experiment-event.processor';
+import type { EventOutcome } from '../experiments/pipeline/event-outcome';
+import { ExperimentEventProcessor } from '../experiments/pipeline/experiment-event.processor';
 import { MetricsService } from '../metrics/metrics.service';
-import type { ParsedWebhook } from './webhook-event.pipe';
+import type { ParsedWebhook } from '../contract/parse-webhook';
 
 export type WebhookAnswer = EventOutcome | { result: 'ignored'; reason: string; event: string; actions: [] };
 

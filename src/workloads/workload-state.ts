@@ -1,15 +1,7 @@
 import type { V1Deployment, V1Pod } from '@kubernetes/client-node';
 import { createHash } from 'node:crypto';
 import { canonicalJson } from '../common/canonical-json';
-
-const PREFIX = 'mayday.superposition.io';
-/** Set on a canary Deployment that Mayday took out of traffic, with the reason. */
-export const FAILED_ANNOTATION = `${PREFIX}/failed`;
-/**
- * A hash of the replicas and pod template the failure was seen with: a new variant config changes
- * them and so clears the mark. (Not the generation: for Deployments, annotation changes bump it.)
- */
-export const FAILED_SPEC_ANNOTATION = `${PREFIX}/failed-spec`;
+import { FAILED_ANNOTATION, FAILED_SPEC_ANNOTATION } from '../naming/labels';
 
 export type WorkloadState = { phase: 'available' } | { phase: 'waiting'; reason: string } | { phase: 'failed'; reason: string };
 

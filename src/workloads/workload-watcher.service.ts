@@ -2,7 +2,7 @@ import { Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 import type { KubernetesObject, V1Deployment, V1Pod } from '@kubernetes/client-node';
 import { MaydayConfig } from '../config/mayday-config';
 import { ClusterCache } from '../kubernetes/cluster-cache.service';
-import { APP_LABEL } from '../naming/labels';
+import { APP_LABEL, podSelector } from '../naming/labels';
 import { promotionState, workloadState, type WorkloadState } from './workload-state';
 
 /** A Mayday Deployment whose state (available, waiting, failed and why) changed. */
@@ -24,7 +24,10 @@ export class WorkloadWatcher implements OnApplicationBootstrap {
   constructor(
     private readonly cache: ClusterCache,
     private readonly config: MaydayConfig,
-  ) {}
+  ) {
+    // The pods are what says whether a Deployment is available or failing.
+    if (this.enabled) cache.keep({ apiVersion: 'v1', kind: 'Pod', apiPath: '/api/v1', resource: 'pods' });
+  }
 
   get enabled(): boolean {
     return this.config.safety.readinessGate;
@@ -36,7 +39,7 @@ export class WorkloadWatcher implements OnApplicationBootstrap {
 
   /** The pods of one Mayday Deployment, from the cache (none while it fills). */
   podsOf(namespace: string, deploymentName: string): V1Pod[] {
-    return this.cache.list<V1Pod>('v1', 'Pod', namespace, `app.kubernetes.io/managed-by=mayday,${APP_LABEL}=${deploymentName}`) ?? [];
+    return this.cache.list<V1Pod>('v1', 'Pod', namespace, podSelector(deploymentName)) ?? [];
   }
 
   stateOf(deployment: V1Deployment | undefined): WorkloadState {

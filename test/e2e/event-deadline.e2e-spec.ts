@@ -1,9 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { VariantDto } from '../../src/experiments/dto/experiment.dto';
-import type { Dimensions } from '../../src/experiments/context';
-import type { DeploymentSettings } from '../../src/experiments/variant-config';
-import { VariantConfigResolver } from '../../src/experiments/variant-config.resolver';
+import type { VariantDto } from '../../src/contract/experiment.dto';
+import type { Dimensions } from '../../src/contract/context';
+import type { DeploymentSettings } from '../../src/experiments/plan/variant-config';
+import { VariantConfigResolver } from '../../src/experiments/transitions/variant-config.resolver';
 import type { SuperpositionScope } from '../../src/superposition/superposition.client';
 import { Cluster } from '../support/cluster';
 import { eventually } from '../support/eventually';

@@ -1,6 +1,6 @@
 import { EventsV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { CONSENT_ANNOTATION } from '../../src/common/errors';
+import { CONSENT_ANNOTATION } from '../../src/naming/labels';
 import { Cluster } from '../support/cluster';
 import { eventually } from '../support/eventually';
 import { useMaydayWithSuperposition } from '../support/harness';

@@ -2,8 +2,8 @@ import { AppsV1Api, CoreV1Api, KubeConfig, type KubernetesObject, type V1ConfigM
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CONSENT_ANNOTATION } from '../../src/common/errors';
-import { MIGRATION_MARKER, recordToConfigMap, type ExperimentRecord } from '../../src/experiments/experiment-record';
+import { CONSENT_ANNOTATION } from '../../src/naming/labels';
+import { MIGRATION_MARKER, recordToConfigMap, type ExperimentRecord } from '../../src/experiments/records/experiment-record';
 import { resetProcessLogger } from '../support/logger-reset';
 import { Cluster } from '../support/cluster';
 import { controlPlane, maydayToken } from '../support/control-plane';

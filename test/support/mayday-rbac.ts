@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
-import { MIGRATION_MARKER } from '../../src/experiments/experiment-record';
+import { MIGRATION_MARKER } from '../../src/experiments/records/experiment-record';
 
 export const DEPLOY = resolve(__dirname, '../../deploy');
 /** The namespace deploy/ installs Mayday in; the e2e Maydays keep their records there too. */

@@ -1,4 +1,7 @@
-/** Webhook bodies shaped exactly as docs/contract.md §1 shows them. */
+/**
+ * Webhook bodies shaped exactly as docs/contract.md §1 shows them: the one builder of experiments and
+ * envelopes, for the e2e tests and (through test/unit/fixtures.ts) the unit tests.
+ */
 export type Status = 'CREATED' | 'INPROGRESS' | 'PAUSED' | 'CONCLUDED' | 'DISCARDED';
 
 export interface ExperimentSpec {
@@ -9,6 +12,8 @@ export interface ExperimentSpec {
   /** Images by variant suffix; the first is CONTROL. Default: control nginx:1.25, test1 nginx:1.27. */
   variants?: { suffix: string; type?: 'CONTROL' | 'EXPERIMENTAL'; overrides?: Record<string, unknown> }[];
   chosen?: string | null;
+  /** chosen_variant exactly as sent (a full variant id, or one that is not a variant's), instead of `chosen`. */
+  chosenVariantId?: string | null;
   lastModified?: string;
   /** The experiment group while it runs; default: a system-generated group of its own. */
   group?: string;
@@ -44,7 +49,12 @@ export function experiment(spec: ExperimentSpec): Record<string, unknown> {
     traffic_percentage: spec.traffic ?? 10,
     context: spec.context ?? { namespace: 'default' },
     variants,
-    chosen_variant: spec.chosen === undefined ? null : spec.chosen === null ? null : `${spec.id}-${spec.chosen}`,
+    chosen_variant:
+      spec.chosenVariantId !== undefined
+        ? spec.chosenVariantId
+        : spec.chosen === undefined || spec.chosen === null
+          ? null
+          : `${spec.id}-${spec.chosen}`,
     created_at: '2026-08-20T07:30:00.123456Z',
     created_by: 'a@b.c',
     last_modified: now,
@@ -65,8 +75,9 @@ export function experiment(spec: ExperimentSpec): Record<string, unknown> {
 export function webhook(
   event: string,
   workspace: string,
-  payload: Record<string, unknown>,
+  payload: unknown,
   organisation = 'localorg',
+  configVersion: string | null = null,
 ): Record<string, unknown> {
   return {
     event_info: {
@@ -76,7 +87,7 @@ export function webhook(
       time: '2026-08-20 07:37:40.123456789 UTC',
       workspace_id: workspace,
       organisation_id: organisation,
-      config_version: null,
+      config_version: configVersion,
     },
     payload,
   };

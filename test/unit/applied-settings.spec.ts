@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { appliedSettingsOf, configVersionFor, reusableSettings, settingsBasis } from '../../src/experiments/applied-settings';
-import { contextDimensions } from '../../src/experiments/context';
-import type { VariantDto } from '../../src/experiments/dto/experiment.dto';
-import type { DeploymentSettings } from '../../src/experiments/variant-config';
+import { appliedSettingsOf, configVersionFor, reusableSettings, settingsBasis } from '../../src/experiments/plan/applied-settings';
+import { contextDimensions } from '../../src/contract/context';
+import type { VariantDto } from '../../src/contract/experiment.dto';
+import type { DeploymentSettings } from '../../src/experiments/plan/variant-config';
 import { TEST1_ID } from './fixtures';
 
 const plan = { dimensions: contextDimensions({ namespace: 'mumbai', city: 'bom' }) };

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { decideRamp, maxTrafficPercentage, nextStep, observeStep, stepKey, type RampInput } from '../../src/experiments/auto-ramp';
+import {
+  decideRamp,
+  maxTrafficPercentage,
+  nextStep,
+  observeStep,
+  stepKey,
+  type RampInput,
+} from '../../src/experiments/closed-loop/auto-ramp';
 
 const MINUTE = 60_000;
 const available = { phase: 'available' as const };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { PayloadValidationError } from '../../src/common/validation';
-import { ContextError, contextDimensions, namespaceOf } from '../../src/experiments/context';
+import { ContextError, contextDimensions, namespaceOf } from '../../src/contract/context';
 
 const eq = (name: string, value: unknown) => ({ '==': [{ var: name }, value] });
 

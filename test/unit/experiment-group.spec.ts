@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { effectiveTrafficPercentage, parseExperimentGroup, type ExperimentGroup } from '../../src/experiments/experiment-group';
-import { planExperiment, withGroup, type PlanSettings } from '../../src/experiments/experiment-plan';
+import { effectiveTrafficPercentage, parseExperimentGroup, type ExperimentGroup } from '../../src/experiments/plan/experiment-group';
+import { planExperiment, withGroup, type PlanSettings } from '../../src/experiments/plan/experiment-plan';
 import { SuperpositionBadResponseError } from '../../src/superposition/superposition-errors';
 import { experimentDto, routing, WORKSPACE } from './fixtures';
 

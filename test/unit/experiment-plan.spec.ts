@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { UnprocessableEventError } from '../../src/common/errors';
-import { ContextError } from '../../src/experiments/context';
-import { hostFor, planExperiment, type PlanSettings } from '../../src/experiments/experiment-plan';
-import type { WebhookEventName } from '../../src/webhooks/dto/webhook-event.dto';
+import { ContextError } from '../../src/contract/context';
+import { hostFor, planExperiment, type PlanSettings } from '../../src/experiments/plan/experiment-plan';
+import type { WebhookEventName } from '../../src/contract/webhook-envelope';
 import { CONTROL_ID, EXPERIMENT_ID, experimentDto, routing, TEST1_ID, TEST2_ID, WORKSPACE, type VariantSpec } from './fixtures';
 
 const NGINX: PlanSettings = { routing: routing(), maxCanaries: 1 };

@@ -13,8 +13,8 @@ import {
   retentionOf,
   TERMINAL_STATUSES,
   type ExperimentRecord,
-} from '../../src/experiments/experiment-record';
-import { isInScope, namespaceRefusal, workspaceRefusal } from '../../src/experiments/scope';
+} from '../../src/experiments/records/experiment-record';
+import { Scope } from '../../src/config/scope';
 import { EXPERIMENT_ID, experimentPayload, WORKSPACE } from './fixtures';
 
 const MAYDAY_NS = 'mayday-system';
@@ -390,12 +390,11 @@ describe('recordDataBytes', () => {
   });
 });
 
-describe('scope (isInScope, namespaceRefusal, workspaceRefusal)', () => {
-  const scope = (allowedNamespaces: string[], allowedWorkspaces: string[]) => ({
-    allowedNamespaces,
-    allowedWorkspaces,
-    maydayNamespace: MAYDAY_NS,
-  });
+describe('Scope (allows, namespaceRefusal, workspaceRefusal)', () => {
+  const scope = (allowedNamespaces: string[], allowedWorkspaces: string[]) => new Scope(allowedNamespaces, allowedWorkspaces, MAYDAY_NS);
+  const isInScope = (target: { namespace: string; workspace: string }, within: Scope) => within.allows(target.namespace, target.workspace);
+  const namespaceRefusal = (namespace: string, within: Scope) => within.namespaceRefusal(namespace);
+  const workspaceRefusal = (workspace: string, within: Scope) => within.workspaceRefusal(workspace);
 
   it('allows everything but protected namespaces when both lists are empty', () => {
     expect(isInScope(record(), scope([], []))).toBe(true);

@@ -4,7 +4,8 @@ import type { RouteScope } from '../../src/traffic/traffic-router';
  * and the routing settings the planner reads. Plain objects; cast to the DTO types where a test needs them.
  */
 import type { MaydayConfig } from '../../src/config/mayday-config';
-import type { ExperimentDto, ExperimentStatus, VariantType } from '../../src/experiments/dto/experiment.dto';
+import type { ExperimentDto, ExperimentStatus, VariantType } from '../../src/contract/experiment.dto';
+import { experiment, webhook } from '../support/payloads';
 
 export const EXPERIMENT_ID = '7350102648234549248';
 export const WORKSPACE = 'nginxservice';
@@ -34,37 +35,22 @@ export const DEFAULT_VARIANTS: VariantSpec[] = [
   { suffix: 'test1', type: 'EXPERIMENTAL', overrides: { 'container.image': 'nginx:1.27' } },
 ];
 
-/** An experiment exactly as Superposition sends it (docs/contract.md §1), with every extra field it carries. */
+/**
+ * An experiment exactly as Superposition sends it (docs/contract.md §1), with every extra field it
+ * carries: test/support/payloads.ts's, with this file's fixed id, namespace and timestamps.
+ */
 export function experimentPayload(spec: ExperimentSpec = {}): Record<string, unknown> {
   const id = spec.id ?? EXPERIMENT_ID;
-  return {
+  return experiment({
     id,
-    name: 'nginx-1-27',
-    experiment_type: 'DEFAULT',
-    override_keys: ['container.image'],
-    status: spec.status ?? 'INPROGRESS',
-    traffic_percentage: spec.traffic ?? 10,
+    status: spec.status,
+    traffic: spec.traffic,
     context: spec.context ?? { namespace: 'mumbai' },
-    variants: (spec.variants ?? DEFAULT_VARIANTS).map((variant) => ({
-      id: `${id}-${variant.suffix}`,
-      variant_type: variant.type,
-      context_id: `ctx-${variant.suffix}`,
-      override_id: `ovr-${variant.suffix}`,
-      overrides: variant.overrides ?? {},
-    })),
-    chosen_variant: spec.chosen ?? null,
-    created_at: '2026-08-20T07:30:00.123456Z',
-    created_by: 'a@b.c',
-    last_modified: '2026-08-20T07:37:40.100000Z',
-    last_modified_by: 'a@b.c',
-    started_at: '2026-08-20T07:37:40.100000Z',
-    started_by: 'a@b.c',
-    description: '...',
-    change_reason: '...',
-    metrics: { enabled: false, source: null },
-    metrics_url: null,
-    experiment_group_id: '7350102649999999999',
-  };
+    variants: spec.variants ?? DEFAULT_VARIANTS,
+    chosenVariantId: spec.chosen ?? null,
+    lastModified: '2026-08-20T07:37:40.100000Z',
+    group: '7350102649999999999',
+  });
 }
 
 /** The same experiment as the validated DTO the planner takes (a plain object cast to the type). */
@@ -74,18 +60,7 @@ export function experimentDto(spec: ExperimentSpec = {}): ExperimentDto {
 
 /** A webhook body: the envelope of docs/contract.md §1 around a payload. */
 export function webhookBody(event: string, payload: unknown = experimentPayload(), workspace: string = WORKSPACE): Record<string, unknown> {
-  return {
-    event_info: {
-      webhook_event: event,
-      resource: 'experiment',
-      action: event === 'ExperimentCreated' ? 'Create' : 'Update',
-      time: '2026-08-20 07:37:40.123456789 UTC',
-      workspace_id: workspace,
-      organisation_id: 'localorg',
-      config_version: '7350102650000000001',
-    },
-    payload,
-  };
+  return webhook(event, workspace, payload, 'localorg', '7350102650000000001');
 }
 
 export function routing(overrides: Partial<MaydayConfig['routing']> = {}): MaydayConfig['routing'] {

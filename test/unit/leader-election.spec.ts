@@ -10,8 +10,8 @@ import {
   type LiveLease,
 } from '../../src/kubernetes/leader-election';
 import { MetricsService } from '../../src/metrics/metrics.service';
-import { claimVerdict } from '../../src/experiments/route-claims.service';
-import type { ExperimentRecord } from '../../src/experiments/experiment-record';
+import { claimVerdict } from '../../src/experiments/pipeline/route-claims.service';
+import type { ExperimentRecord } from '../../src/experiments/records/experiment-record';
 
 const ME = 'mayday-a_1234abcd';
 const OTHER = 'mayday-b_5678ef01';

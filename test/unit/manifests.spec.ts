@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { canaryService, mainService, variantDeployment, type VariantIdentity } from '../../src/experiments/manifests';
-import type { DeploymentSettings } from '../../src/experiments/variant-config';
+import { canaryService, mainService, variantDeployment, type VariantIdentity } from '../../src/experiments/plan/manifests';
+import type { DeploymentSettings } from '../../src/experiments/plan/variant-config';
 import { deploymentName } from '../../src/naming/names';
 import { EXPERIMENT_ID, TEST1_ID, CONTROL_ID, WORKSPACE } from './fixtures';
 

@@ -1,6 +1,7 @@
+import { CONSENT_ANNOTATION } from '../../src/naming/labels';
 import type { V1Ingress } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { CONSENT_ANNOTATION, ConsentRequiredError, ForeignObjectError, UnprocessableEventError } from '../../src/common/errors';
+import { ConsentRequiredError, ForeignObjectError, UnprocessableEventError } from '../../src/common/errors';
 import { canaryIngress, mainIngress } from '../../src/traffic/nginx-ingress';
 import { NginxRouter } from '../../src/traffic/nginx.router';
 import type { CanaryRoute, RouteChange, RouteState } from '../../src/traffic/traffic-router';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { actionFor, APPLIED_HASH_ANNOTATION, isAsApplied, withAppliedHash } from '../../src/kubernetes/object-diff';
+import { actionFor, isAsApplied, withAppliedHash } from '../../src/kubernetes/object-diff';
+import { APPLIED_HASH_ANNOTATION } from '../../src/naming/labels';
 
 const desired = {
   apiVersion: 'apps/v1',

@@ -1,7 +1,7 @@
 import type { V1Deployment, V1Service, V1ServicePort } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { variantDeployment } from '../../src/experiments/manifests';
-import { unservedPort } from '../../src/experiments/service-ports';
+import { variantDeployment } from '../../src/experiments/plan/manifests';
+import { unservedPort } from '../../src/experiments/plan/service-ports';
 
 const winner = (port: number): V1Deployment =>
   variantDeployment(

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import type { ExperimentPlan } from '../../src/experiments/experiment-plan';
+import type { ExperimentPlan } from '../../src/experiments/plan/experiment-plan';
 import {
   pendingPromotionEvents,
   promotionEvents,
   rollbackEvents,
   rolloutEvents,
   type CanaryTransition,
-} from '../../src/experiments/transition-events';
+} from '../../src/experiments/plan/transition-events';
 import type { ObjectAction } from '../../src/kubernetes/object-diff';
 
 const plan = (overrides: Partial<ExperimentPlan> = {}) =>

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { recordFromConfigMap, recordToConfigMap, type ExperimentRecord } from '../../src/experiments/experiment-record';
-import { appendTransitions, HISTORY_LIMIT, historyFromJson } from '../../src/experiments/transition-history';
+import { recordFromConfigMap, recordToConfigMap, type ExperimentRecord } from '../../src/experiments/records/experiment-record';
+import { appendTransitions, HISTORY_LIMIT, historyFromJson } from '../../src/experiments/records/transition-history';
 import type { TransitionEvent } from '../../src/kubernetes/kube-events.service';
 
 const regarding = { apiVersion: 'apps/v1', kind: 'Deployment', namespace: 'ns', name: 'svc-dep-42-test1' };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { applyOverrides, CONFIG_KEYS, deploymentSettings, envValue, VariantConfigError } from '../../src/experiments/variant-config';
+import { applyOverrides, CONFIG_KEYS, deploymentSettings, envValue, VariantConfigError } from '../../src/experiments/plan/variant-config';
 
 const VARIANT = '7350102648234549248-test1';
 

@@ -3,10 +3,12 @@ import 'reflect-metadata';
 import { IsString } from 'class-validator';
 import { describe, expect, it } from 'vitest';
 import { PayloadValidationError, validatePlain } from '../../src/common/validation';
-import { contextDimensions } from '../../src/experiments/context';
-import { ExperimentDto } from '../../src/experiments/dto/experiment.dto';
-import { EXPERIMENT_EVENTS, WEBHOOK_EVENTS } from '../../src/webhooks/dto/webhook-event.dto';
-import { parseExperiment, parseWebhook, WebhookEventPipe } from '../../src/webhooks/webhook-event.pipe';
+import { contextDimensions } from '../../src/contract/context';
+import { ExperimentDto } from '../../src/contract/experiment.dto';
+import { EXPERIMENT_EVENTS, WEBHOOK_EVENTS } from '../../src/contract/webhook-envelope';
+import { parseExperiment } from '../../src/contract/parse-experiment';
+import { parseWebhook } from '../../src/contract/parse-webhook';
+import { WebhookEventPipe } from '../../src/webhooks/webhook-event.pipe';
 import { clone, CONTROL_ID, EXPERIMENT_ID, experimentPayload, TEST1_ID, webhookBody, type VariantSpec } from './fixtures';
 
 /** docs/contract.md §1, verbatim (with the "..." placeholders filled in). */

@@ -1,13 +1,7 @@
 import type { V1Deployment, V1DeploymentCondition, V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import {
-  FAILED_ANNOTATION,
-  FAILED_SPEC_ANNOTATION,
-  failureMark,
-  markedFailure,
-  promotionState,
-  workloadState,
-} from '../../src/workloads/workload-state';
+import { FAILED_ANNOTATION, FAILED_SPEC_ANNOTATION } from '../../src/naming/labels';
+import { failureMark, markedFailure, promotionState, workloadState } from '../../src/workloads/workload-state';
 import { clone } from './fixtures';
 
 const NAME = 'nginxservice-dep-7350102648234549248-test1';

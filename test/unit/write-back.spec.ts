@@ -7,7 +7,7 @@ import {
   parseWriteBack,
   writeBackAfter,
   type WriteBackState,
-} from '../../src/experiments/write-back';
+} from '../../src/experiments/closed-loop/write-back';
 
 const T0 = new Date('2026-11-29T10:00:00.000Z');
 const later = (ms: number) => new Date(T0.getTime() + ms);

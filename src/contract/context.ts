@@ -1,0 +1,79 @@
+/**
+ * Superposition experiment contexts come in two forms (docs/contract.md §1): a flat map of dimension to
+ * value (current servers) or JSON-logic (servers older than v0.97), e.g.
+ * `{"and":[{"==":[{"var":"namespace"},"mumbai"]}]}`. Both are reduced to the flat map here.
+ */
+import { InvalidContentError } from '../common/errors';
+import { PayloadValidationError } from '../common/validation';
+
+export type Dimensions = Record<string, unknown>;
+
+/** Dimension names that would reach an object's prototype instead of naming a dimension. */
+const FORBIDDEN_DIMENSIONS = new Set(['__proto__', 'constructor', 'prototype']);
+
+export class ContextError extends InvalidContentError {}
+
+export function contextDimensions(context: Record<string, unknown>): Dimensions {
+  if (!isJsonLogic(context)) return { ...context };
+  const dimensions: Dimensions = {};
+  collectEqualities(context, dimensions);
+  return dimensions;
+}
+
+/**
+ * The namespace the experiment deploys into: the context's `dimension`, else the default.
+ * A value that is not a string is an error rather than a silent fallback.
+ */
+export function namespaceOf(dimensions: Dimensions, dimension: string, fallback: string): string {
+  const value = dimensions[dimension];
+  if (value === undefined || value === null || value === '') return fallback;
+  if (typeof value !== 'string') {
+    throw new ContextError(`context dimension "${dimension}" must be a string (got ${JSON.stringify(value)})`);
+  }
+  return value;
+}
+
+const LOGIC_OPERATORS = new Set(['and', '==', 'or', 'in', '!', '!=', '<', '>', '<=', '>=', 'var']);
+
+function isJsonLogic(context: Record<string, unknown>): boolean {
+  const keys = Object.keys(context);
+  return keys.length === 1 && LOGIC_OPERATORS.has(keys[0]) && typeof context[keys[0]] === 'object';
+}
+
+/** Walks `and` nodes and records every `{"==": [{"var": name}, value]}` (either operand order). */
+function collectEqualities(node: unknown, into: Dimensions): void {
+  if (!node || typeof node !== 'object' || Array.isArray(node)) {
+    throw new ContextError(`unsupported JSON-logic context: ${JSON.stringify(node)} is not a comparison`);
+  }
+  const record = node as Record<string, unknown>;
+  if (Array.isArray(record.and)) {
+    for (const child of record.and) collectEqualities(child, into);
+    return;
+  }
+  const operands = record['=='];
+  if (Array.isArray(operands) && operands.length === 2) {
+    const [left, right] = operands;
+    const leftName = varName(left);
+    const rightName = varName(right);
+    // Exactly one side names a dimension, the other is its value; anything else is not a context.
+    if ((leftName === undefined) !== (rightName === undefined)) {
+      const name = (leftName ?? rightName)!;
+      if (FORBIDDEN_DIMENSIONS.has(name)) {
+        throw new PayloadValidationError([`payload.context: {"var": ${JSON.stringify(name)}} does not name a dimension`]);
+      }
+      into[name] = leftName === undefined ? left : right;
+      return;
+    }
+  }
+  throw new ContextError(
+    `unsupported JSON-logic context ${JSON.stringify(node).slice(0, 200)}: only "and" of "==" comparisons is understood`,
+  );
+}
+
+function varName(operand: unknown): string | undefined {
+  if (operand && typeof operand === 'object' && !Array.isArray(operand)) {
+    const name = (operand as Record<string, unknown>).var;
+    if (typeof name === 'string') return name;
+  }
+  return undefined;
+}

@@ -1,0 +1,23 @@
+import { Controller, Get, UseGuards } from '@nestjs/common';
+import { BearerAuthGuard } from '../../common/bearer-auth.guard';
+import { MaydayConfig } from '../../config/mayday-config';
+import { ExperimentReconciler, type ResyncReport } from './experiment-reconciler.service';
+
+/** The resync against Superposition: its interval, the workspaces it lists, and what its last round did. */
+@Controller('resync')
+@UseGuards(BearerAuthGuard)
+export class ResyncController {
+  constructor(
+    private readonly reconciler: ExperimentReconciler,
+    private readonly config: MaydayConfig,
+  ) {}
+
+  @Get()
+  status(): { intervalSeconds: number; workspaces: string[]; last: ResyncReport | null } {
+    return {
+      intervalSeconds: this.config.safety.resyncIntervalSeconds,
+      workspaces: this.config.superposition.workspaces.map(({ orgId, workspace }) => `${orgId}/${workspace}`),
+      last: this.reconciler.lastResync ?? null,
+    };
+  }
+}
