@@ -16,9 +16,10 @@ const auth = { authorization: `Bearer ${TOKEN}` };
  * The screenshot README's "Watching a rollout" shows. A test run must not rewrite a tracked file, so it goes to
  * .cache/ unless UPDATE_SCREENSHOT=1 asks to refresh docs/rollout-page.png.
  */
-const SCREENSHOT = process.env.UPDATE_SCREENSHOT === '1'
-  ? resolve(__dirname, '../../docs/rollout-page.png')
-  : resolve(__dirname, '../../.cache/rollout-page.png');
+const SCREENSHOT =
+  process.env.UPDATE_SCREENSHOT === '1'
+    ? resolve(__dirname, '../../docs/rollout-page.png')
+    : resolve(__dirname, '../../.cache/rollout-page.png');
 
 /**
  * The rollout page (/ui/) in a real browser (Debian's Chromium, driven by playwright-core), on a
