@@ -69,18 +69,27 @@ const TARGETS: Record<string, Record<string, Labeller>> = {
   },
 };
 
+/** Webhook requests between their start and the end of their answer. */
+const inFlight = new Set<RequestTrace>();
+/**
+ * Where a request's context may have been lost on the way (a body parser's stream callbacks run in
+ * the socket's context): these calls take the only webhook in flight, and run inside its context.
+ */
+const ENTRY_POINTS = new Set(['pipe', 'process']);
+
 function wrap(prototype: Record<string, unknown>, method: string, labeller: Labeller): void {
-  const original = prototype[method];
+  const original = prototype[method] as ((...args: unknown[]) => unknown) | undefined;
   if (typeof original !== 'function') return;
   prototype[method] = function (this: unknown, ...args: unknown[]): unknown {
-    const trace = traces.getStore();
-    if (!trace) return original.apply(this, args);
     const label = typeof labeller === 'string' ? labeller : labeller(args);
+    const entry = ENTRY_POINTS.has(label);
+    const trace = traces.getStore() ?? (entry && inFlight.size === 1 ? [...inFlight][0] : undefined);
+    if (!trace) return original.apply(this, args);
     const start = performance.now();
     const done = () => trace.spans.push([label, start, performance.now()]);
     let result: unknown;
     try {
-      result = original.apply(this, args);
+      result = entry ? traces.run(trace, () => original.apply(this, args)) : original.apply(this, args);
     } catch (error) {
       done();
       throw error;
@@ -112,6 +121,9 @@ function* javascriptFiles(dir: string): Generator<string> {
 
 function install(): void {
   const dist = dirname(process.argv[1] ?? '');
+  // As main.js does first: decorators record their metadata only once reflect-metadata is loaded.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  require(require.resolve('reflect-metadata', { paths: [dist] }));
   const wanted = new Set(Object.keys(TARGETS));
   const stores = new WeakMap<object, number>();
   for (const file of javascriptFiles(dist)) {
@@ -155,6 +167,7 @@ function install(): void {
       spans: [],
     };
     byRequest.set(request, trace);
+    inFlight.add(trace);
     // Published just before the server emits 'request': the handler and everything it awaits run in this context.
     traces.enterWith(trace);
   });
@@ -162,6 +175,7 @@ function install(): void {
     const { request, response } = message as { request: IncomingMessage; response: ServerResponse };
     const trace = byRequest.get(request);
     if (!trace) return;
+    inFlight.delete(trace);
     emit({ type: 'request', ...trace, status: response.statusCode, end: performance.now() });
   });
 }
