@@ -38,12 +38,33 @@ export function escapeXml(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
-export const COLORS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
-
-const FONT = 'font-family="sans-serif" font-size="11"';
+export const COLORS = [
+  '#1f77b4',
+  '#ff7f0e',
+  '#2ca02c',
+  '#d62728',
+  '#9467bd',
+  '#8c564b',
+  '#e377c2',
+  '#7f7f7f',
+  '#bcbd22',
+  '#17becf',
+  '#aec7e8',
+  '#ffbb78',
+  '#98df8a',
+  '#ff9896',
+  '#c5b0d5',
+  '#c49c94',
+  '#f7b6d2',
+  '#393b79',
+  '#dbdb8d',
+  '#9edae5',
+];
 
 function text(x: number, y: number, content: string, extra = ''): string {
-  return `<text x="${x.toFixed(1)}" y="${y.toFixed(1)}" ${FONT} ${extra}>${escapeXml(content)}</text>`;
+  // A size given in `extra` replaces the default one (an attribute twice makes the document invalid).
+  const font = `font-family="sans-serif"${extra.includes('font-size=') ? '' : ' font-size="11"'}`;
+  return `<text x="${x.toFixed(1)}" y="${y.toFixed(1)}" ${font} ${extra}>${escapeXml(content)}</text>`;
 }
 
 export interface Series {

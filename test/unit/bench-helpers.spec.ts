@@ -78,6 +78,11 @@ describe('bench SVG scales', () => {
     // Two segments (the empty one is left out), the reference bar, the background and two legend swatches... per name.
     expect(bars.match(/<rect x="[\d.]+" y="\d+" width="[\d.]+" height="20"/g)).toHaveLength(2);
     expect(bars).toContain('floor 4.0');
+    // Well-formed: no element carries an attribute twice (browsers refuse to draw such a document).
+    for (const tag of [...lines.matchAll(/<[a-z]+ [^>]*>/g), ...bars.matchAll(/<[a-z]+ [^>]*>/g)].map((match) => match[0])) {
+      const names = [...tag.matchAll(/ ([a-z-]+)="/g)].map((match) => match[1]);
+      expect(new Set(names).size, tag).toBe(names.length);
+    }
   });
 });
 
