@@ -74,6 +74,11 @@ interface Round {
   readyMs: number;
   /** From the process's start to the last informer's first complete list (the probe's clock). */
   cachesFilledMs?: number;
+  /**
+   * From spawning Mayday until, as the new leader, it had converged every unfinished experiment once
+   * (ExperimentReconciler.takeOver: one event per live experiment, counted by mayday_webhook_events_total{source="watch"}).
+   */
+  leaderCaughtUpMs?: number;
   rssAtRestMb?: number;
   vmHwmMb?: number;
   ramp?: Summary;
@@ -89,6 +94,7 @@ interface Level {
   rounds: Round[];
   readyMs?: Spread;
   cachesFilledMs?: Spread;
+  leaderCaughtUpMs?: Spread;
   rssAtRestMb?: Spread;
   vmHwmMb?: Spread;
   rampP50?: Spread;
@@ -214,9 +220,13 @@ async function main(): Promise<number> {
     let cachedObjects: number | undefined;
     for (let run = 1; run <= RUNS; run++) {
       await mayday!.stop();
+      const spawned = process.hrtime.bigint();
       const readyMs = await startMayday(`mayday-${level}-run${run}`);
       const lists = await informerLists(probeFile, INFORMERS, 120_000);
       cachedObjects = lists.items;
+      // The new leader converges every unfinished experiment once: the ramps are measured after that.
+      const caughtUp = await leaderCaughtUp(mayday!, live.length, 300_000);
+      const leaderCaughtUpMs = caughtUp ? msSince(spawned) : undefined;
       // At rest: caches filled, nothing to do for a moment.
       await sleep(2000);
       const rssAtRestMb = mayday!.memoryMb().vmRssMb;
@@ -243,6 +253,7 @@ async function main(): Promise<number> {
         run,
         readyMs: round(readyMs),
         cachesFilledMs: lists.lastMs === undefined ? undefined : round(lists.lastMs),
+        leaderCaughtUpMs: leaderCaughtUpMs === undefined ? undefined : round(leaderCaughtUpMs),
         rssAtRestMb,
         vmHwmMb: mayday!.memoryMb().vmHwmMb,
         ramp,
@@ -252,6 +263,7 @@ async function main(): Promise<number> {
       rounds.push(roundResult);
       console.log(
         `  run ${run}: ready ${fmt(readyMs, 0)} ms, caches filled ${fmt(roundResult.cachesFilledMs, 0)} ms (${cachedObjects} objects), ` +
+          `leader caught up ${fmt(roundResult.leaderCaughtUpMs, 0)} ms, ` +
           `RSS at rest ${fmt(rssAtRestMb)} MB, peak ${fmt(roundResult.vmHwmMb)} MB; ramp p50/p95 ${fmt(ramp?.p50)}/${fmt(ramp?.p95)} ms, ` +
           `floor ${fmt(floorSummary?.p50)}/${fmt(floorSummary?.p95)} ms`,
       );
@@ -264,6 +276,7 @@ async function main(): Promise<number> {
       rounds,
       readyMs: spread(rounds.map((entry) => entry.readyMs)),
       cachesFilledMs: spread(rounds.map((entry) => entry.cachesFilledMs)),
+      leaderCaughtUpMs: spread(rounds.map((entry) => entry.leaderCaughtUpMs)),
       rssAtRestMb: spread(rounds.map((entry) => entry.rssAtRestMb)),
       vmHwmMb: spread(rounds.map((entry) => entry.vmHwmMb)),
       rampP50: spread(rounds.map((entry) => entry.ramp?.p50)),
@@ -338,6 +351,7 @@ async function main(): Promise<number> {
         'ratio p95',
         'ready ms',
         'caches filled ms',
+        'leader caught up ms',
         'RSS at rest MB',
         'peak RSS MB',
       ],
@@ -350,6 +364,7 @@ async function main(): Promise<number> {
         fmtSpread(entry.ratioP95, 2),
         fmtSpread(entry.readyMs, 0),
         fmtSpread(entry.cachesFilledMs, 0),
+        fmtSpread(entry.leaderCaughtUpMs, 0),
         fmtSpread(entry.rssAtRestMb),
         fmtSpread(entry.vmHwmMb),
       ]),
@@ -395,6 +410,24 @@ function identityFor(namespace: string, index: number, managedBy: string): Exper
     canaryId: `${experimentId}-test1`,
     managedBy,
   };
+}
+
+/**
+ * Waits until the new leader has converged every unfinished experiment once (as many `watch` events as
+ * live experiments), or its count stopped growing for 3 s; false when neither happened in time.
+ */
+async function leaderCaughtUp(mayday: MaydayProcess, unfinished: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  let last = -1;
+  let since = Date.now();
+  for (;;) {
+    const converged = (await mayday.metrics()).by('mayday_webhook_events_total', 'source').watch ?? 0;
+    if (converged >= unfinished) return true;
+    if (converged !== last) [last, since] = [converged, Date.now()];
+    else if (converged > 0 && Date.now() - since > 3000) return true;
+    if (Date.now() > deadline) return false;
+    await sleep(100);
+  }
 }
 
 /** Waits for `count` informers' first complete lists in the probe's file: when the last arrived, and how many objects they held. */
@@ -460,6 +493,7 @@ function scaleSvg(levels: Level[], commit: string | undefined, cores: number): s
         series: [
           { name: 'ready', points: points((level) => level.readyMs?.median) },
           { name: 'caches filled', points: points((level) => level.cachesFilledMs?.median) },
+          { name: 'leader caught up', points: points((level) => level.leaderCaughtUpMs?.median) },
         ],
       },
     ],

@@ -1,13 +1,19 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+
 /**
  * Writes items one at a time, in the order they were queued, in the background: what client-go's
  * event recorder does for Kubernetes Events, which are best effort. The queue is bounded: past
  * `limit` waiting items a new one is dropped (and reported), so a slow API server costs Events, never
  * memory or the answers to webhooks. A write that fails is the writer's own business (it logs and
- * counts); the queue goes on with the next item.
+ * counts); the queue goes on with the next item. The writes run in the context the writer was made in,
+ * not in that of whoever queued them: an event's deadline, retry budget or fresh reads (AsyncLocalStorage)
+ * end with the event, and must not bound the writes queued behind it.
  */
 export class BackgroundWriter<T> {
   private readonly queue: T[] = [];
   private draining: Promise<void> | undefined;
+  /** Runs a function in the context of the writer's construction (start-up: no event's). */
+  private readonly outsideAnyEvent = AsyncLocalStorage.snapshot();
 
   constructor(
     private readonly write: (item: T) => Promise<void>,
@@ -21,7 +27,7 @@ export class BackgroundWriter<T> {
       if (this.queue.length >= this.limit) this.dropped(item);
       else this.queue.push(item);
     }
-    if (this.queue.length > 0) this.draining ??= this.drain();
+    if (this.queue.length > 0) this.draining ??= this.outsideAnyEvent(() => this.drain());
   }
 
   /** Items queued and not written yet (the one being written included). */

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { describe, expect, it } from 'vitest';
 import { BackgroundWriter } from '../../src/kubernetes/background-writer';
 
@@ -72,5 +73,22 @@ describe('BackgroundWriter (the Kubernetes Events queue)', () => {
     await releaseNext();
     expect(await flushed).toBe(true);
     expect(writer.waiting).toBe(0);
+  });
+
+  it('writes outside the context of whoever queued (the deadline of an event must not bound the writes queued behind it)', async () => {
+    const eventContext = new AsyncLocalStorage<string>();
+    const seen: (string | undefined)[] = [];
+    const writer = new BackgroundWriter<number>(
+      async () => {
+        await new Promise((resolve) => setImmediate(resolve));
+        seen.push(eventContext.getStore());
+      },
+      10,
+      () => undefined,
+    );
+    await eventContext.run('event 1', async () => writer.enqueue([1, 2]));
+    await eventContext.run('event 2', async () => writer.enqueue([3]));
+    expect(await writer.flush(1000)).toBe(true);
+    expect(seen).toEqual([undefined, undefined, undefined]);
   });
 });
