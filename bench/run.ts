@@ -240,7 +240,8 @@ async function main(): Promise<number> {
     runs.push(await oneRun(bench, run));
     if (bench.failures.length >= MAX_FAILURES) break;
   }
-  const traces = BREAKDOWN_EXPERIMENTS > 0 && bench.failures.length === 0 ? await probeRun(bench) : [];
+  // A failed answer under load (a 503 past the deadline) does not cost the breakdown; a broken run does.
+  const traces = BREAKDOWN_EXPERIMENTS > 0 && bench.failures.length < MAX_FAILURES ? await probeRun(bench) : [];
   machine.loadAverageAtEnd = loadAverage();
 
   // ---------------------------------------------------------------------------------------------
