@@ -37,7 +37,15 @@ export class MaydayProcess {
    * file of the checkout is read), and waits for the first 200 of GET /health/ready, polled every 10 ms.
    * The start-up time runs from just before spawn to that answer.
    */
-  static async start(options: { root: string; cwd: string; env: Record<string, string>; port: number; logPath: string }): Promise<{
+  static async start(options: {
+    root: string;
+    cwd: string;
+    env: Record<string, string>;
+    port: number;
+    logPath: string;
+    /** Load the timing probe (bench/probe.ts) and have it write its traces here. */
+    probeFile?: string;
+  }): Promise<{
     mayday: MaydayProcess;
     readyMs: number;
   }> {
@@ -46,9 +54,15 @@ export class MaydayProcess {
     // The production command line (package.json start:prod, the Dockerfile's CMD).
     // BENCH_NODE_FLAGS replaces the flags, to try others (e.g. "--max-old-space-size=96").
     const flags = process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? ['--max-semi-space-size=2'];
-    const child = spawn(process.execPath, [...flags, join(options.root, 'dist', 'main.js')], {
+    const probe = options.probeFile ? ['--require', join(__dirname, 'probe.js')] : [];
+    const child = spawn(process.execPath, [...flags, ...probe, join(options.root, 'dist', 'main.js')], {
       cwd: options.cwd,
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...options.env },
+      env: {
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        HOME: process.env.HOME ?? '/root',
+        ...options.env,
+        ...(options.probeFile ? { BENCH_PROBE_FILE: options.probeFile } : {}),
+      },
       stdio: ['ignore', log, log],
     });
     closeSync(log);
@@ -82,12 +96,19 @@ export class MaydayProcess {
     return this.exited === undefined;
   }
 
+  /** Peak resident set so far (VmHWM) and now (VmRSS), in MB. */
+  memoryMb(): { vmRssMb?: number; vmHwmMb?: number } {
+    const mb = (kb: number | undefined) => (kb === undefined ? undefined : Math.round((kb / 1024) * 10) / 10);
+    return { vmRssMb: mb(this.procStatusKb('VmRSS')), vmHwmMb: mb(this.procStatusKb('VmHWM')) };
+  }
+
   /** One webhook delivery, timed from just before the request to the complete answer. */
-  async deliver(body: string): Promise<Delivery> {
+  async deliver(body: string, transition?: string): Promise<Delivery> {
     const started = process.hrtime.bigint();
     const answer = await fetch(`${this.url}/webhooks/superposition`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      // The transition's name, for the probe's traces (bench/probe.ts); Mayday ignores the header.
+      headers: { 'content-type': 'application/json', ...(transition ? { 'x-bench-transition': transition } : {}) },
       body,
       signal: AbortSignal.timeout(30_000),
     });
@@ -151,6 +172,13 @@ export class Metrics {
     const values = new Map<string, number>();
     for (const [key, value] of this.values) values.set(key, value - (before.values.get(key) ?? 0));
     return new Metrics(values);
+  }
+
+  /** The sum of every series of one metric (with or without labels). */
+  total(metric: string): number {
+    let total = 0;
+    for (const [key, value] of this.values) if (key === metric || key.startsWith(`${metric}{`)) total += value;
+    return total;
   }
 
   /** Sums of one metric grouped by one label (e.g. API calls by verb), optionally filtered by another label. */

@@ -55,3 +55,27 @@ export function table(header: string[], rows: string[][]): string {
   const rule = `|${widths.map((width) => '-'.repeat(width + 2)).join('|')}|`;
   return [line(header), rule, ...rows.map(line)].join('\n');
 }
+
+/** The spread of one figure over several runs. */
+export interface Spread {
+  runs: number;
+  min: number;
+  median: number;
+  max: number;
+}
+
+/** Min, median (the mean of the two middle values for an even count) and max; undefined values are left out. */
+export function spread(values: (number | undefined)[]): Spread | undefined {
+  const known = values.filter((value): value is number => value !== undefined && Number.isFinite(value)).sort((a, b) => a - b);
+  if (known.length === 0) return undefined;
+  const middle = Math.floor(known.length / 2);
+  const median = known.length % 2 === 1 ? known[middle] : (known[middle - 1] + known[middle]) / 2;
+  return { runs: known.length, min: round(known[0]), median: round(median), max: round(known[known.length - 1]) };
+}
+
+/** `median (min-max)`, or just the value for one run. */
+export function fmtSpread(value: Spread | undefined, digits = 1): string {
+  if (!value) return '-';
+  if (value.runs === 1) return fmt(value.median, digits);
+  return `${fmt(value.median, digits)} (${fmt(value.min, digits)}-${fmt(value.max, digits)})`;
+}

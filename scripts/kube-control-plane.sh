@@ -31,6 +31,10 @@ BUILD_BIN=$CACHE/k8s/bin
 K8S_BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kubemark)
 KUBE_NODES=${KUBE_NODES:-2}
 [[ "$KUBE_NODES" =~ ^[0-9]+$ ]] && [ "$KUBE_NODES" -le 20 ] || { echo "KUBE_NODES must be a number from 0 to 20 (got \"$KUBE_NODES\")" >&2; exit 2; }
+# The Services' cluster IP range: a /24 (254 IPs) by default; the scale benchmark (1000 experiments, 2 Services
+# each) starts the cluster with KUBE_SERVICE_CIDR=10.0.0.0/20. Kept in RUN/env, so a restarted API server keeps it.
+KUBE_SERVICE_CIDR=${KUBE_SERVICE_CIDR:-10.0.0.0/24}
+[[ "$KUBE_SERVICE_CIDR" =~ ^10\.0\.0\.0/(1[6-9]|2[0-4])$ ]] || { echo "KUBE_SERVICE_CIDR must be 10.0.0.0/16 to 10.0.0.0/24 (got \"$KUBE_SERVICE_CIDR\")" >&2; exit 2; }
 export DEBIAN_FRONTEND=noninteractive
 
 log() { echo "[control-plane $(date -u +%H:%M:%S)] $*" >&2; }
@@ -191,7 +195,7 @@ start_apiserver() {
     --token-auth-file="$RUN/tokens.csv" --authorization-mode=RBAC \
     --service-account-key-file="$RUN/sa.pub" --service-account-signing-key-file="$RUN/sa.key" \
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \
-    --service-cluster-ip-range=10.0.0.0/24 --endpoint-reconciler-type=none \
+    --service-cluster-ip-range="${KUBE_SERVICE_CIDR}" --endpoint-reconciler-type=none \
     >>"$RUN/apiserver.log" 2>&1 </dev/null 8>&- 9>&- &
   echo $! >"$RUN/apiserver.pid"
   for i in $(seq 1 $(( ${READY_TIMEOUT:-120} * 5 ))); do
@@ -275,6 +279,7 @@ API_SERVER=https://127.0.0.1:$api_port
 KUBECONFIG=$RUN/kubeconfig
 ADMIN_TOKEN=$admin
 LIMITED_TOKEN=$limited
+KUBE_SERVICE_CIDR=$KUBE_SERVICE_CIDR
 ENV
   chmod 600 "$RUN/env"
   if ! ( start_apiserver ); then stop_one apiserver; stop_one etcd; return 1; fi

@@ -1,8 +1,9 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { EventsV1Api, type EventsV1Event } from '@kubernetes/client-node';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { MetricsService } from '../metrics/metrics.service';
+import { BackgroundWriter } from './background-writer';
 import { KubeClients } from './kube-client';
 import { toKubeError } from './kube-errors';
 
@@ -20,16 +21,32 @@ export interface TransitionEvent {
 }
 
 const REPORTING_CONTROLLER = 'mayday.superposition.io/mayday';
+/** Events waiting to be written; past it new ones are dropped (client-go's recorder keeps 1000 too). */
+export const EVENT_QUEUE_LIMIT = 1000;
+/** How long a shutdown waits for the queued Events. */
+const SHUTDOWN_FLUSH_MS = 5000;
 
 /**
- * Writes events.k8s.io/v1 Events. Best effort: an Event that cannot be written is logged and
- * counted, never a reason to fail the transition it describes.
+ * Writes events.k8s.io/v1 Events. Best effort, as client-go's recorder: `record` queues them and
+ * returns at once, and they are written one at a time, in order, right after (a bounded queue,
+ * flushed at shutdown). An Event that cannot be written is logged and counted, never a reason to
+ * fail, or to wait in, the transition it describes.
  */
 @Injectable()
-export class KubeEventRecorder {
+export class KubeEventRecorder implements OnApplicationShutdown {
   private readonly logger = new Logger(KubeEventRecorder.name);
   private readonly api: EventsV1Api;
   private readonly instance = hostname().slice(0, 128);
+  private readonly writer = new BackgroundWriter<TransitionEvent>(
+    (event) => this.recordOne(event),
+    EVENT_QUEUE_LIMIT,
+    (event) => {
+      this.metrics.kubeCalls.inc({ verb: 'event', outcome: 'dropped' });
+      this.logger.warn(
+        `Event queue full (${EVENT_QUEUE_LIMIT}): dropped ${event.reason} on ${event.regarding.kind} ${event.regarding.name}`,
+      );
+    },
+  );
 
   constructor(
     clients: KubeClients,
@@ -38,8 +55,18 @@ export class KubeEventRecorder {
     this.api = clients.events;
   }
 
-  async record(events: TransitionEvent[]): Promise<void> {
-    await Promise.all(events.map((event) => this.recordOne(event)));
+  /** Queues the Events; they are written in the background, in this order. */
+  record(events: TransitionEvent[]): Promise<void> {
+    this.writer.enqueue(events);
+    return Promise.resolve();
+  }
+
+  /** Writes what is still queued (at most SHUTDOWN_FLUSH_MS), after the events in flight have finished. */
+  async onApplicationShutdown(): Promise<void> {
+    const waiting = this.writer.waiting;
+    if (waiting > 0 && !(await this.writer.flush(SHUTDOWN_FLUSH_MS))) {
+      this.logger.warn(`${this.writer.waiting} of ${waiting} Event(s) not written by shutdown`);
+    }
   }
 
   private async recordOne(event: TransitionEvent): Promise<void> {

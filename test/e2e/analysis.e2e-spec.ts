@@ -81,11 +81,14 @@ describe('a canary whose Prometheus analysis breaches ANALYSIS_MAX fails, and it
       const record = await cluster.core.readNamespacedConfigMap({ namespace: MAYDAY_NAMESPACE, name: `mayday-experiment-${spec.id}` });
       expect(record.data).toMatchObject({ status: 'PAUSED', event: 'ExperimentPaused' });
     }, 30_000);
-    const events = await cluster.events.listNamespacedEvent({
-      namespace,
-      fieldSelector: `regarding.name=analysed-dep-${variant},reason=AnalysisFailed`,
+    // Events are written in the background, right after.
+    await eventually(async () => {
+      const events = await cluster.events.listNamespacedEvent({
+        namespace,
+        fieldSelector: `regarding.name=analysed-dep-${variant},reason=AnalysisFailed`,
+      });
+      expect(events.items).toHaveLength(1);
     });
-    expect(events.items).toHaveLength(1);
     const metrics = (await harness.mayday.get('/metrics')).body as string;
     expect(metrics).toMatch(/mayday_analysis_evaluations_total\{outcome="failing"\} [1-9]/);
     expect(metrics).toMatch(/mayday_canary_failures_total\{reason="AnalysisFailed"\} 1/);

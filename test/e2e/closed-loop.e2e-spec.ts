@@ -139,11 +139,14 @@ describe('pausing the experiment of a failed canary in Superposition', () => {
       const metrics = (await harness.mayday.get('/metrics')).body as string;
       expect(metrics).toMatch(/mayday_superposition_write_backs_total\{action="pause",outcome="failed"\} [1-9]/);
       expect(metrics).toMatch(/mayday_superposition_write_backs_pending 1/);
-      const failed = await cluster.events.listNamespacedEvent({
-        namespace,
-        fieldSelector: `regarding.name=outage-dep-${variant},reason=PauseFailed`,
+      // Events are written in the background, right after.
+      await eventually(async () => {
+        const failed = await cluster.events.listNamespacedEvent({
+          namespace,
+          fieldSelector: `regarding.name=outage-dep-${variant},reason=PauseFailed`,
+        });
+        expect(failed.items).toHaveLength(1);
       });
-      expect(failed.items).toHaveLength(1);
       // A webhook meanwhile is answered as usual: the failing write-back neither blocks nor fails it.
       const redelivered = await harness.deliver('ExperimentInprogress', 'outage', spec, AUTH);
       expect(redelivered.status).toBe(200);

@@ -324,10 +324,13 @@ describe('the experiment lifecycle on ingress-nginx (real kube-apiserver, Superp
     const status = await harness.mayday.get(`/experiments/${id}`);
     expect(status.body).toMatchObject({ status: 'CONCLUDED', phase: 'promotion-pending' });
     expect(status.body.pendingReason).toContain('target port 8080');
-    const warnings = await cluster.kubeConfig
-      .makeApiClient(EventsV1Api)
-      .listNamespacedEvent({ namespace, fieldSelector: `regarding.name=portsvc-dep-${id}-test1,reason=PromotionPending` });
-    expect(warnings.items.map((event) => event.type)).toEqual(['Warning']);
+    // Events are written in the background, right after the answer.
+    await eventually(async () => {
+      const warnings = await cluster.kubeConfig
+        .makeApiClient(EventsV1Api)
+        .listNamespacedEvent({ namespace, fieldSelector: `regarding.name=portsvc-dep-${id}-test1,reason=PromotionPending` });
+      expect(warnings.items.map((event) => event.type)).toEqual(['Warning']);
+    });
 
     // Superposition's next retry (or the resync) after the user fixed the Service completes the promotion.
     await cluster.core.patchNamespacedService(

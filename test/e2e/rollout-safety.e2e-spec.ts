@@ -239,9 +239,12 @@ describe('promotion in two steps: switch onto a fully available winner, delete t
     if (stillThere < scaleDownAt) expect(deployments).toEqual([stable, winner].sort());
     const status = await harness.mayday.get(`/experiments/${spec.id}`);
     expect(status.body).toMatchObject({ phase: 'scale-down-pending', scaleDownAt: record.data!.scaleDownAt });
-    const promoted = await cluster.events.listNamespacedEvent({ namespace, fieldSelector: `reason=Promoted,regarding.name=${service}` });
-    expect(promoted.items[0]?.note).toContain(`Deployment ${stable}`);
-    expect(promoted.items[0]?.note).toContain(record.data!.scaleDownAt);
+    // Events are written in the background, right after the answer.
+    await eventually(async () => {
+      const promoted = await cluster.events.listNamespacedEvent({ namespace, fieldSelector: `reason=Promoted,regarding.name=${service}` });
+      expect(promoted.items[0]?.note).toContain(`Deployment ${stable}`);
+      expect(promoted.items[0]?.note).toContain(record.data!.scaleDownAt);
+    });
 
     // A restart keeps the deadline: the timer is armed again from the record.
     await harness.restart();

@@ -171,9 +171,12 @@ describe("Superposition's metrics link", () => {
     expect((await harness.mayday.get(`/experiments/${promoted.id}`)).body.metricsUrl).toBe(metricsUrl);
     const concluded = { ...promoted, status: 'CONCLUDED' as const, chosen: 'test1', lastModified: '2026-08-20T07:41:00.000001Z' };
     expect((await harness.deliver('ExperimentConcluded', 'metricsvc', concluded)).status).toBe(200);
-    const onMain = (await cluster.events.listNamespacedEvent({ namespace, fieldSelector: 'regarding.name=metricsvc' })).items;
-    const promotedNote = onMain.find((event) => event.reason === 'Promoted')?.note;
-    expect(promotedNote).toContain(`metrics: ${metricsUrl}`);
+    // Events are written in the background, right after the answer.
+    await eventually(async () => {
+      const onMain = (await cluster.events.listNamespacedEvent({ namespace, fieldSelector: 'regarding.name=metricsvc' })).items;
+      const promotedNote = onMain.find((event) => event.reason === 'Promoted')?.note;
+      expect(promotedNote).toContain(`metrics: ${metricsUrl}`);
+    });
 
     const discarded: ExperimentSpec = {
       id: experimentId(),
@@ -184,8 +187,10 @@ describe("Superposition's metrics link", () => {
     expect((await harness.deliver('ExperimentStarted', 'metricsvc', discarded)).status).toBe(200);
     const discard = { ...discarded, status: 'DISCARDED' as const, lastModified: '2026-08-20T07:43:00.000001Z' };
     expect((await harness.deliver('ExperimentDiscarded', 'metricsvc', discard)).status).toBe(200);
-    const after = (await cluster.events.listNamespacedEvent({ namespace, fieldSelector: 'regarding.name=metricsvc' })).items;
-    expect(after.find((event) => event.reason === 'RolledBack')?.note).toContain(`metrics: ${metricsUrl}`);
+    await eventually(async () => {
+      const after = (await cluster.events.listNamespacedEvent({ namespace, fieldSelector: 'regarding.name=metricsvc' })).items;
+      expect(after.find((event) => event.reason === 'RolledBack')?.note).toContain(`metrics: ${metricsUrl}`);
+    });
   });
 });
 
