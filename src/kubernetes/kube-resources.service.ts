@@ -71,8 +71,15 @@ export class KubeResourcesService {
       patch().catch((error: unknown) => {
         // An apply creates a missing object; when another writer (a replica) created it at the same
         // moment, the API server answers AlreadyExists: applying again patches the object that now exists.
+        // If even that races (the others keep creating and deleting it), the event is judged again
+        // against fresh reads, as for any write another replica overtook (a conflict, never a 502).
         const failure = toKubeError(error);
-        if (failure instanceof KubeConflictError && failure.reason === 'AlreadyExists') return patch();
+        if (failure instanceof KubeConflictError && failure.reason === 'AlreadyExists') {
+          return patch().catch((again: unknown) => {
+            const second = toKubeError(again);
+            throw second instanceof KubeConflictError && second.reason === 'AlreadyExists' ? versionConflict(second) : second;
+          });
+        }
         throw failure;
       }),
     );

@@ -97,7 +97,7 @@ export async function cordonNodes(cluster: Cluster, unschedulable: boolean): Pro
  * as stuck, for real, until `releaseHeldPods` labels a node.
  */
 export async function holdNewPods(cluster: Cluster, namespace: string, name: string, progressDeadlineSeconds = 600): Promise<void> {
-  await cluster.apps.patchNamespacedDeployment(
+  const patched = await cluster.apps.patchNamespacedDeployment(
     {
       namespace,
       name,
@@ -106,6 +106,14 @@ export async function holdNewPods(cluster: Cluster, namespace: string, name: str
     },
     setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch),
   );
+  // Returns once the Deployment controller has seen the change, so its status (which Mayday watches)
+  // already says the current generation is not rolled out: an event sent right after is judged on that.
+  const generation = patched.metadata?.generation ?? 0;
+  await eventually(async () => {
+    const deployment = await cluster.apps.readNamespacedDeployment({ namespace, name });
+    const observed = deployment.status?.observedGeneration ?? 0;
+    if (observed < generation) throw new Error(`${namespace}/${name}: generation ${generation} not observed yet (${observed})`);
+  }, 30_000);
 }
 
 /** Lets the pods `holdNewPods` (or a webhook adding the same nodeSelector) held back be scheduled. */
