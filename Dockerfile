@@ -8,7 +8,7 @@
 # (--build-arg NODE_IMAGE=node:24-bookworm-slim@sha256:...). The suite builds this file with a base made
 # locally the same way (scripts/container-image.sh), since no registry is reachable there.
 #
-# Why slim and not distroless (gcr.io/distroless/nodejs24-debian12): the runtime stage runs `npm ci`
+# Why slim and not distroless (the distroless nodejs24-debian12 image): the runtime stage runs `npm ci`
 # to install the production dependencies, which needs npm and a shell; distroless has neither, so it
 # would need a third stage and a copied node_modules. Slim also keeps a shell for `kubectl exec` when
 # something goes wrong. Distroless would be smaller (no npm, no apt) and has no shell to abuse; the
