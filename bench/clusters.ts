@@ -28,7 +28,9 @@ interface RunResult {
 }
 
 function runScript(action: 'stop-apiserver' | 'start-apiserver', runDir: string): void {
-  const result = spawnSync('bash', [join(root, 'scripts', 'kube-control-plane.sh'), action, runDir], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const result = spawnSync('bash', [join(root, 'scripts', 'kube-control-plane.sh'), action, runDir], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   if (result.status !== 0) throw new Error(`kube-control-plane.sh ${action} failed`);
 }
 
@@ -133,7 +135,12 @@ async function main(): Promise<number> {
     [`${index + 1}`, 'b down', fmt(result.bDown.min), fmt(result.bDown.p50), fmt(result.bDown.max), JSON.stringify(result.bDownAnswers)],
   ]);
   console.log(`cluster a's webhook latency (ms), ${SAMPLES} ramps per phase, ${RUNS} run(s):`);
-  console.log(table(['run', 'phase', 'min', 'median', 'max', "b's answers"], rows.map((row) => [...row, ''].slice(0, 6))));
+  console.log(
+    table(
+      ['run', 'phase', 'min', 'median', 'max', "b's answers"],
+      rows.map((row) => [...row, ''].slice(0, 6)),
+    ),
+  );
   const out = join(root, 'bench', 'results', 'clusters-latest.json');
   writeFileSync(out, `${JSON.stringify({ at: new Date().toISOString(), git: gitState(), samples: SAMPLES, runs: results }, null, 2)}\n`);
   console.log(`written to ${out}`);

@@ -339,7 +339,16 @@ export function loadMaydayConfig(env: Env): MaydayConfig {
     );
   }
 
-  const clusters = clusterSettings(read, { kubernetes, allowedNamespaces: webhook.allowedNamespaces, allowedWorkspaces: webhook.allowedWorkspaces, namespaceDimension: routing.namespaceDimension }, problems);
+  const clusters = clusterSettings(
+    read,
+    {
+      kubernetes,
+      allowedNamespaces: webhook.allowedNamespaces,
+      allowedWorkspaces: webhook.allowedWorkspaces,
+      namespaceDimension: routing.namespaceDimension,
+    },
+    problems,
+  );
 
   if (problems.length > 0) throw new ConfigValidationError(problems);
   const config: MaydayConfig = {

@@ -26,12 +26,7 @@ export class Scope {
   }
 
   static of(config: MaydayConfig): Scope {
-    return new Scope(
-      config.webhook.allowedNamespaces,
-      config.webhook.allowedWorkspaces,
-      config.maydayNamespace,
-      config.clusters?.current,
-    );
+    return new Scope(config.webhook.allowedNamespaces, config.webhook.allowedWorkspaces, config.maydayNamespace, config.clusters?.current);
   }
 
   /** Whether Mayday may act in this namespace for this workspace (and show what it did there). */

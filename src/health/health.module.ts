@@ -9,7 +9,14 @@ import { DependenciesHealth } from './dependencies.health';
 import { HealthController } from './health.controller';
 
 @Module({
-  imports: [TerminusModule.forRoot({ logger: false }), KubernetesModule, SuperpositionModule, TrafficModule, ExperimentsModule, ClustersModule],
+  imports: [
+    TerminusModule.forRoot({ logger: false }),
+    KubernetesModule,
+    SuperpositionModule,
+    TrafficModule,
+    ExperimentsModule,
+    ClustersModule,
+  ],
   controllers: [HealthController],
   providers: [DependenciesHealth],
 })

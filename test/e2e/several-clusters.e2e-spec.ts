@@ -124,9 +124,7 @@ describe('several clusters from one Mayday', () => {
     const list = await harness.mayday.get(`/experiments?namespace=${namespace}`);
     expect(list.body.experiments.map((view: any) => view.cluster).sort()).toEqual([CLUSTER_A, CLUSTER_B]);
     const metrics = await harness.mayday.get('/metrics');
-    expect(metrics.body).toMatch(
-      new RegExp(`mayday_canary_weight\\{[^}]*experiment="${spec.id}"[^}]*cluster="${CLUSTER_B}"\\} 20`),
-    );
+    expect(metrics.body).toMatch(new RegExp(`mayday_canary_weight\\{[^}]*experiment="${spec.id}"[^}]*cluster="${CLUSTER_B}"\\} 20`));
     expect(metrics.body).toMatch(/mayday_webhook_events_total\{[^}]*cluster="b"\}/);
     expect(metrics.body.match(/^# TYPE mayday_process_cpu_user_seconds_total/gm)).toHaveLength(1);
 
@@ -164,7 +162,7 @@ describe('several clusters from one Mayday', () => {
     }
   });
 
-  it("never lets what a tenant writes in cluster a make Mayday write in cluster b", async () => {
+  it('never lets what a tenant writes in cluster a make Mayday write in cluster b', async () => {
     const namespace = await two.createNamespace('tenant');
     const own: ExperimentSpec = { id: experimentId(), context: { cluster: CLUSTER_A, namespace } };
     expect((await harness.deliver('ExperimentStarted', 'tsvc', own)).status).toBe(200);
@@ -254,11 +252,15 @@ describe('several clusters from one Mayday', () => {
     }
 
     // Superposition delivers again: both converge, and cluster a (already there) changes nothing.
-    const again = await eventually(async () => {
-      const answer = await harness.deliver('ExperimentInprogress', 'both', ramped);
-      expect(answer.status, JSON.stringify(answer.body)).toBe(200);
-      return answer;
-    }, 30_000, 500);
+    const again = await eventually(
+      async () => {
+        const answer = await harness.deliver('ExperimentInprogress', 'both', ramped);
+        expect(answer.status, JSON.stringify(answer.body)).toBe(200);
+        return answer;
+      },
+      30_000,
+      500,
+    );
     // Cluster a applied it already: the same state again, every object unchanged; cluster b catches up.
     const [inA, inB] = again.body.clusters;
     expect([inA.cluster, inA.result, inB.cluster, inB.result]).toEqual([CLUSTER_A, 'applied', CLUSTER_B, 'applied']);

@@ -101,7 +101,13 @@ describe('CLUSTERS, CLUSTER_DIMENSION, DEFAULT_CLUSTER, GLOBAL_WORKSPACES', () =
 
   it('need CLUSTERS, a kubeconfig, and a current context among them', () => {
     expect(
-      problems({ KUBECONFIG: kubeconfig, CLUSTER_DIMENSION: 'region', DEFAULT_CLUSTER: 'a', GLOBAL_WORKSPACES: 'x', ALLOWED_NAMESPACES: 'a/p' }),
+      problems({
+        KUBECONFIG: kubeconfig,
+        CLUSTER_DIMENSION: 'region',
+        DEFAULT_CLUSTER: 'a',
+        GLOBAL_WORKSPACES: 'x',
+        ALLOWED_NAMESPACES: 'a/p',
+      }),
     ).toEqual([
       'CLUSTER_DIMENSION needs CLUSTERS (the kubeconfig contexts Mayday drives)',
       'DEFAULT_CLUSTER needs CLUSTERS (the kubeconfig contexts Mayday drives)',

@@ -276,7 +276,11 @@ export class ClosedLoopService implements OnApplicationBootstrap, OnApplicationS
   private spansClusters(record: ExperimentRecord, current: ExperimentDto): boolean {
     const clusters = this.config.clusters;
     if (!clusters) return false;
-    const event = { event: 'ExperimentInprogress' as const, workspace: record.workspace, experiment: { ...current, context: current.context ?? {} } };
+    const event = {
+      event: 'ExperimentInprogress' as const,
+      workspace: record.workspace,
+      experiment: { ...current, context: current.context ?? {} },
+    };
     return targetClusters(event, clusters).length > 1;
   }
 
