@@ -8,7 +8,7 @@
  * Repeated BENCH_RUNS times, each run on fresh clusters. Prints min / median / max per phase and run.
  */
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,11 +27,18 @@ interface RunResult {
   bDownAnswers: Record<string, number>;
 }
 
-function runScript(action: 'stop-apiserver' | 'start-apiserver', runDir: string): void {
-  const result = spawnSync('bash', [join(root, 'scripts', 'kube-control-plane.sh'), action, runDir], {
-    stdio: ['ignore', 'ignore', 'inherit'],
+/**
+ * Stops or starts b's API server without blocking the event loop (a blocked loop would not see Mayday
+ * close idle keep-alive connections, and the next request would find its socket closed).
+ */
+function runScript(action: 'stop-apiserver' | 'start-apiserver', runDir: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', [join(root, 'scripts', 'kube-control-plane.sh'), action, runDir], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`kube-control-plane.sh ${action} failed (exit ${code})`))));
   });
-  if (result.status !== 0) throw new Error(`kube-control-plane.sh ${action} failed`);
 }
 
 /** One kubeconfig naming both clusters (as their admins) as the contexts a and b. */
@@ -106,7 +113,12 @@ async function oneRun(run: number, base: string): Promise<RunResult> {
     const samples: number[] = [];
     const bAnswers: Promise<number>[] = [];
     for (let i = 0; i < SAMPLES; i++) {
-      bAnswers.push(mayday.deliver(body('b', 'ExperimentInprogress')).then((answer) => answer.status));
+      bAnswers.push(
+        mayday.deliver(body('b', 'ExperimentInprogress')).then(
+          (answer) => answer.status,
+          () => 0,
+        ),
+      );
       const answer = await mayday.deliver(body('a', 'ExperimentInprogress'));
       if (answer.status !== 200) throw new Error(`a ramp for cluster a answered ${answer.status}: ${answer.body}`);
       samples.push(answer.ms);
@@ -116,10 +128,12 @@ async function oneRun(run: number, base: string): Promise<RunResult> {
     return { summary: summarize(samples)!, statuses };
   };
   const up = await phase(true);
-  runScript('stop-apiserver', dirs.b);
+  await runScript('stop-apiserver', dirs.b);
   const down = await phase(false);
-  runScript('start-apiserver', dirs.b);
+  await runScript('start-apiserver', dirs.b);
   await mayday.stop();
+  // The next run starts fresh clusters: these go now (the clean-ups only repeat it after a failure).
+  for (const dir of Object.values(dirs)) controlPlane('stop', dir);
   const bDownAnswers: Record<string, number> = {};
   for (const status of down.statuses) bDownAnswers[status] = (bDownAnswers[status] ?? 0) + 1;
   return { bUp: up.summary, bDown: down.summary, bDownAnswers };
