@@ -8,7 +8,6 @@ import {
   type OnModuleInit,
 } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { httpErrorFor } from '../common/http-error.filter';
 import { configForCluster, MaydayConfig } from '../config/mayday-config';
 import type { ExperimentEvent } from '../contract/experiment-event';
 import type { EventOutcome, EventSource } from '../experiments/pipeline/event-outcome';
@@ -18,6 +17,7 @@ import { ExperimentStatusService } from '../experiments/status/experiment-status
 import { KubeResourcesService } from '../kubernetes/kube-resources.service';
 import { MetricsService } from '../metrics/metrics.service';
 import { TRAFFIC_ROUTER, type TrafficRouter } from '../traffic/traffic-router';
+import { clusterAnswer, type SpanningOutcome } from './cluster-answer';
 import { ClusterRoomModule } from './cluster-room.module';
 
 /** What the application reaches of one cluster's rooms. */
@@ -28,19 +28,6 @@ export interface ClusterRoom {
   readonly status: ExperimentStatusService;
   readonly kube: KubeResourcesService;
   readonly router: TrafficRouter;
-}
-
-/** What became of an event in one of the clusters it is for: its outcome, or its error answer. */
-export type ClusterReport = { cluster: string; statusCode: number } & (EventOutcome | { error: string; message: string });
-
-/** The answer to an event for several clusters once every one of them applied it. */
-export interface SpanningOutcome {
-  result: EventOutcome['result'];
-  reason: string;
-  event: EventOutcome['event'];
-  experimentId: string;
-  status: EventOutcome['status'];
-  clusters: ClusterReport[];
 }
 
 /**
@@ -115,10 +102,8 @@ export class ClusterRooms implements OnModuleInit, BeforeApplicationShutdown {
   }
 
   /**
-   * Hands an experiment event to the rooms of every cluster it is for, at the same time. One cluster:
-   * its outcome (with `cluster`), or its error. Several: 200 once every cluster applied it, else the
-   * error of the worst (a 503 when any failed transiently, so Superposition delivers again and the
-   * clusters that applied it find nothing to do), each with the per-cluster report.
+   * Hands an experiment event to the rooms of every cluster it is for (targetClusters: a 422 before any
+   * is touched), at the same time, and answers from what each made of it (clusterAnswer).
    */
   async process(event: ExperimentEvent, source: EventSource): Promise<EventOutcome | SpanningOutcome> {
     const clusters = this.config.clusters;
@@ -131,32 +116,8 @@ export class ClusterRooms implements OnModuleInit, BeforeApplicationShutdown {
       throw error;
     }
     const settled = await Promise.allSettled(targets.map((cluster) => this.rooms.get(cluster)!.processor.process(event, source)));
-    const reports: ClusterReport[] = settled.map((result, index) =>
-      result.status === 'fulfilled'
-        ? { cluster: targets[index], statusCode: 200, ...result.value }
-        : { cluster: targets[index], ...httpErrorFor(result.reason) },
-    );
-    const failed = reports.filter((report) => report.statusCode >= 400);
-    if (failed.length > 0) {
-      const statusCode = failed.some((report) => report.statusCode >= 500) ? 503 : failed[0].statusCode;
-      const { error } = httpErrorFor(new HttpException('', statusCode));
-      const message = failed.map((report) => `cluster "${report.cluster}": ${'message' in report ? report.message : ''}`).join('; ');
-      throw new HttpException({ statusCode, error, message, clusters: reports }, statusCode);
-    }
-    const outcomes = settled.map((result) => (result as PromiseFulfilledResult<EventOutcome>).value);
-    if (targets.length === 1) return { ...outcomes[0], cluster: targets[0] } as EventOutcome;
-    const result = outcomes.some((outcome) => outcome.result === 'pending')
-      ? 'pending'
-      : outcomes.some((outcome) => outcome.result === 'applied')
-        ? 'applied'
-        : 'ignored';
-    return {
-      result,
-      reason: `${result} in clusters ${targets.join(', ')}`,
-      event: event.event,
-      experimentId: event.experiment.id,
-      status: event.experiment.status,
-      clusters: reports,
-    };
+    const answer = clusterAnswer(event, targets, settled);
+    if (answer.statusCode !== 200) throw new HttpException(answer.body, answer.statusCode);
+    return answer.body as EventOutcome | SpanningOutcome;
   }
 }

@@ -1,6 +1,7 @@
 import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import { MaydayConfig } from '../config/mayday-config';
-import { ClusterRooms, type SpanningOutcome } from '../clusters/cluster-rooms.service';
+import type { SpanningOutcome } from '../clusters/cluster-answer';
+import { ClusterRooms } from '../clusters/cluster-rooms.service';
 import type { EventOutcome } from '../experiments/pipeline/event-outcome';
 import { MetricsService } from '../metrics/metrics.service';
 import type { ParsedWebhook } from '../contract/parse-webhook';
