@@ -1,10 +1,13 @@
+import { AppsV1Api, CoreV1Api, KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { recordName } from '../../src/experiments/records/experiment-record';
 import type { Cluster } from '../support/cluster';
-import { startApiServer, stopApiServer } from '../support/control-plane';
+import { startApiServer, stopApiServer, type ControlPlane } from '../support/control-plane';
 import { eventually, settled } from '../support/eventually';
 import { useMaydayWithSuperposition } from '../support/harness';
 import { MAYDAY_NAMESPACE } from '../support/mayday';
+import { applyAll, serviceAccountToken } from '../support/mayday-rbac';
 import { experimentId, type ExperimentSpec } from '../support/payloads';
 import { CLUSTER_A, CLUSTER_B, useTwoClusters } from '../support/two-clusters';
 
@@ -31,6 +34,36 @@ async function recordOf(cluster: Cluster, id: string): Promise<Record<string, st
 async function canaryWeight(cluster: Cluster, namespace: string, service: string, variantId: string): Promise<string | undefined> {
   const ingress = (await cluster.ingresses(namespace)).find((item) => item.metadata?.name === `${service}-ingress-${variantId}`);
   return ingress?.metadata?.annotations?.['nginx.ingress.kubernetes.io/canary-weight'];
+}
+
+/** A ServiceAccount bound to the built-in edit role in one namespace of one cluster, and its clients. */
+async function tenantOf(cluster: Cluster, plane: ControlPlane, namespace: string): Promise<{ core: CoreV1Api; apps: AppsV1Api }> {
+  await cluster.core.createNamespacedServiceAccount({ namespace, body: { metadata: { name: 'tenant' } } });
+  // `edit` is aggregated: bound with what it aggregates, the tenant has edit's rights with or without the controller.
+  await applyAll(
+    cluster.kubeconfigPath,
+    ['edit', 'system:aggregate-to-edit', 'system:aggregate-to-view'].map(
+      (role) =>
+        ({
+          apiVersion: 'rbac.authorization.k8s.io/v1',
+          kind: 'RoleBinding',
+          metadata: { name: `tenant-${role.replaceAll(':', '-')}`, namespace },
+          roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role },
+          subjects: [{ kind: 'ServiceAccount', name: 'tenant', namespace }],
+        }) as KubernetesObject,
+    ),
+  );
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromOptions({
+    clusters: [{ name: 'a', server: plane.apiServer, caFile: join(plane.runDir, 'certs', 'apiserver.crt') }],
+    users: [{ name: 'tenant', token: await serviceAccountToken(cluster.kubeconfigPath, namespace, 'tenant') }],
+    contexts: [{ name: 'tenant', cluster: 'a', user: 'tenant' }],
+    currentContext: 'tenant',
+  });
+  const tenant = { core: kubeConfig.makeApiClient(CoreV1Api), apps: kubeConfig.makeApiClient(AppsV1Api) };
+  // Edit rights here, none in Mayday's namespace.
+  await expect(tenant.core.listNamespacedConfigMap({ namespace: MAYDAY_NAMESPACE })).rejects.toMatchObject({ code: 403 });
+  return tenant;
 }
 
 describe('several clusters from one Mayday', () => {
@@ -167,15 +200,15 @@ describe('several clusters from one Mayday', () => {
     const own: ExperimentSpec = { id: experimentId(), context: { cluster: CLUSTER_A, namespace } };
     expect((await harness.deliver('ExperimentStarted', 'tsvc', own)).status).toBe(200);
     const canary = `tsvc-dep-${own.id}-test1`;
-    // The tenant (edit rights in this namespace of cluster a; written here as admin, which can only do more)
-    // labels the canary and a Deployment of its own as cluster b's, and plants a record-like ConfigMap
-    // and a "cluster" ConfigMap naming b.
+    // The tenant, with the built-in edit rights in this namespace of cluster a, labels the canary and a
+    // Deployment of its own as cluster b's, and plants a record-like ConfigMap and a "cluster" ConfigMap naming b.
+    const tenant = await tenantOf(two.clusterA, two.a, namespace);
     const claimB = { 'mayday.superposition.io/cluster': CLUSTER_B, cluster: CLUSTER_B };
-    const live = await two.clusterA.apps.readNamespacedDeployment({ namespace, name: canary });
+    const live = await tenant.apps.readNamespacedDeployment({ namespace, name: canary });
     live.metadata!.labels = { ...live.metadata!.labels, ...claimB };
     live.metadata!.annotations = { ...live.metadata!.annotations, ...claimB };
-    await two.clusterA.apps.replaceNamespacedDeployment({ namespace, name: canary, body: live });
-    await two.clusterA.apps.createNamespacedDeployment({
+    await tenant.apps.replaceNamespacedDeployment({ namespace, name: canary, body: live });
+    await tenant.apps.createNamespacedDeployment({
       namespace,
       body: {
         metadata: {
@@ -193,7 +226,7 @@ describe('several clusters from one Mayday', () => {
       [recordName(own.id), { namespace, workspace: 'tsvc', cluster: CLUSTER_B, experimentId: own.id }],
       ['mayday-cluster', { cluster: CLUSTER_B, [CLUSTER_B]: namespace }],
     ] as const) {
-      await two.clusterA.core.createNamespacedConfigMap({ namespace, body: { metadata: { name, labels: claimB }, data } });
+      await tenant.core.createNamespacedConfigMap({ namespace, body: { metadata: { name, labels: claimB }, data } });
     }
 
     // The watch in cluster a sees those changes, and the experiment goes on: still only in cluster a.
