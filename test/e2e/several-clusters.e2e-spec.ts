@@ -1,5 +1,6 @@
 import { AppsV1Api, CoreV1Api, KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import { join } from 'node:path';
+import { chromium } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { recordName } from '../../src/experiments/records/experiment-record';
 import type { Cluster } from '../support/cluster';
@@ -9,6 +10,7 @@ import { useMaydayWithSuperposition } from '../support/harness';
 import { MAYDAY_NAMESPACE } from '../support/mayday';
 import { applyAll, serviceAccountToken } from '../support/mayday-rbac';
 import { experimentId, type ExperimentSpec } from '../support/payloads';
+import { testTools } from '../support/test-tools';
 import { CLUSTER_A, CLUSTER_B, useTwoClusters } from '../support/two-clusters';
 
 /**
@@ -174,6 +176,29 @@ describe('several clusters from one Mayday', () => {
       const main = await cluster.core.readNamespacedService({ namespace, name: 'span' });
       expect(main.spec?.selector).toEqual({ app: `span-dep-${spec.id}-test1` });
       expect((await recordOf(cluster, spec.id))?.status).toBe('CONCLUDED');
+    }
+  });
+
+  it("shows each cluster's part of an experiment on the rollout page", async () => {
+    const namespace = await two.createNamespace('page');
+    const spec: ExperimentSpec = {
+      id: experimentId(),
+      context: { and: [eq('namespace', namespace), within('cluster', [CLUSTER_A, CLUSTER_B])] },
+      traffic: 15,
+    };
+    expect((await harness.deliver('ExperimentStarted', 'pagesvc', spec)).status).toBe(200);
+    const { chromium: executablePath } = testTools();
+    const browser = await chromium.launch({ executablePath, args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu'] });
+    try {
+      const page = await browser.newPage();
+      await page.goto(`${harness.mayday.url}/ui/`);
+      // WEBHOOK_AUTH=none in this file: the page shows the board without a sign-in.
+      const cards = page.locator(`[data-testid="experiment"][data-experiment-id="${spec.id}"]`);
+      await eventually(async () => expect(await cards.count()).toBe(2));
+      const clusters = await cards.locator('[data-testid="cluster"]').allTextContents();
+      expect(clusters.map((label) => label.trim()).sort()).toEqual([`cluster ${CLUSTER_A}`, `cluster ${CLUSTER_B}`]);
+    } finally {
+      await browser.close();
     }
   });
 
