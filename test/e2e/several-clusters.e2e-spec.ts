@@ -284,6 +284,7 @@ describe('several clusters from one Mayday', () => {
 
       const answerB = await harness.deliver('ExperimentStarted', 'onlyb', onlyB);
       expect(answerB.status, JSON.stringify(answerB.body)).toBe(503);
+      expect(answerB.headers?.get('retry-after')).toBe('1');
       expect(answerB.body.clusters).toEqual([expect.objectContaining({ cluster: CLUSTER_B, statusCode: 503 })]);
 
       // A ramp of the experiment in both: applied in a, 503 for b, with the report per cluster.
