@@ -96,7 +96,7 @@ export class ClusterRooms implements OnModuleInit, BeforeApplicationShutdown {
     return [rooms.find((room) => room.cluster === current)!, ...rooms.filter((room) => room.cluster !== current)];
   }
 
-  /** Whether CLUSTERS names several clusters (answers and the status API then say which). */
+  /** Whether CLUSTERS is set (answers, health, the status API and the metrics then say which cluster). */
   get several(): boolean {
     return this.config.clusters !== undefined;
   }
