@@ -2,7 +2,8 @@
  * The layering of src/ (docs/architecture.md, "Rooms"), checked by `npm run lint`. Feature modules are
  * the rooms with Nest providers or I/O; contract/, naming/, common/ and config/ sit below them all.
  */
-const FEATURES = '^src/(experiments|webhooks|kubernetes|traffic|workloads|superposition|metrics|health|logging|notifications|analysis|ui)/';
+const FEATURES =
+  '^src/(clusters|experiments|webhooks|kubernetes|traffic|workloads|superposition|metrics|health|logging|notifications|analysis|ui)/';
 
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {

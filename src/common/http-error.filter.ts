@@ -43,12 +43,18 @@ function body(statusCode: number, message: string): HttpErrorBody {
   return { statusCode, error, message };
 }
 
+/** What a 503 says about when to deliver again: Superposition's own first retry, 1 s (docs/contract.md §1). */
+export const RETRY_AFTER_SECONDS = 1;
+
 @Catch()
 export class HttpErrorFilter implements ExceptionFilter {
   private readonly logger = new Logger('HttpError');
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const response = host.switchToHttp().getResponse<Response>();
+    const statusCode = exception instanceof HttpException ? exception.getStatus() : httpErrorFor(exception).statusCode;
+    // A transient failure (Kubernetes or a cluster down, the deadline, a shutdown): worth delivering again.
+    if (statusCode === 503) response.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
     if (exception instanceof HttpException) {
       // Nest's own and terminus' answers (e.g. /health/ready's 503 naming the failing check) as they are.
       const body = exception.getResponse();

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { delimiter } from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
 import { isDnsLabel } from '../naming/names';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -37,9 +38,27 @@ export type NotifyFormat = (typeof NOTIFY_FORMATS)[number];
 /** Where the service account's namespace is mounted in a pod. */
 export const SERVICE_ACCOUNT_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 export const FALLBACK_MAYDAY_NAMESPACE = 'mayday-system';
-/** How Mayday reaches the Kubernetes API: the standard kubeconfig chain, or an explicit server and token. */
+/**
+ * How Mayday reaches the Kubernetes API: the standard kubeconfig chain (with CLUSTERS, one of its contexts
+ * per cluster), or an explicit server and token.
+ */
 export type KubernetesConnection =
-  { mode: 'default'; kubeconfig?: string } | { mode: 'token'; server: string; token: string; caFile?: string; skipTlsVerify: boolean };
+  | { mode: 'default'; kubeconfig?: string; context?: string }
+  | { mode: 'token'; server: string; token: string; caFile?: string; skipTlsVerify: boolean };
+
+/** Several clusters from one Mayday (README, "Several clusters"); absent with CLUSTERS unset (one cluster, as connected). */
+export interface ClusterSettings {
+  /** CLUSTERS: kubeconfig context names, each a value of the context dimension `dimension`. */
+  readonly names: readonly string[];
+  /** CLUSTER_DIMENSION: the experiment context's dimension that names clusters. */
+  readonly dimension: string;
+  /** DEFAULT_CLUSTER (else the kubeconfig's current context): where an experiment naming no cluster goes. */
+  readonly defaultCluster: string;
+  /** GLOBAL_WORKSPACES: workspaces whose experiments naming no cluster go to every cluster. */
+  readonly globalWorkspaces: readonly string[];
+  /** The cluster this configuration is the view of: its rooms' Kubernetes connection, scope and records. */
+  readonly current: string;
+}
 
 /**
  * Everything Mayday reads from its environment, parsed and validated once at start-up.
@@ -136,6 +155,8 @@ export abstract class MaydayConfig {
   };
   /** The Lease `mayday-leader` in MAYDAY_NAMESPACE: one replica runs the background work (client-go's timings). */
   abstract readonly leaderElection: LeaderElectionSettings;
+  /** CLUSTERS and its companions; undefined with one cluster. */
+  abstract readonly clusters?: ClusterSettings;
 }
 
 export interface LeaderElectionSettings {
@@ -318,8 +339,19 @@ export function loadMaydayConfig(env: Env): MaydayConfig {
     );
   }
 
+  const clusters = clusterSettings(
+    read,
+    {
+      kubernetes,
+      allowedNamespaces: webhook.allowedNamespaces,
+      allowedWorkspaces: webhook.allowedWorkspaces,
+      namespaceDimension: routing.namespaceDimension,
+    },
+    problems,
+  );
+
   if (problems.length > 0) throw new ConfigValidationError(problems);
-  return {
+  const config: MaydayConfig = {
     port,
     host,
     logLevel,
@@ -335,6 +367,111 @@ export function loadMaydayConfig(env: Env): MaydayConfig {
     ...(analysis ? { analysis } : {}),
     leaderElection,
   };
+  // The application's own rooms are the default cluster's (src/clusters/).
+  return clusters ? configForCluster({ ...config, clusters }, clusters.defaultCluster) : config;
+}
+
+/** The configuration as one cluster's rooms see it: its kubeconfig context, and itself as `clusters.current`. */
+export function configForCluster(config: MaydayConfig, cluster: string): MaydayConfig {
+  if (!config.clusters || config.kubernetes.mode !== 'default') throw new Error('configForCluster needs CLUSTERS');
+  return {
+    ...config,
+    kubernetes: { ...config.kubernetes, context: cluster },
+    clusters: { ...config.clusters, current: cluster },
+  };
+}
+
+/**
+ * CLUSTERS, CLUSTER_DIMENSION, DEFAULT_CLUSTER, GLOBAL_WORKSPACES, and the `cluster/namespace` entries of
+ * ALLOWED_NAMESPACES. Without CLUSTERS there is one cluster (whatever the connection reaches) and none of the
+ * others may be set. Context names are checked against the kubeconfig Mayday loads.
+ */
+function clusterSettings(
+  read: EnvReader,
+  settings: {
+    kubernetes: KubernetesConnection;
+    allowedNamespaces: readonly string[];
+    allowedWorkspaces: readonly string[];
+    namespaceDimension: string;
+  },
+  problems: string[],
+): ClusterSettings | undefined {
+  const names = read.list('CLUSTERS');
+  const dimension = read.string('CLUSTER_DIMENSION');
+  const defaultCluster = read.string('DEFAULT_CLUSTER');
+  const globalWorkspaces = read.list('GLOBAL_WORKSPACES');
+  const scoped = settings.allowedNamespaces.filter((entry) => entry.includes('/'));
+  if (names.length === 0) {
+    for (const [name, set] of [
+      ['CLUSTER_DIMENSION', dimension !== undefined],
+      ['DEFAULT_CLUSTER', defaultCluster !== undefined],
+      ['GLOBAL_WORKSPACES', globalWorkspaces.length > 0],
+    ] as const) {
+      if (set) problems.push(`${name} needs CLUSTERS (the kubeconfig contexts Mayday drives)`);
+    }
+    for (const entry of scoped) problems.push(`ALLOWED_NAMESPACES: "${entry}" names a cluster, but CLUSTERS is not set`);
+    return undefined;
+  }
+  if (settings.kubernetes.mode !== 'default') {
+    problems.push('CLUSTERS names kubeconfig contexts: it cannot be used with K8S_API_SERVER');
+    return undefined;
+  }
+  const duplicate = names.find((name, index) => names.indexOf(name) !== index);
+  if (duplicate) problems.push(`CLUSTERS: "${duplicate}" is named twice`);
+  const files = settings.kubernetes.kubeconfig?.split(delimiter).filter((file) => file) ?? [];
+  // A missing KUBECONFIG file is reported already.
+  if (files.some((file) => !existsSync(file))) return undefined;
+  const kubeconfig = readKubeconfig(files);
+  if (typeof kubeconfig === 'string') {
+    problems.push(`CLUSTERS: the kubeconfig could not be read (${kubeconfig})`);
+    return undefined;
+  }
+  const contexts = kubeconfig.getContexts().map((context) => context.name);
+  for (const name of names.filter((name) => !contexts.includes(name))) {
+    problems.push(`CLUSTERS: "${name}" is not a context of the kubeconfig (its contexts: ${contexts.join(', ') || 'none'})`);
+  }
+  const fallback = defaultCluster ?? kubeconfig.getCurrentContext();
+  if (!names.includes(fallback)) {
+    problems.push(
+      defaultCluster
+        ? `DEFAULT_CLUSTER: "${defaultCluster}" is not in CLUSTERS (${names.join(', ')})`
+        : `DEFAULT_CLUSTER is not set and the kubeconfig's current context "${fallback}" is not in CLUSTERS (${names.join(', ')})`,
+    );
+  }
+  const clusterDimension = dimension ?? 'cluster';
+  if (clusterDimension === settings.namespaceDimension) {
+    problems.push(`CLUSTER_DIMENSION: "${clusterDimension}" is already NAMESPACE_DIMENSION`);
+  }
+  for (const workspace of globalWorkspaces) {
+    if (settings.allowedWorkspaces.length > 0 && !settings.allowedWorkspaces.includes(workspace)) {
+      problems.push(`GLOBAL_WORKSPACES: workspace "${workspace}" is not in ALLOWED_WORKSPACES`);
+    }
+  }
+  for (const entry of scoped) {
+    const cluster = entry.slice(0, entry.lastIndexOf('/'));
+    if (!names.includes(cluster)) problems.push(`ALLOWED_NAMESPACES: "${entry}" names cluster "${cluster}", which is not in CLUSTERS`);
+  }
+  return { names, dimension: clusterDimension, defaultCluster: fallback, globalWorkspaces, current: fallback };
+}
+
+/** The kubeconfig as Mayday loads it (KUBECONFIG's files, else client-node's default chain), or why it cannot. */
+function readKubeconfig(files: readonly string[]): KubeConfig | string {
+  const kubeConfig = new KubeConfig();
+  try {
+    if (files.length === 0) kubeConfig.loadFromDefault();
+    for (const [index, file] of files.entries()) {
+      if (index === 0) {
+        kubeConfig.loadFromFile(file);
+        continue;
+      }
+      const more = new KubeConfig();
+      more.loadFromFile(file);
+      kubeConfig.mergeConfig(more);
+    }
+    return kubeConfig;
+  } catch (error) {
+    return (error as Error).message;
+  }
 }
 
 /** Why a webhook token cannot be used, naming WEBHOOK_TOKEN; undefined when it can. */

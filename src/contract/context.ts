@@ -77,3 +77,71 @@ function varName(operand: unknown): string | undefined {
   }
   return undefined;
 }
+
+/**
+ * The values an experiment context gives one dimension: a flat map's value, or JSON-logic `==` or `in`
+ * (`{"in": [{"var": "cluster"}, ["a", "b"]]}`) on it, also inside `and`; undefined when it names none.
+ */
+export function dimensionValues(context: Record<string, unknown>, dimension: string): string[] | undefined {
+  if (!isJsonLogic(context)) {
+    const value = context[dimension];
+    if (value === undefined || value === null || value === '') return undefined;
+    if (typeof value !== 'string') {
+      throw new ContextError(`context dimension "${dimension}" must be a string (got ${JSON.stringify(value)})`);
+    }
+    return [value];
+  }
+  const found: string[][] = [];
+  collectValues(context, dimension, found);
+  if (found.length > 1) throw new ContextError(`the JSON-logic context names dimension "${dimension}" more than once`);
+  return found[0];
+}
+
+/**
+ * The context as one of the values it gives `dimension` sees it: an `in` on the dimension becomes `==`
+ * that value (so resolving it and recording it speak of one cluster); anything else stays as it is.
+ */
+export function narrowedContext(context: Record<string, unknown>, dimension: string, value: string): Record<string, unknown> {
+  if (!isJsonLogic(context)) return context;
+  const narrow = (node: unknown): unknown => {
+    if (!node || typeof node !== 'object' || Array.isArray(node)) return node;
+    const record = node as Record<string, unknown>;
+    if (Array.isArray(record.and)) return { ...record, and: record.and.map(narrow) };
+    if (membershipValues(record, dimension)) return { '==': [{ var: dimension }, value] };
+    return node;
+  };
+  return narrow(context) as Record<string, unknown>;
+}
+
+function collectValues(node: unknown, dimension: string, into: string[][]): void {
+  if (!node || typeof node !== 'object' || Array.isArray(node)) return;
+  const record = node as Record<string, unknown>;
+  if (Array.isArray(record.and)) {
+    for (const child of record.and) collectValues(child, dimension, into);
+    return;
+  }
+  const operands = record['=='];
+  if (Array.isArray(operands) && operands.length === 2) {
+    const [left, right] = operands;
+    const value = varName(left) === dimension ? right : varName(right) === dimension ? left : undefined;
+    if (value === undefined) return;
+    if (typeof value !== 'string') {
+      throw new ContextError(`context dimension "${dimension}" must be a string (got ${JSON.stringify(value)})`);
+    }
+    into.push([value]);
+    return;
+  }
+  const members = membershipValues(record, dimension);
+  if (members) into.push(members);
+}
+
+/** The values of `{"in": [{"var": dimension}, [values]]}`, or undefined for any other node. */
+function membershipValues(node: Record<string, unknown>, dimension: string): string[] | undefined {
+  const operands = node.in;
+  if (!Array.isArray(operands) || operands.length !== 2 || varName(operands[0]) !== dimension) return undefined;
+  const list = operands[1];
+  if (!Array.isArray(list) || list.some((value) => typeof value !== 'string')) {
+    throw new ContextError(`context dimension "${dimension}": "in" takes a list of strings (got ${JSON.stringify(list)})`);
+  }
+  return list as string[];
+}

@@ -38,6 +38,6 @@ import { VariantConfigResolver } from './transitions/variant-config.resolver';
     ClosedLoopService,
     PrometheusClient,
   ],
-  exports: [ExperimentEventProcessor, ExperimentRecords, ExperimentReconciler],
+  exports: [ExperimentEventProcessor, ExperimentRecords, ExperimentReconciler, ExperimentStatusService],
 })
 export class ExperimentsModule {}

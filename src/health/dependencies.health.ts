@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
+import { ClusterRooms, type ClusterRoom } from '../clusters/cluster-rooms.service';
 import { ExperimentEventProcessor } from '../experiments/pipeline/experiment-event.processor';
 import { KubeResourcesService } from '../kubernetes/kube-resources.service';
 import { SuperpositionClient } from '../superposition/superposition.client';
@@ -14,6 +15,7 @@ export class DependenciesHealth {
     private readonly superposition: SuperpositionClient,
     @Inject(TRAFFIC_ROUTER) private readonly router: TrafficRouter,
     private readonly processor: ExperimentEventProcessor,
+    private readonly clusters: ClusterRooms,
   ) {}
 
   /** Down from SIGTERM on, while the events in flight finish: the Service stops sending new ones here. */
@@ -24,6 +26,7 @@ export class DependenciesHealth {
 
   async kubernetes(): Promise<HealthIndicatorResult<'kubernetes'>> {
     const indicator = this.indicators.check('kubernetes');
+    if (this.clusters.several) return this.everyCluster();
     try {
       const version = await this.kube.serverVersion();
       await this.router.checkApi();
@@ -31,6 +34,20 @@ export class DependenciesHealth {
     } catch (error) {
       return indicator.down({ message: (error as Error).message });
     }
+  }
+
+  /**
+   * CLUSTERS: every cluster's API server, each under its name; up while the default cluster (the first)
+   * answers, the failing ones named, so that one cluster down does not take Mayday out of its Service.
+   */
+  private async everyCluster(): Promise<HealthIndicatorResult<'kubernetes'>> {
+    const indicator = this.indicators.check('kubernetes');
+    const rooms = this.clusters.all;
+    const checks = await Promise.all(rooms.map((room) => clusterHealth(room)));
+    const clusters = Object.fromEntries(rooms.map((room, index) => [room.cluster, checks[index]]));
+    const failing = rooms.filter((_, index) => checks[index].status === 'down').map((room) => room.cluster);
+    const details = { trafficProvider: this.router.provider, defaultCluster: rooms[0].cluster, clusters, failing };
+    return checks[0].status === 'up' ? indicator.up(details) : indicator.down(details);
   }
 
   async superpositionReachable(): Promise<HealthIndicatorResult<'superposition'>> {
@@ -45,5 +62,15 @@ export class DependenciesHealth {
 
   get superpositionConfigured(): boolean {
     return this.superposition.configured;
+  }
+}
+
+async function clusterHealth(room: ClusterRoom): Promise<{ status: 'up'; version: string } | { status: 'down'; message: string }> {
+  try {
+    const version = await room.kube.serverVersion();
+    await room.router.checkApi();
+    return { status: 'up', version };
+  } catch (error) {
+    return { status: 'down', message: (error as Error).message };
   }
 }

@@ -43,6 +43,7 @@ export function loadKubeConfig(connection: KubernetesConnection): KubeConfig {
   if (connection.mode === 'default') {
     if (!connection.kubeconfig) {
       kubeConfig.loadFromDefault();
+      if (connection.context) kubeConfig.setCurrentContext(connection.context);
       return kubeConfig;
     }
     // KUBECONFIG as configured (it may differ from process.env in tests): a path list, first file wins.
@@ -53,6 +54,8 @@ export function loadKubeConfig(connection: KubernetesConnection): KubeConfig {
       more.loadFromFile(file);
       kubeConfig.mergeConfig(more);
     }
+    // With CLUSTERS, each cluster's rooms reach it through its own context.
+    if (connection.context) kubeConfig.setCurrentContext(connection.context);
     return kubeConfig;
   }
   kubeConfig.loadFromOptions({

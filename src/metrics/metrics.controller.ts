@@ -17,6 +17,6 @@ export class MetricsController {
   @Header('Content-Type', 'text/plain; version=0.0.4; charset=utf-8')
   scrape(@Req() request: Request): Promise<string> {
     if (this.config.metrics.auth === 'token') this.auth.authorize(request);
-    return this.metrics.registry.metrics();
+    return this.metrics.exposition();
   }
 }

@@ -1,5 +1,8 @@
 import { Injectable } from '@nestjs/common';
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/** collectDefaultMetrics' metrics: the process's, the same whichever cluster's registry measures them. */
+const PROCESS_METRIC = /^mayday_(process|nodejs)_/;
 
 /**
  * Mayday's Prometheus metrics, in a registry of its own (not prom-client's global one, so that
@@ -102,6 +105,21 @@ export class MetricsService {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'mayday_' });
+  }
+
+  /** The other clusters' registries (CLUSTERS), each labelled with its cluster, exported with this one. */
+  private readonly included: Registry[] = [];
+
+  include(registry: Registry): void {
+    this.included.push(registry);
+  }
+
+  /** The Prometheus text of this registry and the included ones; the process's own metrics once. */
+  async exposition(): Promise<string> {
+    if (this.included.length === 0) return this.registry.metrics();
+    const others = await Promise.all(this.included.map((registry) => registry.getMetricsAsJSON()));
+    const perCluster = others.map((metrics) => metrics.filter((metric) => !PROCESS_METRIC.test(metric.name)));
+    return AggregatorRegistry.aggregate([await this.registry.getMetricsAsJSON(), ...perCluster]).metrics();
   }
 
   /** A gauge whose values are read when Prometheus scrapes (e.g. experiments by status, from the cluster). */

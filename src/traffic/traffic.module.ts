@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { MaydayConfig } from '../config/mayday-config';
+import { Scope } from '../config/scope';
 import { KubernetesModule } from '../kubernetes/kubernetes.module';
 import { ClusterCache } from '../kubernetes/cluster-cache.service';
 import { KubeResourcesService } from '../kubernetes/kube-resources.service';
@@ -35,7 +36,7 @@ function routerFor(config: MaydayConfig, kube: KubeResourcesService): TrafficRou
         kube,
         { name: config.routing.gatewayName!, namespace: config.routing.gatewayNamespace },
         routing,
-        config.webhook.allowedNamespaces[0],
+        Scope.of(config).namespaces?.[0],
       );
   }
 }

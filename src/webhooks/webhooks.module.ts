@@ -1,12 +1,12 @@
 import { Module, type MiddlewareConsumer, type NestModule } from '@nestjs/common';
-import { ExperimentsModule } from '../experiments/experiments.module';
+import { ClustersModule } from '../clusters/clusters.module';
 import { RequireJsonMiddleware } from './require-json.middleware';
 import { BearerAuthGuard } from '../common/bearer-auth.guard';
 import { WebhooksController } from './webhooks.controller';
 import { WebhooksService } from './webhooks.service';
 
 @Module({
-  imports: [ExperimentsModule],
+  imports: [ClustersModule],
   controllers: [WebhooksController],
   providers: [WebhooksService, BearerAuthGuard],
 })

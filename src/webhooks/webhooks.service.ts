@@ -1,19 +1,20 @@
 import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import { MaydayConfig } from '../config/mayday-config';
+import type { SpanningOutcome } from '../clusters/cluster-answer';
+import { ClusterRooms } from '../clusters/cluster-rooms.service';
 import type { EventOutcome } from '../experiments/pipeline/event-outcome';
-import { ExperimentEventProcessor } from '../experiments/pipeline/experiment-event.processor';
 import { MetricsService } from '../metrics/metrics.service';
 import type { ParsedWebhook } from '../contract/parse-webhook';
 
-export type WebhookAnswer = EventOutcome | { result: 'ignored'; reason: string; event: string; actions: [] };
+export type WebhookAnswer = EventOutcome | SpanningOutcome | { result: 'ignored'; reason: string; event: string; actions: [] };
 
-/** Hands each validated webhook to the experiment lifecycle (which logs and counts every outcome). */
+/** Hands each validated webhook to the experiment lifecycle of the clusters it is for (which logs and counts every outcome). */
 @Injectable()
 export class WebhooksService implements OnApplicationBootstrap {
   private readonly logger = new Logger(WebhooksService.name);
 
   constructor(
-    private readonly processor: ExperimentEventProcessor,
+    private readonly clusters: ClusterRooms,
     private readonly metrics: MetricsService,
     private readonly config: MaydayConfig,
   ) {}
@@ -33,6 +34,6 @@ export class WebhooksService implements OnApplicationBootstrap {
       this.logger.log({ msg: `${webhook.event} ignored`, event: webhook.event, workspace: webhook.workspace, result: 'ignored' });
       return { result: 'ignored', reason: 'ConfigChanged carries no experiment', event: webhook.event, actions: [] };
     }
-    return this.processor.process(webhook.event, 'webhook');
+    return this.clusters.process(webhook.event, 'webhook');
   }
 }

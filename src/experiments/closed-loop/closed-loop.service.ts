@@ -16,6 +16,7 @@ import { decideRamp, observeStep, stepKey, type StepHealth } from './auto-ramp';
 import type { ExperimentDto } from '../../contract/experiment.dto';
 import { parseExperiment } from '../../contract/parse-experiment';
 import { ExperimentEventProcessor } from '../pipeline/experiment-event.processor';
+import { targetClusters } from '../plan/cluster-targets';
 import { TERMINAL_STATUSES, type ExperimentRecord } from '../records/experiment-record';
 import { LeaderElection } from '../../kubernetes/leader-election';
 import { ExperimentRecords } from '../records/experiment-records.service';
@@ -271,6 +272,18 @@ export class ClosedLoopService implements OnApplicationBootstrap, OnApplicationS
   }
 
   /** Asks for the next ramp step when the decision says so, and Superposition still has what Mayday applied. */
+  /** Whether Superposition's copy of the experiment is for several clusters (CLUSTERS). */
+  private spansClusters(record: ExperimentRecord, current: ExperimentDto): boolean {
+    const clusters = this.config.clusters;
+    if (!clusters) return false;
+    const event = {
+      event: 'ExperimentInprogress' as const,
+      workspace: record.workspace,
+      experiment: { ...current, context: current.context ?? {} },
+    };
+    return targetClusters(event, clusters).length > 1;
+  }
+
   private async considerRamp(record: ExperimentRecord): Promise<void> {
     const experiment = experimentOf(record);
     if (!experiment) return;
@@ -305,6 +318,12 @@ export class ClosedLoopService implements OnApplicationBootstrap, OnApplicationS
           msg: `no ramp: Superposition has experiment ${record.experimentId} ${current?.status} at ${current?.traffic_percentage}`,
           ...where,
         });
+        return;
+      }
+      // One cluster's health cannot speak for the others: an experiment of several clusters (CLUSTERS) is
+      // ramped by people; a failure in any of them still pauses it (each cluster writes its own pause back).
+      if (this.spansClusters(record, current as ExperimentDto)) {
+        this.logger.debug({ msg: `no auto-ramp: experiment ${record.experimentId} runs in several clusters`, ...where });
         return;
       }
       await this.superposition.rampExperiment(scope, record.experimentId, decision.ramp, decision.changeReason);

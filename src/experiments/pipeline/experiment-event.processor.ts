@@ -17,6 +17,7 @@ import { notificationsFor } from '../../notifications/notification';
 import { Notifier } from '../../notifications/notifier.service';
 import { writeBackAfter, type ObservedFailure, type WriteBackState } from '../closed-loop/write-back';
 import { appliedSettingsOf, configVersionFor, reusableSettings, type AppliedSettings } from '../plan/applied-settings';
+import { eventForCluster } from '../plan/cluster-targets';
 import { withGroup, type ExperimentPlan } from '../plan/experiment-plan';
 import { CONFIGMAP_DATA_LIMIT_BYTES, judgeAgainstRecord, recordDataBytes, type ExperimentRecord } from '../records/experiment-record';
 import { ExperimentRecords, type VersionedRecord } from '../records/experiment-records.service';
@@ -62,6 +63,15 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
     let namespace: string | undefined;
     try {
       if (this.draining) throw new ServiceUnavailableException('Mayday is shutting down; deliver again later');
+      const clusters = this.config.clusters;
+      const here = clusters ? eventForCluster(event, clusters, clusters.current) : event;
+      if (!here) {
+        const reason = `the experiment is not for cluster "${clusters!.current}"`;
+        this.report({ event, source, started, result: 'ignored', statusCode: 200, namespace, reason, changes: 0 });
+        const { experiment } = event;
+        return { result: 'ignored', reason, event: event.event, experimentId: experiment.id, status: experiment.status, actions: [] };
+      }
+      event = here;
       const workspaceRefused = this.scope.workspaceRefusal(event.workspace);
       if (workspaceRefused) throw new ForbiddenScopeError(workspaceRefused);
       const plan = this.experiments.plan(event);

@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { MaydayConfig } from '../../config/mayday-config';
 import type { V1Deployment, V1Service } from '@kubernetes/client-node';
 import { KubeResourcesService } from '../../kubernetes/kube-resources.service';
@@ -30,6 +30,8 @@ export interface VariantStatus {
 }
 
 export interface ExperimentStatusView {
+  /** The cluster (CLUSTERS) this view is of; absent with one cluster. */
+  cluster?: string;
   experimentId: string;
   workspace: string;
   namespace: string;
@@ -59,11 +61,14 @@ export interface ExperimentStatusView {
   /** A pause still to be written back to Superposition (attempts, last error, next attempt) and the failures already reported. */
   superpositionWriteBack?: WriteBackState;
   record: string;
+  /** CLUSTERS: the experiment in each cluster that has a record of it (GET /experiments/{id}). */
+  clusters?: ExperimentStatusView[];
 }
 
 /** What Mayday manages, read from the cluster (records, labels, live objects), never from memory. */
 @Injectable()
 export class ExperimentStatusService {
+  private readonly logger = new Logger(ExperimentStatusService.name);
   constructor(
     private readonly records: ExperimentRecords,
     private readonly kube: KubeResourcesService,
@@ -74,8 +79,42 @@ export class ExperimentStatusService {
     private readonly closedLoop: ClosedLoopService,
   ) {}
 
-  /** Only experiments this Mayday may act on are shown (ALLOWED_NAMESPACES, ALLOWED_WORKSPACES, protected namespaces). */
+  /** The other clusters' status services (CLUSTERS): the application's, the default cluster's, shows theirs too. */
+  private readonly otherClusters: ExperimentStatusService[] = [];
+
+  showAlso(other: ExperimentStatusService): void {
+    this.otherClusters.push(other);
+  }
+
+  /**
+   * Only experiments this Mayday may act on are shown (ALLOWED_NAMESPACES, ALLOWED_WORKSPACES, protected
+   * namespaces), one entry per cluster it runs in; a cluster that does not answer is left out (and logged).
+   */
   async list(filter: { namespace?: string; workspace?: string; status?: string } = {}): Promise<ExperimentStatusView[]> {
+    if (this.otherClusters.length === 0) return this.listHere(filter);
+    const lists = await this.everyCluster((status) => status.listHere(filter));
+    return lists.flat().sort((a, b) => (a.appliedAt < b.appliedAt ? 1 : -1));
+  }
+
+  /** The experiment as the first cluster holding it shows it, with every cluster's view in `clusters` (CLUSTERS). */
+  async get(experimentId: string): Promise<ExperimentStatusView | undefined> {
+    if (this.otherClusters.length === 0) return this.getHere(experimentId);
+    const views = (await this.everyCluster((status) => status.getHere(experimentId))).filter((view) => view !== undefined);
+    return views.length > 0 ? { ...views[0], clusters: views } : undefined;
+  }
+
+  private async everyCluster<T>(read: (status: ExperimentStatusService) => Promise<T>): Promise<T[]> {
+    const services = [this, ...this.otherClusters];
+    const answers = await Promise.allSettled(services.map(read));
+    return answers.flatMap((answer, index) => {
+      if (answer.status === 'fulfilled') return [answer.value];
+      const cluster = services[index].config.clusters?.current;
+      this.logger.warn(`status of cluster "${cluster}" left out: ${(answer.reason as Error).message}`);
+      return [];
+    });
+  }
+
+  private async listHere(filter: { namespace?: string; workspace?: string; status?: string }): Promise<ExperimentStatusView[]> {
     const records = (await this.records.list()).filter(
       (record) =>
         this.scope.allows(record.namespace, record.workspace) &&
@@ -87,7 +126,7 @@ export class ExperimentStatusService {
     return views.sort((a, b) => (a.appliedAt < b.appliedAt ? 1 : -1));
   }
 
-  async get(experimentId: string): Promise<ExperimentStatusView | undefined> {
+  private async getHere(experimentId: string): Promise<ExperimentStatusView | undefined> {
     const [record] = await this.records.list(experimentId);
     return record && this.scope.allows(record.namespace, record.workspace) ? this.view(record) : undefined;
   }
@@ -145,6 +184,7 @@ export class ExperimentStatusService {
     });
     const selects = mainService?.spec?.selector?.[APP_LABEL];
     return {
+      ...(this.config.clusters ? { cluster: this.config.clusters.current } : {}),
       experimentId: record.experimentId,
       workspace: record.workspace,
       namespace: record.namespace,

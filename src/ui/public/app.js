@@ -150,6 +150,8 @@
       h(
         'div',
         { class: 'meta' },
+        // With several clusters (CLUSTERS) an experiment has one card per cluster it runs in.
+        view.cluster !== undefined && h('span', { 'data-testid': 'cluster' }, `cluster ${view.cluster}`),
         h('span', {}, `workspace ${view.workspace}`),
         h('span', {}, `namespace ${view.namespace}`),
         h('span', {}, `last event ${view.lastEvent} at ${when(view.appliedAt)}`),
