@@ -271,7 +271,6 @@ export class ClosedLoopService implements OnApplicationBootstrap, OnApplicationS
     return { done: false, error: error.message };
   }
 
-  /** Asks for the next ramp step when the decision says so, and Superposition still has what Mayday applied. */
   /** Whether Superposition's copy of the experiment is for several clusters (CLUSTERS). */
   private spansClusters(record: ExperimentRecord, current: ExperimentDto): boolean {
     const clusters = this.config.clusters;
@@ -284,6 +283,7 @@ export class ClosedLoopService implements OnApplicationBootstrap, OnApplicationS
     return targetClusters(event, clusters).length > 1;
   }
 
+  /** Asks for the next ramp step when the decision says so, and Superposition still has what Mayday applied. */
   private async considerRamp(record: ExperimentRecord): Promise<void> {
     const experiment = experimentOf(record);
     if (!experiment) return;
