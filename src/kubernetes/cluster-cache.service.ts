@@ -73,7 +73,9 @@ export class ClusterCache implements OnApplicationBootstrap, OnApplicationShutdo
     this.kinds = [
       { apiVersion: 'apps/v1', kind: 'Deployment', apiPath: '/apis/apps/v1', resource: 'deployments', namespaces },
       { apiVersion: 'v1', kind: 'Service', apiPath: '/api/v1', resource: 'services', namespaces },
-      { apiVersion: 'v1', kind: 'ConfigMap', apiPath: '/api/v1', resource: 'configmaps', namespaces: [config.maydayNamespace] },
+      // Every ConfigMap of Mayday's own namespace (no tenant writes there): a record or a route claim the cache
+      // does not hold does not exist, so a new experiment's first event needs no GET to learn it has none.
+      { apiVersion: 'v1', kind: 'ConfigMap', apiPath: '/api/v1', resource: 'configmaps', namespaces: [config.maydayNamespace], all: true },
     ];
   }
 
