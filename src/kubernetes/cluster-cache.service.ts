@@ -51,6 +51,8 @@ export class ClusterCache implements OnApplicationBootstrap, OnApplicationShutdo
   private readonly stores = new Map<string, ObjectStore>();
   /** Informers (by informerKey) whose first list has arrived and whose watch runs. */
   private readonly synced = new Set<string>();
+  /** The resourceVersion each current informer's complete list was taken at. */
+  private readonly listedAt = new Map<string, bigint>();
   /** The current informer of each collection; one that broke is replaced, and anything it still reports is dropped. */
   private readonly informers = new Map<string, Informer<KubernetesObject>>();
   private readonly listeners = new Map<string, CacheListener[]>();
@@ -145,6 +147,22 @@ export class ClusterCache implements OnApplicationBootstrap, OnApplicationShutdo
     return this.holdsAll(key) ? null : undefined;
   }
 
+  /**
+   * Whether every cache holds every write made up to `resourceVersion` (e.g. a record's): each
+   * informer is synced and its complete list was taken at that revision or later. This reads
+   * resourceVersions as etcd revisions, one counter for the objects of a cluster (as ObjectStore
+   * orders them within a kind); unreadable ones never count as held.
+   */
+  holdsWritesUpTo(resourceVersion: string | undefined): boolean {
+    const wanted = revision(resourceVersion);
+    if (wanted === undefined || !this.started) return false;
+    for (const key of this.stores.keys()) {
+      const listed = this.listedAt.get(key);
+      if (!this.synced.has(key) || listed === undefined || listed < wanted) return false;
+    }
+    return true;
+  }
+
   /** Mayday wrote this object: the cache holds it from now on (read-your-writes). */
   written(object: KubernetesObject): void {
     const key = kindKey(object.apiVersion ?? '', object.kind ?? '');
@@ -194,6 +212,9 @@ export class ClusterCache implements OnApplicationBootstrap, OnApplicationShutdo
           list.metadata?.resourceVersion,
         );
         this.synced.add(watched.key);
+        const listed = revision(list.metadata?.resourceVersion);
+        if (listed === undefined) this.listedAt.delete(watched.key);
+        else this.listedAt.set(watched.key, listed);
         this.failures.delete(watched.key);
         for (const object of gone) this.notify(key, 'delete', object);
         return list;
@@ -277,6 +298,10 @@ function kindKey(apiVersion: string, kind: string): string {
 /** One informer's collection: a kind in one namespace, or (`*`) in all of them. */
 function informerKey(kind: CachedKind, namespace: string | undefined): string {
   return `${kindKey(kind.apiVersion, kind.kind)}@${namespace ?? '*'}`;
+}
+
+function revision(resourceVersion: string | undefined): bigint | undefined {
+  return resourceVersion && /^\d+$/.test(resourceVersion) ? BigInt(resourceVersion) : undefined;
 }
 
 /** Watch events carry no apiVersion/kind on some servers; the cache's readers expect them. */

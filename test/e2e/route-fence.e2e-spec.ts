@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ClusterCache } from '../../src/kubernetes/cluster-cache.service';
 import { KubeResourcesService } from '../../src/kubernetes/kube-resources.service';
 import { Cluster } from '../support/cluster';
 import { eventually } from '../support/eventually';
@@ -108,5 +109,43 @@ describe('the route written alongside the record, across replicas', () => {
     expect(canary?.metadata?.annotations?.[WEIGHT]).toBe('20');
     expect(canary?.metadata?.annotations?.[APPLIED_FOR]).toBe(newer.lastModified);
     expect(await recordedLastModified(spec.id)).toBe(newer.lastModified);
+  });
+
+  /** How many reads (GET and list) this Mayday sent to the API server so far. */
+  async function apiReads(replica: RunningMayday): Promise<number> {
+    const metrics = (await replica.get('/metrics')).body as string;
+    return [...metrics.matchAll(/^mayday_kube_api_calls_total\{verb="(?:get|list)",[^}]*\} (\d+)/gm)].reduce(
+      (sum, [, n]) => sum + Number(n),
+      0,
+    );
+  }
+
+  it('a replica started after another recorded the experiment reads it from its caches once they are filled', async () => {
+    const namespace = await cluster.createNamespace('cover');
+    const service = 'coversvc';
+    const spec: ExperimentSpec = { id: experimentId(), context: { namespace } };
+    const base = Date.now();
+    expect(
+      (await send(a, service, spec, { event: 'ExperimentStarted', status: 'INPROGRESS', traffic: 10, lastModified: timestamp(base, 0) }))
+        .status,
+    ).toBe(200);
+    const record = await cluster.core.readNamespacedConfigMap({ namespace: MAYDAY_NAMESPACE, name: `mayday-experiment-${spec.id}` });
+
+    // A new process (a restart, a new leader): its caches are listed after the record was written.
+    await b.close();
+    b = await startMaydayWith({ CANARY_READINESS_GATE: 'false' }, (builder) => builder);
+    const cache = b.app.get(ClusterCache);
+    await eventually(async () => expect(cache.holdsWritesUpTo(record.metadata!.resourceVersion)).toBe(true));
+    const before = await apiReads(b);
+    const ramp = await send(b, service, spec, {
+      event: 'ExperimentInprogress',
+      status: 'INPROGRESS',
+      traffic: 30,
+      lastModified: timestamp(base, 1),
+    });
+    expect(ramp.status).toBe(200);
+    expect(ramp.body.result).toBe('applied');
+    expect(await apiReads(b)).toBe(before);
+    expect((await canaryIngress(namespace))?.metadata?.annotations?.[WEIGHT]).toBe('30');
   });
 });

@@ -209,7 +209,9 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
     if (!verdict.apply && !attempt.wrote) return { ...outcome, result: 'ignored', reason: verdict.reason, actions: [] };
     // Another replica wrote the record last: what the caches hold of its objects may be behind.
     const readFresh =
-      !attempt.fresh && versioned.resourceVersion !== undefined && !this.records.wroteLast(experiment.id, versioned.resourceVersion);
+      !attempt.fresh &&
+      versioned.resourceVersion !== undefined &&
+      !this.records.cachesHoldWritesBefore(experiment.id, versioned.resourceVersion);
     if (!verdict.apply) {
       // Stale now, but an earlier round of this event wrote over the newer state: converge to the record again.
       const recorded = recordedEvent(record!);
