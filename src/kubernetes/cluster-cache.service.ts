@@ -169,7 +169,8 @@ export class ClusterCache implements OnApplicationBootstrap, OnApplicationShutdo
     const store = this.storeFor(key, object.metadata?.namespace);
     if (!store) return;
     const own = object.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY;
-    if (own || this.holdsAll(key)) store.upsert(object);
+    // A copy without managedFields: the caller keeps the object it was given whole.
+    if (own || this.holdsAll(key)) store.upsert({ ...object, metadata: withoutManagedFields({ ...object.metadata }) });
     else store.remove(object.metadata?.namespace, object.metadata?.name, object.metadata?.resourceVersion);
   }
 
@@ -208,7 +209,7 @@ export class ClusterCache implements OnApplicationBootstrap, OnApplicationShutdo
         if (!current()) return list;
         // Filled here, before anyone reads it as synced (the informer's own add events come a bit later).
         const gone = store.replace(
-          list.items.map((item) => withType(item, kind)),
+          list.items.map((item) => withType(stripped(item), kind)),
           list.metadata?.resourceVersion,
         );
         this.synced.add(watched.key);
@@ -221,8 +222,8 @@ export class ClusterCache implements OnApplicationBootstrap, OnApplicationShutdo
       },
       selector,
     );
-    informer.on('add', (object) => current() && this.apply(key, 'add', withType(object, kind), store));
-    informer.on('update', (object) => current() && this.apply(key, 'update', withType(object, kind), store));
+    informer.on('add', (object) => current() && this.apply(key, 'add', withType(stripped(object), kind), store));
+    informer.on('update', (object) => current() && this.apply(key, 'update', withType(stripped(object), kind), store));
     informer.on('delete', (object) => {
       if (!current()) return;
       store.remove(object.metadata?.namespace, object.metadata?.name, object.metadata?.resourceVersion);
@@ -298,6 +299,21 @@ function kindKey(apiVersion: string, kind: string): string {
 /** One informer's collection: a kind in one namespace, or (`*`) in all of them. */
 function informerKey(kind: CachedKind, namespace: string | undefined): string {
   return `${kindKey(kind.apiVersion, kind.kind)}@${namespace ?? '*'}`;
+}
+
+/**
+ * Server-side apply's bookkeeping (metadata.managedFields, often a third of an object), which nothing
+ * in Mayday reads from a cache, dropped before an object is kept: memory per live experiment.
+ */
+function withoutManagedFields<T extends { managedFields?: unknown }>(metadata: T): T {
+  delete metadata.managedFields;
+  return metadata;
+}
+
+/** The same object without managedFields (in place: the informer's own cache holds this very object too). */
+function stripped(object: KubernetesObject): KubernetesObject {
+  if (object.metadata?.managedFields) withoutManagedFields(object.metadata);
+  return object;
 }
 
 function revision(resourceVersion: string | undefined): bigint | undefined {
