@@ -170,7 +170,7 @@ export class ClusterCache implements OnApplicationBootstrap, OnApplicationShutdo
     if (!store) return;
     const own = object.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY;
     // A copy without managedFields: the caller keeps the object it was given whole.
-    if (own || this.holdsAll(key)) store.upsert({ ...object, metadata: withoutManagedFields({ ...object.metadata }) });
+    if (own || this.holdsAll(key)) store.upsert({ ...object, metadata: withoutManagedFields(object.metadata) });
     else store.remove(object.metadata?.namespace, object.metadata?.name, object.metadata?.resourceVersion);
   }
 
@@ -305,14 +305,15 @@ function informerKey(kind: CachedKind, namespace: string | undefined): string {
  * Server-side apply's bookkeeping (metadata.managedFields, often a third of an object), which nothing
  * in Mayday reads from a cache, dropped before an object is kept: memory per live experiment.
  */
-function withoutManagedFields<T extends { managedFields?: unknown }>(metadata: T): T {
-  delete metadata.managedFields;
-  return metadata;
+function withoutManagedFields(metadata: KubernetesObject['metadata']): KubernetesObject['metadata'] {
+  // A new object rather than `delete`, which would leave V8 a slower, larger dictionary-mode object.
+  const { managedFields: _dropped, ...rest } = metadata ?? {};
+  return rest;
 }
 
 /** The same object without managedFields (in place: the informer's own cache holds this very object too). */
 function stripped(object: KubernetesObject): KubernetesObject {
-  if (object.metadata?.managedFields) withoutManagedFields(object.metadata);
+  if (object.metadata?.managedFields) object.metadata = withoutManagedFields(object.metadata);
   return object;
 }
 
