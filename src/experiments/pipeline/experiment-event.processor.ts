@@ -207,7 +207,7 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
     this.refuseRebinding(event, ownPlan, record);
     const verdict = judgeAgainstRecord(record, experiment);
     if (!verdict.apply && !attempt.wrote) return { ...outcome, result: 'ignored', reason: verdict.reason, actions: [] };
-    // Another replica wrote the record last: what the caches hold of its objects may be behind.
+    // Another replica wrote the record after this one's caches listed: what they hold of its objects may be behind.
     const readFresh =
       !attempt.fresh &&
       versioned.resourceVersion !== undefined &&
