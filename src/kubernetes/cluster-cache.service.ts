@@ -51,6 +51,8 @@ export class ClusterCache implements OnApplicationBootstrap, OnApplicationShutdo
   private readonly stores = new Map<string, ObjectStore>();
   /** Informers (by informerKey) whose first list has arrived and whose watch runs. */
   private readonly synced = new Set<string>();
+  /** The resourceVersion each current informer's complete list was taken at. */
+  private readonly listedAt = new Map<string, bigint>();
   /** The current informer of each collection; one that broke is replaced, and anything it still reports is dropped. */
   private readonly informers = new Map<string, Informer<KubernetesObject>>();
   private readonly listeners = new Map<string, CacheListener[]>();
@@ -73,7 +75,9 @@ export class ClusterCache implements OnApplicationBootstrap, OnApplicationShutdo
     this.kinds = [
       { apiVersion: 'apps/v1', kind: 'Deployment', apiPath: '/apis/apps/v1', resource: 'deployments', namespaces },
       { apiVersion: 'v1', kind: 'Service', apiPath: '/api/v1', resource: 'services', namespaces },
-      { apiVersion: 'v1', kind: 'ConfigMap', apiPath: '/api/v1', resource: 'configmaps', namespaces: [config.maydayNamespace] },
+      // Every ConfigMap of Mayday's own namespace (no tenant writes there): a record or a route claim the cache
+      // does not hold does not exist, so a new experiment's first event needs no GET to learn it has none.
+      { apiVersion: 'v1', kind: 'ConfigMap', apiPath: '/api/v1', resource: 'configmaps', namespaces: [config.maydayNamespace], all: true },
     ];
   }
 
@@ -143,13 +147,30 @@ export class ClusterCache implements OnApplicationBootstrap, OnApplicationShutdo
     return this.holdsAll(key) ? null : undefined;
   }
 
+  /**
+   * Whether every cache holds every write made up to `resourceVersion` (e.g. a record's): each
+   * informer is synced and its complete list was taken at that revision or later. This reads
+   * resourceVersions as etcd revisions, one counter for the objects of a cluster (as ObjectStore
+   * orders them within a kind); unreadable ones never count as held.
+   */
+  holdsWritesUpTo(resourceVersion: string | undefined): boolean {
+    const wanted = revision(resourceVersion);
+    if (wanted === undefined || !this.started) return false;
+    for (const key of this.stores.keys()) {
+      const listed = this.listedAt.get(key);
+      if (!this.synced.has(key) || listed === undefined || listed < wanted) return false;
+    }
+    return true;
+  }
+
   /** Mayday wrote this object: the cache holds it from now on (read-your-writes). */
   written(object: KubernetesObject): void {
     const key = kindKey(object.apiVersion ?? '', object.kind ?? '');
     const store = this.storeFor(key, object.metadata?.namespace);
     if (!store) return;
     const own = object.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY;
-    if (own || this.holdsAll(key)) store.upsert(object);
+    // A copy without managedFields: the caller keeps the object it was given whole.
+    if (own || this.holdsAll(key)) store.upsert({ ...object, metadata: withoutManagedFields(object.metadata) });
     else store.remove(object.metadata?.namespace, object.metadata?.name, object.metadata?.resourceVersion);
   }
 
@@ -188,18 +209,21 @@ export class ClusterCache implements OnApplicationBootstrap, OnApplicationShutdo
         if (!current()) return list;
         // Filled here, before anyone reads it as synced (the informer's own add events come a bit later).
         const gone = store.replace(
-          list.items.map((item) => withType(item, kind)),
+          list.items.map((item) => withType(stripped(item), kind)),
           list.metadata?.resourceVersion,
         );
         this.synced.add(watched.key);
+        const listed = revision(list.metadata?.resourceVersion);
+        if (listed === undefined) this.listedAt.delete(watched.key);
+        else this.listedAt.set(watched.key, listed);
         this.failures.delete(watched.key);
         for (const object of gone) this.notify(key, 'delete', object);
         return list;
       },
       selector,
     );
-    informer.on('add', (object) => current() && this.apply(key, 'add', withType(object, kind), store));
-    informer.on('update', (object) => current() && this.apply(key, 'update', withType(object, kind), store));
+    informer.on('add', (object) => current() && this.apply(key, 'add', withType(stripped(object), kind), store));
+    informer.on('update', (object) => current() && this.apply(key, 'update', withType(stripped(object), kind), store));
     informer.on('delete', (object) => {
       if (!current()) return;
       store.remove(object.metadata?.namespace, object.metadata?.name, object.metadata?.resourceVersion);
@@ -275,6 +299,26 @@ function kindKey(apiVersion: string, kind: string): string {
 /** One informer's collection: a kind in one namespace, or (`*`) in all of them. */
 function informerKey(kind: CachedKind, namespace: string | undefined): string {
   return `${kindKey(kind.apiVersion, kind.kind)}@${namespace ?? '*'}`;
+}
+
+/**
+ * Server-side apply's bookkeeping (metadata.managedFields, often a third of an object), which nothing
+ * in Mayday reads from a cache, dropped before an object is kept: memory per live experiment.
+ */
+function withoutManagedFields(metadata: KubernetesObject['metadata']): KubernetesObject['metadata'] {
+  // A new object rather than `delete`, which would leave V8 a slower, larger dictionary-mode object.
+  const { managedFields: _dropped, ...rest } = metadata ?? {};
+  return rest;
+}
+
+/** The same object without managedFields (in place: the informer's own cache holds this very object too). */
+function stripped(object: KubernetesObject): KubernetesObject {
+  if (object.metadata?.managedFields) object.metadata = withoutManagedFields(object.metadata);
+  return object;
+}
+
+function revision(resourceVersion: string | undefined): bigint | undefined {
+  return resourceVersion && /^\d+$/.test(resourceVersion) ? BigInt(resourceVersion) : undefined;
 }
 
 /** Watch events carry no apiVersion/kind on some servers; the cache's readers expect them. */

@@ -56,8 +56,14 @@ export class KubeResourcesService {
     private readonly cache: ClusterCache,
   ) {}
 
-  /** Server-side apply; `force` takes over fields another manager holds (Mayday's own objects only). */
+  /**
+   * Server-side apply; `force` takes over fields another manager holds (Mayday's own objects only).
+   * With metadata.resourceVersion, it applies only over that version of the object:
+   * KubeVersionConflictError when the object changed since it was read (with metadata.uid too,
+   * also when it is gone: the API server would create it again otherwise).
+   */
   async apply<T extends KubernetesObject>(object: T, options: { force?: boolean; dryRun?: boolean } = {}): Promise<T> {
+    const conditional = object.metadata?.resourceVersion !== undefined;
     const patch = () =>
       this.clients.objects.patch<T>(
         object,
@@ -74,6 +80,9 @@ export class KubeResourcesService {
         // If even that races (the others keep creating and deleting it), the event is judged again
         // against fresh reads, as for any write another replica overtook (a conflict, never a 502).
         const failure = toKubeError(error);
+        if (conditional && (failure instanceof KubeConflictError || failure instanceof KubeNotFoundError)) {
+          throw new KubeVersionConflictError(failure.message, failure.statusCode, failure.reason, failure.detailsKind);
+        }
         if (failure instanceof KubeConflictError && failure.reason === 'AlreadyExists') {
           return patch().catch((again: unknown) => {
             const second = toKubeError(again);

@@ -28,6 +28,12 @@ export const FAILED_SPEC_ANNOTATION = `${PREFIX}/failed-spec`;
  * `header` mode the routes carry no weight to read it back from.
  */
 export const HEADER_SHARE_ANNOTATION = `${PREFIX}/header-share`;
+/**
+ * Set on the route objects that carry an experiment's weights (a canary Ingress, the HTTPRoute): the
+ * `last_modified` of the experiment state they were written for. A replica holding an older state of
+ * the same experiment sees from it that another replica overtook it (experiments/transitions/route-fence.ts).
+ */
+export const APPLIED_FOR_ANNOTATION = `${PREFIX}/applied-for`;
 /** The pod label the seed selects on. */
 export const APP_LABEL = 'app';
 

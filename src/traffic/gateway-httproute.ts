@@ -1,7 +1,14 @@
 import { HEADER_SHARE_ANNOTATION } from '../naming/labels';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { SERVICE_PORT } from '../naming/names';
-import { mainRouteMetadata, WEIGHT_ROUTING, type CanaryRoute, type RouteScope, type VariantRouting } from './traffic-router';
+import {
+  appliedForAnnotation,
+  mainRouteMetadata,
+  WEIGHT_ROUTING,
+  type CanaryRoute,
+  type RouteScope,
+  type VariantRouting,
+} from './traffic-router';
 
 export const HTTPROUTE_API = 'gateway.networking.k8s.io/v1';
 
@@ -66,7 +73,10 @@ export function httpRoute(
   return {
     apiVersion: HTTPROUTE_API,
     kind: 'HTTPRoute',
-    metadata: routing.mode === 'header' ? { ...metadata, annotations: { [HEADER_SHARE_ANNOTATION]: headerShares(canaries) } } : metadata,
+    metadata: withAnnotations(metadata, {
+      ...(routing.mode === 'header' ? { [HEADER_SHARE_ANNOTATION]: headerShares(canaries) } : {}),
+      ...appliedForAnnotation(scope),
+    }),
     spec: {
       parentRefs: [{ name: gateway.name, ...(gateway.namespace ? { namespace: gateway.namespace } : {}) }],
       hostnames: [scope.host],
@@ -82,6 +92,11 @@ export function httpRoute(
       ],
     },
   };
+}
+
+/** The metadata with these annotations, or as it is when there are none (no empty `annotations`). */
+function withAnnotations<T extends object>(metadata: T, annotations: Record<string, string>): T & { annotations?: Record<string, string> } {
+  return Object.keys(annotations).length > 0 ? { ...metadata, annotations } : metadata;
 }
 
 function headerRule(header: string, variantId: string, backend: BackendRef) {

@@ -2,7 +2,14 @@ import { HEADER_SHARE_ANNOTATION } from '../naming/labels';
 import type { V1Ingress } from '@kubernetes/client-node';
 import { maydayLabels } from '../naming/labels';
 import { canaryIngressName, SERVICE_PORT } from '../naming/names';
-import { mainRouteMetadata, WEIGHT_ROUTING, type CanaryRoute, type RouteScope, type VariantRouting } from './traffic-router';
+import {
+  appliedForAnnotation,
+  mainRouteMetadata,
+  WEIGHT_ROUTING,
+  type CanaryRoute,
+  type RouteScope,
+  type VariantRouting,
+} from './traffic-router';
 
 export const CANARY_ANNOTATION = 'nginx.ingress.kubernetes.io/canary';
 export const CANARY_WEIGHT_ANNOTATION = 'nginx.ingress.kubernetes.io/canary-weight';
@@ -54,6 +61,7 @@ export function canaryIngress(
         [CANARY_WEIGHT_ANNOTATION]: String(routing.mode === 'header' ? 0 : canary.weight),
         ...byHeader,
         ...share,
+        ...appliedForAnnotation(scope),
       },
     },
     spec: ingressSpec(scope.host, ingressClass, canary.serviceName, SERVICE_PORT),

@@ -2,7 +2,7 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import type { KindToCache } from '../kubernetes/cluster-cache.service';
 import { UnprocessableEventError } from '../common/errors';
 import type { RoutingMode, TrafficProviderName } from '../config/mayday-config';
-import { maydayLabels } from '../naming/labels';
+import { APPLIED_FOR_ANNOTATION, maydayLabels } from '../naming/labels';
 import { mainRouteName } from '../naming/names';
 
 /** Where one experiment's traffic is routed: one service (workspace) on one host in one namespace. */
@@ -19,6 +19,11 @@ export interface RouteScope {
   stableVariantId: string;
   /** The experiment's CONTROL variant: a request carrying its id is sent to the main Service (header routing). */
   controlVariantId: string;
+  /**
+   * The experiment state (its `last_modified`) the weights are for, during a rollout: stamped
+   * (APPLIED_FOR_ANNOTATION) on the route objects that carry the weights, never on the main path.
+   */
+  appliedFor?: string;
 }
 
 /** ROUTING_MODE and VARIANT_HEADER: whether requests are routed by weight, by the variant header, or header first. */
@@ -86,6 +91,11 @@ export function mainRouteMetadata(scope: RouteScope): { name: string; namespace:
     namespace: scope.namespace,
     labels: maydayLabels({ workspace: scope.service, experimentId: scope.experimentId, variantId: scope.stableVariantId, role: 'stable' }),
   };
+}
+
+/** The APPLIED_FOR_ANNOTATION of a route object that carries the weights, when the scope names a state. */
+export function appliedForAnnotation(scope: RouteScope): Record<string, string> {
+  return scope.appliedFor ? { [APPLIED_FOR_ANNOTATION]: scope.appliedFor } : {};
 }
 
 /**

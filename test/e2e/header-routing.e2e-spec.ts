@@ -188,7 +188,10 @@ describe.each([
     const view = (ingress: V1Ingress) => ({
       annotations: Object.fromEntries(
         Object.entries(ingress.metadata?.annotations ?? {}).filter(
-          ([name]) => !name.startsWith('kubectl.kubernetes.io/') && name !== 'mayday.superposition.io/applied-hash',
+          ([name]) =>
+            !name.startsWith('kubectl.kubernetes.io/') &&
+            name !== 'mayday.superposition.io/applied-hash' &&
+            name !== 'mayday.superposition.io/applied-for',
         ),
       ),
       backend: ingress.spec!.rules![0].http!.paths[0].backend.service!.name,

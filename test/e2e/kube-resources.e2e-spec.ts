@@ -9,6 +9,7 @@ import {
   KubeInvalidError,
   KubeNotFoundError,
   KubeUnavailableError,
+  KubeVersionConflictError,
 } from '../../src/kubernetes/kube-errors';
 import { KubeResourcesService } from '../../src/kubernetes/kube-resources.service';
 import { KubernetesModule } from '../../src/kubernetes/kubernetes.module';
@@ -95,6 +96,38 @@ describe('KubeResourcesService against a real kube-apiserver', () => {
       .catch((error) => error);
     expect(stale).toBeInstanceOf(KubeConflictError);
     expect(stale.reason).toBe('Conflict');
+    // A conditional apply is never sent again as it is (the route fence: the event is judged again instead).
+    expect(stale).toBeInstanceOf(KubeVersionConflictError);
+    expect(stale.transient).toBe(false);
+  });
+
+  it('applies over the uid and resourceVersion named when they are current; a conflict when the object went meanwhile', async () => {
+    const live = await kube.apply<V1ConfigMap>({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'fenced', namespace },
+      data: { a: '1' },
+    });
+    const { uid, resourceVersion } = live.metadata!;
+    const over = await kube.apply<V1ConfigMap>({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'fenced', namespace, uid, resourceVersion },
+      data: { a: '2' },
+    });
+    expect(over.data).toEqual({ a: '2' });
+    await cluster.core.deleteNamespacedConfigMap({ namespace, name: 'fenced' });
+    // With the resourceVersion alone the API server would create the object again; the uid makes it fail.
+    const gone = await kube
+      .apply<V1ConfigMap>({
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: 'fenced', namespace, uid, resourceVersion: over.metadata!.resourceVersion },
+        data: { a: '3' },
+      })
+      .catch((error) => error);
+    expect(gone).toBeInstanceOf(KubeVersionConflictError);
+    expect(await kube.read({ apiVersion: 'v1', kind: 'ConfigMap', namespace, name: 'fenced' })).toBeUndefined();
   });
 
   it('treats deleting or reading an absent object as no error', async () => {

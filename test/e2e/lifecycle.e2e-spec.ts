@@ -104,6 +104,8 @@ describe('the experiment lifecycle on ingress-nginx (real kube-apiserver, Superp
       'nginx.ingress.kubernetes.io/canary': 'true',
       'nginx.ingress.kubernetes.io/canary-weight': '10',
       'mayday.superposition.io/applied-hash': expect.stringMatching(/^[0-9a-f]{16}$/),
+      // The state the weight was written for (the route fence between replicas).
+      'mayday.superposition.io/applied-for': expect.stringMatching(/^\d{4}-\d{2}-\d{2}T/),
     });
     expect(route.spec?.rules?.[0].host).toBe(`nginxservice.${namespace}`);
     expect(route.spec?.rules?.[0].http?.paths[0]).toMatchObject({

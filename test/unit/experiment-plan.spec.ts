@@ -42,6 +42,7 @@ describe('planExperiment', () => {
           control: experiment.variants[0],
           experimental: [experiment.variants[1]],
           canaryWeight: 10,
+          lastModified: '2026-08-20T07:37:40.100000Z',
         });
         expect(plan.control.id).toBe(CONTROL_ID);
         expect(plan.experimental.map((variant) => variant.id)).toEqual([TEST1_ID]);

@@ -217,9 +217,11 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
     this.refuseRebinding(event, ownPlan, record);
     const verdict = judgeAgainstRecord(record, experiment);
     if (!verdict.apply && !attempt.wrote) return { ...outcome, result: 'ignored', reason: verdict.reason, actions: [] };
-    // Another replica wrote the record last: what the caches hold of its objects may be behind.
+    // Another replica wrote the record after this one's caches listed: what they hold of its objects may be behind.
     const readFresh =
-      !attempt.fresh && versioned.resourceVersion !== undefined && !this.records.wroteLast(experiment.id, versioned.resourceVersion);
+      !attempt.fresh &&
+      versioned.resourceVersion !== undefined &&
+      !this.records.cachesHoldWritesBefore(experiment.id, versioned.resourceVersion);
     if (!verdict.apply) {
       // Stale now, but an earlier round of this event wrote over the newer state: converge to the record again.
       const recorded = recordedEvent(record!);
@@ -277,20 +279,23 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
       plan.kind === 'rollout'
         ? appliedSettingsOf(plan, observed.settings, configVersionFor(event.configVersion, record?.appliedSettings))
         : undefined;
+    let events: TransitionEvent[] = [];
+    // The record is written once the writes are done, or alongside a rollout's fenced route updates (ExperimentService.execute).
+    const recordIt = (result: ExecutionResult, writes: Promise<unknown>) => {
+      const wrote = result.actions.some((action) => action.action !== 'unchanged');
+      attempt.wrote ||= wrote;
+      events = plan.kind === 'rollout' ? result.events : this.newEvents(result, record);
+      // Events tell only of writes that were made.
+      writes.then(() => this.events.record(events)).catch(() => undefined);
+      return this.recordApplied(event, plan, result, versioned, applied, wrote, events, failuresOf(result.canaries));
+    };
     const result = await fresh(() =>
-      this.experiments.execute(plan, plan.kind === 'rollout' ? observed : { ...observed, scaleDownAt: switchedAt(record) }),
+      this.experiments.execute(plan, plan.kind === 'rollout' ? observed : { ...observed, scaleDownAt: switchedAt(record) }, recordIt),
     ).catch(async (error: unknown) => {
       // Refused before any write (consent, a foreign object, another experiment's canary): the route stays free.
       if (claimed && error instanceof UnprocessableEventError) await this.claims.withdraw(claimed);
       throw error;
     });
-    const wrote = result.actions.some((action) => action.action !== 'unchanged');
-    attempt.wrote ||= wrote;
-    const events = plan.kind === 'rollout' ? result.events : this.newEvents(result, record);
-    await Promise.all([
-      this.recordApplied(event, plan, result, versioned, applied, wrote, events, failuresOf(result.canaries)),
-      this.events.record(events),
-    ]);
     // Told once the record stands (a conflict above judges the event again); a waiting promotion only when it starts waiting.
     this.notify(event, plan, record?.phase === 'promotion-pending' ? events.filter((item) => item.reason !== 'PromotionPending') : events);
     if (result.record.phase === 'scale-down-pending') this.scaleDowns.arm(plan.namespace, event.experiment.id, result.record.scaleDownAt);

@@ -20,6 +20,9 @@ import { Scope } from '../../config/scope';
 /** How often a Deployment change whose experiment has no record yet looks for it again. */
 const RECORD_LOOK_AGAIN_MS = 500;
 
+/** How many unfinished experiments a new leader converges at once (ExperimentReconciler.takeOver). */
+const CATCH_UP_PARALLEL = 8;
+
 /** How soon a scale-down that could not complete (the API server failed) is tried again. */
 const SCALE_DOWN_RETRY_MS = 5000;
 
@@ -132,10 +135,14 @@ export class ExperimentReconciler implements OnApplicationBootstrap, OnApplicati
       this.logger.warn(`could not list the records to converge them as the new leader: ${(error as Error).message}`);
       return;
     }
-    for (const record of records) {
-      if (!this.leader.isLeader()) return;
-      await this.reconcileFromRecord(record.namespace, record.experimentId);
-    }
+    // A few at a time: a thousand of them one after the other take minutes; all at once would starve the webhooks.
+    const next = records.values();
+    const worker = async () => {
+      for (let item = next.next(); !item.done && this.leader.isLeader(); item = next.next()) {
+        await this.reconcileFromRecord(item.value.namespace, item.value.experimentId);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(CATCH_UP_PARALLEL, records.length) }, worker));
   }
 
   onApplicationShutdown(): void {

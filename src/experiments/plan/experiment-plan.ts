@@ -35,6 +35,8 @@ export interface ExperimentPlan {
   group?: ExperimentGroup;
   /** Superposition's link to the experiment's metrics dashboard, when it sent one. */
   metricsUrl?: string;
+  /** The experiment's `last_modified`: which state this is (a rollout stamps it on the routes it writes). */
+  lastModified?: string;
 }
 
 export interface PlanSettings {
@@ -79,6 +81,7 @@ export function planExperiment(
     experimental,
     canaryWeight: 0,
     ...(typeof experiment.metrics_url === 'string' && experiment.metrics_url.trim() ? { metricsUrl: experiment.metrics_url.trim() } : {}),
+    ...(experiment.last_modified ? { lastModified: experiment.last_modified } : {}),
   };
 
   if (IGNORED_EVENTS.has(event)) {

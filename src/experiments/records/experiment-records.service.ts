@@ -99,6 +99,14 @@ export class ExperimentRecords implements OnModuleInit, OnApplicationBootstrap {
   }
 
   /**
+   * Whether this replica's caches hold everything written before this version of the record: it
+   * wrote it itself, or its caches were listed after it was written (a restart, a new leader).
+   */
+  cachesHoldWritesBefore(experimentId: string, resourceVersion: string | undefined): boolean {
+    return this.wroteLast(experimentId, resourceVersion) || this.cache.holdsWritesUpTo(resourceVersion);
+  }
+
+  /**
    * Writes the record over the version that was read (creates it when there was none). Throws
    * KubeVersionConflictError when another replica wrote it meanwhile.
    */

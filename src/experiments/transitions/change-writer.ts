@@ -28,17 +28,58 @@ export class ChangeWriter {
     if (changes.mainService) {
       actions.push(await ('desired' in changes.mainService ? this.apply(changes.mainService) : this.switchSelector(changes.mainService)));
     }
-    for (const write of changes.routes?.writes ?? []) actions.push(await this.apply(write));
+    for (const write of changes.routes?.writes ?? []) actions.push(await this.apply(write, { fenced: true }));
     actions.push(...(await this.removeAll(changes.routes?.deletes ?? [])));
     const deleted = await this.removeAll(changes.deletes);
     actions.push(...deleted);
     return { actions, deleted };
   }
 
-  /** Applies the desired object unless the live one is what Mayday applied for it last (see APPLIED_HASH_ANNOTATION). */
-  private async apply({ desired, live }: Apply): Promise<ObjectAction> {
+  /**
+   * What `write` will report, when all it has to write is updates of live route objects (every other
+   * object as applied, nothing to label, mark or delete): known before writing, so the record can be
+   * written at the same time (transitions/route-fence.ts). Undefined otherwise.
+   */
+  expected(changes: ChangeSet): Written | undefined {
+    const main = changes.mainService;
+    const mainUnchanged =
+      !main ||
+      ('desired' in main
+        ? main.live !== undefined && isAsApplied(main.desired, main.live)
+        : sameSelector(main.service.spec?.selector, { [APP_LABEL]: main.deploymentName }));
+    const routeWrites = changes.routes?.writes ?? [];
+    if (
+      !mainUnchanged ||
+      changes.failures.length > 0 ||
+      changes.relabels.length > 0 ||
+      changes.deletes.length > 0 ||
+      (changes.routes?.deletes.length ?? 0) > 0 ||
+      !changes.workloads.every(({ desired, live }) => live !== undefined && isAsApplied(desired, live)) ||
+      !routeWrites.every(({ live }) => live !== undefined)
+    ) {
+      return undefined;
+    }
+    const unchanged = (object: KubernetesObject) => actionFor(object, 'unchanged');
+    const actions = [
+      ...changes.workloads.map(({ live }) => unchanged(live!)),
+      ...(main ? [unchanged('desired' in main ? main.live! : main.service)] : []),
+      ...routeWrites.map(({ desired, live }) => actionFor(live!, isAsApplied(desired, live) ? 'unchanged' : 'updated')),
+    ];
+    return { actions, deleted: [] };
+  }
+
+  /**
+   * Applies the desired object unless the live one is what Mayday applied for it last (see
+   * APPLIED_HASH_ANNOTATION). `fenced` (the routes): an update names the uid and resourceVersion it
+   * was planned from, so it fails (KubeVersionConflictError) if anyone wrote or deleted the object
+   * since (with the resourceVersion alone, an apply would create a deleted object again).
+   */
+  private async apply({ desired, live }: Apply, { fenced = false } = {}): Promise<ObjectAction> {
     if (live && isAsApplied(desired, live)) return actionFor(live, 'unchanged');
-    const applied = await this.kube.apply(withAppliedHash(desired));
+    const hashed = withAppliedHash(desired);
+    const { uid, resourceVersion } = live?.metadata ?? {};
+    const precondition = fenced && uid && resourceVersion ? { uid, resourceVersion } : undefined;
+    const applied = await this.kube.apply(precondition ? { ...hashed, metadata: { ...hashed.metadata, ...precondition } } : hashed);
     return actionFor(applied, live ? 'updated' : 'created');
   }
 

@@ -16,12 +16,13 @@ import { WorkloadWatcher } from '../../workloads/workload-watcher.service';
 import { planExperiment, type ExperimentPlan } from '../plan/experiment-plan';
 import { superpositionScopeOf } from '../plan/superposition-scope';
 import type { DeploymentSettings } from '../plan/variant-config';
-import { namedKey, type CanaryOutcome, type ChangeSet, type Observed, type RecordChange } from './change-set';
+import { namedKey, type CanaryOutcome, type ChangeSet, type Observed, type RecordChange, type Written } from './change-set';
 import { ChangeWriter } from './change-writer';
 import { objectsToCheck } from './plan-objects';
 import { promotion } from './promotion';
 import { rollback } from './rollback';
 import { rollout } from './rollout';
+import { refuseOvertaken, routeWritesFenced } from './route-fence';
 import { VariantConfigResolver } from './variant-config.resolver';
 
 /** What converging did: the objects written or deleted, the canaries' weights, the Events, and the record's phase. */
@@ -81,10 +82,24 @@ export class ExperimentService {
     const superposition = superpositionScopeOf(this.config, event);
     const mainName = mainServiceName(plan.service);
     const mainServiceRead = this.kube.read<V1Service>(ref('v1', 'Service', plan.namespace, mainName));
-    const [mainService, deployments, services, routes, settings] = await Promise.all([
-      mainServiceRead,
+    const ownRead = Promise.all([
       this.kube.list<V1Deployment>('apps/v1', 'Deployment', plan.namespace, selector),
       this.kube.list<V1Service>('v1', 'Service', plan.namespace, selector),
+    ]);
+    // The names checked for someone else's objects are read alongside the main Service, as if it were missing
+    // (then the CONTROL Deployment would be created too): one read more at worst, one round trip less.
+    const namedRead = ownRead.then(([deployments, services]) =>
+      Promise.all(
+        objectsToCheck(plan, { mainService: undefined, deployments, services }).map(async ({ kind, name }) => {
+          const apiVersion = kind === 'Deployment' ? 'apps/v1' : 'v1';
+          return [namedKey(kind, name), await this.kube.read<KubernetesObject>(ref(apiVersion, kind, plan.namespace, name))] as const;
+        }),
+      ),
+    );
+    namedRead.catch(() => undefined);
+    const [mainService, [deployments, services], routes, settings] = await Promise.all([
+      mainServiceRead,
+      ownRead,
       this.router.observe(target),
       plan.kind === 'rollout'
         ? this.rolloutSettings(plan, mainServiceRead, superposition, reusable)
@@ -93,14 +108,8 @@ export class ExperimentService {
 
     const winnerName = plan.kind === 'promote' ? deploymentName(plan.service, plan.winner!.id) : undefined;
     const winnerLive = deployments.find((deployment) => deployment.metadata?.name === winnerName);
-    const toCheck = objectsToCheck(plan, { mainService, deployments, services });
     const [named, winnerSettings] = await Promise.all([
-      Promise.all(
-        toCheck.map(async ({ kind, name }) => {
-          const apiVersion = kind === 'Deployment' ? 'apps/v1' : 'v1';
-          return [namedKey(kind, name), await this.kube.read<KubernetesObject>(ref(apiVersion, kind, plan.namespace, name))] as const;
-        }),
-      ),
+      namedRead,
       plan.kind === 'promote' && !winnerLive
         ? this.settingsFor(plan, [plan.winner!], superposition)
         : new Map<string, DeploymentSettings>(),
@@ -126,11 +135,35 @@ export class ExperimentService {
     };
   }
 
-  /** Converges the cluster to a plan that is not `ignore`, from what `prepare` read; says what was done. */
-  async execute(plan: ExperimentPlan, observed: Observed): Promise<ExecutionResult> {
+  /**
+   * Converges the cluster to a plan that is not `ignore`, from what `prepare` read, then has
+   * `recordIt` record the result; says what was done. When all there is to write is a rollout's
+   * fenced route updates (transitions/route-fence.ts), the record is written at the same time;
+   * `writes` tells `recordIt` when the writes it records are done.
+   */
+  async execute(
+    plan: ExperimentPlan,
+    observed: Observed,
+    recordIt: (result: ExecutionResult, writes: Promise<unknown>) => Promise<void> = async () => undefined,
+  ): Promise<ExecutionResult> {
     const changes = this.transition(plan, observed);
     if (!changes) return { actions: [], canaries: [], events: [], record: { phase: 'applied' } };
-    const written = await this.writer.write(changes);
+    refuseOvertaken(plan, changes);
+    const expected = routeWritesFenced(plan, changes) ? this.writer.expected(changes) : undefined;
+    if (expected) {
+      const result = this.resultOf(changes, expected);
+      const writes = this.writer.write(changes);
+      // Both settle before the event goes on (judged again after a conflict: with nothing of its own still in flight).
+      const [wrote, recorded] = await Promise.allSettled([writes, recordIt(result, writes)]);
+      for (const outcome of [wrote, recorded]) if (outcome.status === 'rejected') throw outcome.reason;
+      return result;
+    }
+    const result = this.resultOf(changes, await this.writer.write(changes));
+    await recordIt(result, Promise.resolve());
+    return result;
+  }
+
+  private resultOf(changes: ChangeSet, written: Written): ExecutionResult {
     return { actions: written.actions, canaries: changes.canaries, events: changes.events(written), record: changes.record };
   }
 

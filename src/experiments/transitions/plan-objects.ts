@@ -26,6 +26,7 @@ export function routeScope(plan: ExperimentPlan, main: V1Service | undefined, st
     mainServicePort: main?.spec?.ports?.[0]?.port ?? SERVICE_PORT,
     stableVariantId: stableVariantId ?? main?.metadata?.labels?.[VARIANT_LABEL] ?? plan.control.id,
     controlVariantId: plan.control.id,
+    ...(plan.kind === 'rollout' && plan.lastModified ? { appliedFor: plan.lastModified } : {}),
   };
 }
 
