@@ -1,6 +1,5 @@
-import { HEADER_SHARE_ANNOTATION } from '../naming/labels';
 import type { V1Ingress } from '@kubernetes/client-node';
-import { maydayLabels } from '../naming/labels';
+import { HEADER_SHARE_ANNOTATION, maydayLabels } from '../naming/labels';
 import { canaryIngressName, SERVICE_PORT } from '../naming/names';
 import {
   appliedForAnnotation,

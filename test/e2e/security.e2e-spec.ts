@@ -8,7 +8,7 @@ import { resetProcessLogger } from '../support/logger-reset';
 import { Cluster } from '../support/cluster';
 import { controlPlane, maydayToken } from '../support/control-plane';
 import { eventually } from '../support/eventually';
-import { applyAll, namespacedManifests, rbacOf, serviceAccountToken } from '../support/mayday-rbac';
+import { applyAll, namespacedManifests, rbacOf, serviceAccountToken, tenantWithEditRights } from '../support/mayday-rbac';
 import { MAYDAY_NAMESPACE, startMayday, type Environment, type RunningMayday } from '../support/mayday';
 import { experiment, experimentId, webhook, type ExperimentSpec } from '../support/payloads';
 import { SuperpositionStandIn } from '../support/superposition-stand-in';
@@ -148,25 +148,8 @@ describe('a tenant with edit rights in one namespace cannot steer Mayday anywher
         await standIn.start();
         tenantA = await cluster.createNamespace('tenant-a');
         tenantB = await cluster.createNamespace('tenant-b');
-        // The tenant: a ServiceAccount of tenant-a bound to the built-in `edit` role in tenant-a only.
-        await cluster.core.createNamespacedServiceAccount({ namespace: tenantA, body: { metadata: { name: 'tenant' } } });
-        // `edit` is an aggregated ClusterRole: its rules are those of system:aggregate-to-edit and -view, which
-        // the clusterrole-aggregation controller copies in. Bound to all three, the tenant has exactly edit's
-        // rights whether or not a controller manager runs.
-        await applyAll(
-          cluster.kubeconfigPath,
-          ['edit', 'system:aggregate-to-edit', 'system:aggregate-to-view'].map(
-            (role) =>
-              ({
-                apiVersion: 'rbac.authorization.k8s.io/v1',
-                kind: 'RoleBinding',
-                metadata: { name: `tenant-${role.replaceAll(':', '-')}`, namespace: tenantA },
-                roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role },
-                subjects: [{ kind: 'ServiceAccount', name: 'tenant', namespace: tenantA }],
-              }) as KubernetesObject,
-          ),
-        );
-        tenant = clientsFor(await serviceAccountToken(cluster.kubeconfigPath, tenantA, 'tenant'));
+        // The tenant: a ServiceAccount of tenant-a with the built-in `edit` role in tenant-a only.
+        tenant = clientsFor(await tenantWithEditRights(cluster.kubeconfigPath, tenantA));
         await resetProcessLogger();
         mayday = await startMayday(
           { SUPERPOSITION_URL: standIn.url, CANARY_READINESS_GATE: gate, RESYNC_INTERVAL_SECONDS: '1', LOG_LEVEL: 'info' },

@@ -1,4 +1,4 @@
-import { AppsV1Api, CoreV1Api, KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
@@ -8,7 +8,7 @@ import { startApiServer, stopApiServer, type ControlPlane } from '../support/con
 import { eventually, settled } from '../support/eventually';
 import { useMaydayWithSuperposition } from '../support/harness';
 import { MAYDAY_NAMESPACE } from '../support/mayday';
-import { applyAll, serviceAccountToken } from '../support/mayday-rbac';
+import { tenantWithEditRights } from '../support/mayday-rbac';
 import { experimentId, type ExperimentSpec } from '../support/payloads';
 import { testTools } from '../support/test-tools';
 import { CLUSTER_A, CLUSTER_B, useTwoClusters } from '../support/two-clusters';
@@ -40,25 +40,11 @@ async function canaryWeight(cluster: Cluster, namespace: string, service: string
 
 /** A ServiceAccount bound to the built-in edit role in one namespace of one cluster, and its clients. */
 async function tenantOf(cluster: Cluster, plane: ControlPlane, namespace: string): Promise<{ core: CoreV1Api; apps: AppsV1Api }> {
-  await cluster.core.createNamespacedServiceAccount({ namespace, body: { metadata: { name: 'tenant' } } });
-  // `edit` is aggregated: bound with what it aggregates, the tenant has edit's rights with or without the controller.
-  await applyAll(
-    cluster.kubeconfigPath,
-    ['edit', 'system:aggregate-to-edit', 'system:aggregate-to-view'].map(
-      (role) =>
-        ({
-          apiVersion: 'rbac.authorization.k8s.io/v1',
-          kind: 'RoleBinding',
-          metadata: { name: `tenant-${role.replaceAll(':', '-')}`, namespace },
-          roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role },
-          subjects: [{ kind: 'ServiceAccount', name: 'tenant', namespace }],
-        }) as KubernetesObject,
-    ),
-  );
+  const token = await tenantWithEditRights(cluster.kubeconfigPath, namespace);
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromOptions({
     clusters: [{ name: 'a', server: plane.apiServer, caFile: join(plane.runDir, 'certs', 'apiserver.crt') }],
-    users: [{ name: 'tenant', token: await serviceAccountToken(cluster.kubeconfigPath, namespace, 'tenant') }],
+    users: [{ name: 'tenant', token }],
     contexts: [{ name: 'tenant', cluster: 'a', user: 'tenant' }],
     currentContext: 'tenant',
   });

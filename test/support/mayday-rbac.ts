@@ -56,6 +56,29 @@ export async function serviceAccountToken(kubeconfigPath: string, namespace: str
 }
 
 /**
+ * The threat model's adversary: a ServiceAccount `name` of `namespace` bound to the built-in `edit` role in
+ * that namespace only; returns its token. `edit` is an aggregated ClusterRole (its rules are those of
+ * system:aggregate-to-edit and -view, which the clusterrole-aggregation controller copies in): bound to all
+ * three, the tenant has exactly edit's rights whether or not a controller manager runs.
+ */
+export async function tenantWithEditRights(kubeconfigPath: string, namespace: string, name = 'tenant'): Promise<string> {
+  await applyAll(kubeconfigPath, [
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name, namespace } } as KubernetesObject,
+    ...['edit', 'system:aggregate-to-edit', 'system:aggregate-to-view'].map(
+      (role) =>
+        ({
+          apiVersion: 'rbac.authorization.k8s.io/v1',
+          kind: 'RoleBinding',
+          metadata: { name: `${name}-${role.replaceAll(':', '-')}`, namespace },
+          roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role },
+          subjects: [{ kind: 'ServiceAccount', name, namespace }],
+        }) as KubernetesObject,
+    ),
+  ]);
+  return serviceAccountToken(kubeconfigPath, namespace, name);
+}
+
+/**
  * Installs exactly the RBAC of deploy/base (ServiceAccount mayday in mayday-system, its ClusterRole and
  * binding, the records Role) and returns a token of that ServiceAccount: the identity every e2e Mayday
  * runs with unless a test gives it another one.
