@@ -243,6 +243,11 @@ export function compareTimestamps(a: string | undefined, b: string | undefined):
   return left < right ? -1 : left > right ? 1 : 0;
 }
 
+/** Whether `timestamp` is an instant compareTimestamps can order. */
+export function isTimestamp(timestamp: string | undefined): boolean {
+  return nanoseconds(timestamp) !== undefined;
+}
+
 const RFC3339 = /^(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2})(?:\.(\d+))?\s*(Z|UTC|[+-]\d{2}:?\d{2})?$/i;
 
 function nanoseconds(timestamp: string | undefined): bigint | undefined {

@@ -4,7 +4,7 @@ import { isAsApplied } from '../../kubernetes/object-diff';
 import { APPLIED_FOR_ANNOTATION, EXPERIMENT_LABEL, isManagedByMayday } from '../../naming/labels';
 import { labelValue } from '../../naming/names';
 import type { ExperimentPlan } from '../plan/experiment-plan';
-import { compareTimestamps } from '../records/experiment-record';
+import { compareTimestamps, isTimestamp } from '../records/experiment-record';
 import type { ChangeSet } from './change-set';
 
 /**
@@ -45,7 +45,7 @@ export function refuseOvertaken(plan: ExperimentPlan, changes: ChangeSet): void 
  * written at the same time.
  */
 export function routeWritesFenced(plan: ExperimentPlan, changes: ChangeSet): boolean {
-  if (plan.kind !== 'rollout' || compareTimestamps(plan.lastModified, plan.lastModified) === undefined) return false;
+  if (plan.kind !== 'rollout' || !isTimestamp(plan.lastModified)) return false;
   if ((changes.routes?.deletes.length ?? 0) > 0) return false;
   return (changes.routes?.writes ?? []).every(
     ({ desired, live }) =>
