@@ -3,6 +3,7 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterCache } from '../../src/kubernetes/cluster-cache.service';
 import { KubeResourcesService } from '../../src/kubernetes/kube-resources.service';
+import { LeaderElection } from '../../src/kubernetes/leader-election';
 import { Cluster } from '../support/cluster';
 import { eventually } from '../support/eventually';
 import { MAYDAY_NAMESPACE, startMaydayWith, type RunningMayday } from '../support/mayday';
@@ -129,11 +130,13 @@ describe('the route written alongside the record, across replicas', () => {
       (await send(a, service, spec, { event: 'ExperimentStarted', status: 'INPROGRESS', traffic: 10, lastModified: timestamp(base, 0) }))
         .status,
     ).toBe(200);
-    const record = await cluster.core.readNamespacedConfigMap({ namespace: MAYDAY_NAMESPACE, name: `mayday-experiment-${spec.id}` });
-
-    // A new process (a restart, a new leader): its caches are listed after the record was written.
+    // A new process (a restart): its caches are listed after the record was written. A leads first, so
+    // the new b runs no leader's catch-up, whose reads would be counted with the ramp's.
     await b.close();
+    await eventually(async () => expect(a.app.get(LeaderElection).isLeader()).toBe(true));
+    const record = await cluster.core.readNamespacedConfigMap({ namespace: MAYDAY_NAMESPACE, name: `mayday-experiment-${spec.id}` });
     b = await startMaydayWith({ CANARY_READINESS_GATE: 'false' }, (builder) => builder);
+    expect(b.app.get(LeaderElection).isLeader()).toBe(false);
     const cache = b.app.get(ClusterCache);
     await eventually(async () => expect(cache.holdsWritesUpTo(record.metadata!.resourceVersion)).toBe(true));
     const before = await apiReads(b);
