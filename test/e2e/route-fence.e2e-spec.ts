@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import type { KubernetesObject } from '@kubernetes/client-node';
+import { CoordinationV1Api, type KubernetesObject } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterCache } from '../../src/kubernetes/cluster-cache.service';
 import { KubeResourcesService } from '../../src/kubernetes/kube-resources.service';
@@ -13,6 +13,7 @@ import { timestamp, type Step } from '../support/lifecycle-steps';
 const CANARY = 'nginx.ingress.kubernetes.io/canary';
 const WEIGHT = 'nginx.ingress.kubernetes.io/canary-weight';
 const APPLIED_FOR = 'mayday.superposition.io/applied-for';
+const LEASE = 'mayday-leader';
 
 /** Holds the next canary Ingress apply until the test lets it go: a route write still on its way. */
 @Injectable()
@@ -60,6 +61,10 @@ describe('the route written alongside the record, across replicas', () => {
   afterAll(async () => {
     await a?.close();
     await b?.close();
+    await cluster.kubeConfig
+      .makeApiClient(CoordinationV1Api)
+      .deleteNamespacedLease({ namespace: MAYDAY_NAMESPACE, name: LEASE })
+      .catch(() => undefined);
   });
 
   const send = (replica: RunningMayday, service: string, spec: ExperimentSpec, step: Step) =>
@@ -112,6 +117,18 @@ describe('the route written alongside the record, across replicas', () => {
     expect(await recordedLastModified(spec.id)).toBe(newer.lastModified);
   });
 
+  /** The Lease mayday-leader, held for an hour by a replica that is not in this process. */
+  async function holdLeaseElsewhere(): Promise<void> {
+    const now = new Date();
+    await cluster.kubeConfig.makeApiClient(CoordinationV1Api).createNamespacedLease({
+      namespace: MAYDAY_NAMESPACE,
+      body: {
+        metadata: { name: LEASE },
+        spec: { holderIdentity: 'another-replica', leaseDurationSeconds: 3600, acquireTime: now, renewTime: now },
+      },
+    });
+  }
+
   /** How many reads (GET and list) this Mayday sent to the API server so far. */
   async function apiReads(replica: RunningMayday): Promise<number> {
     const metrics = (await replica.get('/metrics')).body as string;
@@ -130,12 +147,13 @@ describe('the route written alongside the record, across replicas', () => {
       (await send(a, service, spec, { event: 'ExperimentStarted', status: 'INPROGRESS', traffic: 10, lastModified: timestamp(base, 0) }))
         .status,
     ).toBe(200);
-    // A new process (a restart): its caches are listed after the record was written. A leads first, so
-    // the new b runs no leader's catch-up, whose reads would be counted with the ramp's.
-    await b.close();
-    await eventually(async () => expect(a.app.get(LeaderElection).isLeader()).toBe(true));
     const record = await cluster.core.readNamespacedConfigMap({ namespace: MAYDAY_NAMESPACE, name: `mayday-experiment-${spec.id}` });
-    b = await startMaydayWith({ CANARY_READINESS_GATE: 'false' }, (builder) => builder);
+
+    // A new process (a restart): its caches are listed after the record was written. Another replica
+    // holds the Lease, so b runs no leader's catch-up, whose reads would be counted with the ramp's.
+    await b.close();
+    await holdLeaseElsewhere();
+    b = await startMaydayWith({ CANARY_READINESS_GATE: 'false', LEADER_ELECTION: 'true' }, (builder) => builder);
     expect(b.app.get(LeaderElection).isLeader()).toBe(false);
     const cache = b.app.get(ClusterCache);
     await eventually(async () => expect(cache.holdsWritesUpTo(record.metadata!.resourceVersion)).toBe(true));
