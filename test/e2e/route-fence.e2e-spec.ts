@@ -119,14 +119,14 @@ describe('the route written alongside the record, across replicas', () => {
 
   /** The Lease mayday-leader, held for an hour by a replica that is not in this process. */
   async function holdLeaseElsewhere(): Promise<void> {
-    const now = new Date();
-    await cluster.kubeConfig.makeApiClient(CoordinationV1Api).createNamespacedLease({
-      namespace: MAYDAY_NAMESPACE,
-      body: {
-        metadata: { name: LEASE },
-        spec: { holderIdentity: 'another-replica', leaseDurationSeconds: 3600, acquireTime: now, renewTime: now },
-      },
-    });
+    // A Lease's times are MicroTime: six digits of fraction, which Date's own JSON form does not have.
+    const now = new Date().toISOString().replace('Z', '000Z');
+    await cluster.objects.create({
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      metadata: { name: LEASE, namespace: MAYDAY_NAMESPACE },
+      spec: { holderIdentity: 'another-replica', leaseDurationSeconds: 3600, acquireTime: now, renewTime: now },
+    } as KubernetesObject);
   }
 
   /** How many reads (GET and list) this Mayday sent to the API server so far. */
