@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { CoordinationV1Api, type KubernetesObject } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterCache } from '../../src/kubernetes/cluster-cache.service';
+import { KubeVersionConflictError } from '../../src/kubernetes/kube-errors';
 import { KubeResourcesService } from '../../src/kubernetes/kube-resources.service';
 import { LeaderElection } from '../../src/kubernetes/leader-election';
 import { Cluster } from '../support/cluster';
@@ -15,10 +16,22 @@ const WEIGHT = 'nginx.ingress.kubernetes.io/canary-weight';
 const APPLIED_FOR = 'mayday.superposition.io/applied-for';
 const LEASE = 'mayday-leader';
 
-/** Holds the next canary Ingress apply until the test lets it go: a route write still on its way. */
+/**
+ * Holds the next canary Ingress apply until the test lets it go (a route write still on its way), and
+ * can refuse every update of an experiment record as if another replica had always just written it.
+ */
 @Injectable()
 class HeldRouteWrites extends KubeResourcesService {
   private held?: { reached: () => void; release: Promise<void> };
+  recordsMovedElsewhere = false;
+
+  override async createOrReplace<T extends KubernetesObject>(object: T): Promise<T> {
+    const record = object.kind === 'ConfigMap' && object.metadata?.name?.startsWith('mayday-experiment-');
+    if (this.recordsMovedElsewhere && record && object.metadata?.resourceVersion !== undefined) {
+      throw new KubeVersionConflictError(`configmaps "${object.metadata.name}": the object has been modified`, 409, 'Conflict');
+    }
+    return super.createOrReplace(object);
+  }
 
   holdNextCanaryWrite(): { reached: Promise<void>; release: () => void } {
     let reached!: () => void;
@@ -115,6 +128,35 @@ describe('the route written alongside the record, across replicas', () => {
     expect(canary?.metadata?.annotations?.[WEIGHT]).toBe('20');
     expect(canary?.metadata?.annotations?.[APPLIED_FOR]).toBe(newer.lastModified);
     expect(await recordedLastModified(spec.id)).toBe(newer.lastModified);
+  });
+
+  it('an event whose record other replicas move in every one of its judgements answers 503 with Retry-After, and a later delivery converges', async () => {
+    const namespace = await cluster.createNamespace('moved');
+    const service = 'movedsvc';
+    const spec: ExperimentSpec = { id: experimentId(), context: { namespace } };
+    const base = Date.now();
+    const started: Step = { event: 'ExperimentStarted', status: 'INPROGRESS', traffic: 10, lastModified: timestamp(base, 0) };
+    const ramp: Step = { event: 'ExperimentInprogress', status: 'INPROGRESS', traffic: 30, lastModified: timestamp(base, 1) };
+    expect((await send(a, service, spec, started)).status).toBe(200);
+
+    heldAtA.recordsMovedElsewhere = true;
+    let answer;
+    try {
+      answer = await send(a, service, spec, ramp);
+    } finally {
+      heldAtA.recordsMovedElsewhere = false;
+    }
+    expect(answer.status, JSON.stringify(answer.body)).toBe(503);
+    expect(answer.headers?.get('retry-after')).toBe('1');
+    expect(answer.body.message).toContain('moved by other replicas 5 times');
+    expect(await recordedLastModified(spec.id)).toBe(started.lastModified);
+
+    // Superposition delivers it again: it converges.
+    const again = await send(a, service, spec, ramp);
+    expect(again.status).toBe(200);
+    expect(again.body.result).toBe('applied');
+    expect(await recordedLastModified(spec.id)).toBe(ramp.lastModified);
+    expect((await canaryIngress(namespace))?.metadata?.annotations?.[WEIGHT]).toBe('30');
   });
 
   /** The Lease mayday-leader, held for an hour by a replica that is not in this process. */
