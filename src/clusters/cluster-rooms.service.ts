@@ -12,6 +12,7 @@ import { configForCluster, MaydayConfig } from '../config/mayday-config';
 import type { ExperimentEvent } from '../contract/experiment-event';
 import type { EventOutcome, EventSource } from '../experiments/pipeline/event-outcome';
 import { ExperimentEventProcessor } from '../experiments/pipeline/experiment-event.processor';
+import { ExperimentReconciler } from '../experiments/pipeline/experiment-reconciler.service';
 import { targetClusters } from '../experiments/plan/cluster-targets';
 import { ExperimentStatusService } from '../experiments/status/experiment-status.service';
 import { KubeResourcesService } from '../kubernetes/kube-resources.service';
@@ -28,6 +29,7 @@ export interface ClusterRoom {
   readonly status: ExperimentStatusService;
   readonly kube: KubeResourcesService;
   readonly router: TrafficRouter;
+  readonly reconciler: ExperimentReconciler;
 }
 
 /**
@@ -50,9 +52,10 @@ export class ClusterRooms implements OnModuleInit, BeforeApplicationShutdown {
     status: ExperimentStatusService,
     kube: KubeResourcesService,
     @Inject(TRAFFIC_ROUTER) router: TrafficRouter,
+    reconciler: ExperimentReconciler,
   ) {
     const cluster = config.clusters?.current ?? '';
-    this.rooms.set(cluster, { cluster, processor, status, kube, router });
+    this.rooms.set(cluster, { cluster, processor, status, kube, router, reconciler });
   }
 
   async onModuleInit(): Promise<void> {
@@ -74,12 +77,14 @@ export class ClusterRooms implements OnModuleInit, BeforeApplicationShutdown {
       metrics.registry.setDefaultLabels({ cluster });
       this.metrics.include(metrics.registry);
       own.status.showAlso(context.get(ExperimentStatusService));
+      own.reconciler.showAlso(context.get(ExperimentReconciler));
       this.rooms.set(cluster, {
         cluster,
         processor: context.get(ExperimentEventProcessor),
         status: context.get(ExperimentStatusService),
         kube: context.get(KubeResourcesService),
         router: context.get<TrafficRouter>(TRAFFIC_ROUTER),
+        reconciler: context.get(ExperimentReconciler),
       });
     }
   }

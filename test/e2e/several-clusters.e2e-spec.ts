@@ -6,6 +6,7 @@ import { recordName } from '../../src/experiments/records/experiment-record';
 import type { Cluster } from '../support/cluster';
 import { startApiServer, stopApiServer, type ControlPlane } from '../support/control-plane';
 import { eventually, settled } from '../support/eventually';
+import { ClusterRooms } from '../../src/clusters/cluster-rooms.service';
 import { useMaydayWithSuperposition } from '../support/harness';
 import { MAYDAY_NAMESPACE } from '../support/mayday';
 import { tenantWithEditRights } from '../support/mayday-rbac';
@@ -186,6 +187,23 @@ describe('several clusters from one Mayday', () => {
     } finally {
       await browser.close();
     }
+  });
+
+  it("reports each cluster's own resync round on GET /resync, the default cluster's also as `last`", async () => {
+    // RESYNC_INTERVAL_SECONDS is 0 in the tests: one round in each cluster, as each one's timer would start it.
+    const before = (await harness.mayday.get('/resync')).body;
+    expect(before.clusters).toEqual([
+      { cluster: CLUSTER_A, last: null },
+      { cluster: CLUSTER_B, last: null },
+    ]);
+    const rounds = await Promise.all(harness.mayday.app.get(ClusterRooms).all.map((room) => room.reconciler.resync()));
+    const { body } = await harness.mayday.get('/resync');
+    expect(body.clusters).toEqual([
+      { cluster: CLUSTER_A, last: rounds[0] },
+      { cluster: CLUSTER_B, last: rounds[1] },
+    ]);
+    expect(body.last).toEqual(rounds[0]);
+    expect(rounds[0]).not.toBe(rounds[1]);
   });
 
   it('refuses an unknown cluster with a 422 naming the dimension and the clusters, and writes nothing in either', async () => {

@@ -160,6 +160,22 @@ export class ExperimentReconciler implements OnApplicationBootstrap, OnApplicati
     return this.lastReport;
   }
 
+  /** The other clusters' reconcilers (CLUSTERS): the application's, the default cluster's, reports theirs too. */
+  private readonly otherClusters: ExperimentReconciler[] = [];
+
+  showAlso(other: ExperimentReconciler): void {
+    this.otherClusters.push(other);
+  }
+
+  /** Each cluster's last resync round, this one's first; undefined without CLUSTERS. */
+  get lastResyncPerCluster(): { cluster: string; last: ResyncReport | null }[] | undefined {
+    if (!this.config.clusters) return undefined;
+    return [this, ...this.otherClusters].map((reconciler) => ({
+      cluster: reconciler.config.clusters!.current,
+      last: reconciler.lastReport ?? null,
+    }));
+  }
+
   private async resyncOnce(): Promise<ResyncReport> {
     const report: ResyncReport = {
       startedAt: new Date().toISOString(),

@@ -12,12 +12,20 @@ export class ResyncController {
     private readonly config: MaydayConfig,
   ) {}
 
+  /** `last` is the default cluster's round; with CLUSTERS, `clusters` has every cluster's (each resyncs on its own). */
   @Get()
-  status(): { intervalSeconds: number; workspaces: string[]; last: ResyncReport | null } {
+  status(): {
+    intervalSeconds: number;
+    workspaces: string[];
+    last: ResyncReport | null;
+    clusters?: { cluster: string; last: ResyncReport | null }[];
+  } {
+    const clusters = this.reconciler.lastResyncPerCluster;
     return {
       intervalSeconds: this.config.safety.resyncIntervalSeconds,
       workspaces: this.config.superposition.workspaces.map(({ orgId, workspace }) => `${orgId}/${workspace}`),
       last: this.reconciler.lastResync ?? null,
+      ...(clusters ? { clusters } : {}),
     };
   }
 }
