@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { CoordinationV1Api, type KubernetesObject } from '@kubernetes/client-node';
+import type { KubernetesObject } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterCache } from '../../src/kubernetes/cluster-cache.service';
 import { KubeVersionConflictError } from '../../src/kubernetes/kube-errors';
@@ -74,9 +74,8 @@ describe('the route written alongside the record, across replicas', () => {
   afterAll(async () => {
     await a?.close();
     await b?.close();
-    await cluster.kubeConfig
-      .makeApiClient(CoordinationV1Api)
-      .deleteNamespacedLease({ namespace: MAYDAY_NAMESPACE, name: LEASE })
+    await cluster.objects
+      .delete({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: LEASE, namespace: MAYDAY_NAMESPACE } })
       .catch(() => undefined);
   });
 

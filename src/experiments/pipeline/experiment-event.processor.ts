@@ -177,14 +177,15 @@ export class ExperimentEventProcessor implements BeforeApplicationShutdown {
         // A refusal read from the caches is checked once more against the API server: another replica
         // may have ended what the caches still show (Superposition does not deliver a 4xx again).
         const refusedFromCache = error instanceof UnprocessableEventError && !attempt.fresh && !attempt.wrote;
-        if (!refusedFromCache && !(error instanceof KubeVersionConflictError)) throw error;
-        if (error instanceof KubeVersionConflictError && round >= MAX_CONFLICT_ROUNDS) {
+        const movedElsewhere = error instanceof KubeVersionConflictError;
+        if (!refusedFromCache && !movedElsewhere) throw error;
+        if (movedElsewhere && round >= MAX_CONFLICT_ROUNDS) {
           // Other replicas kept moving the experiment: nothing failed, a later delivery converges (503, not 502).
           throw new ServiceUnavailableException(
             `experiment ${event.experiment.id} was moved by other replicas ${round} times while this event was judged; deliver again`,
           );
         }
-        if (error instanceof KubeVersionConflictError) {
+        if (movedElsewhere) {
           this.metrics.recordConflicts.inc();
           this.logger.debug(`experiment ${event.experiment.id}: another replica moved it (${error.message}); judging the event again`);
         }
